@@ -1,0 +1,64 @@
+"""An asyncio client for listing LlamaCloud batch jobs.
+
+Typed records, exactly-once pagination by offset or page token, resumable
+walks, retries that respect rate limits::
+
+    async with BatchClient() as client:
+        async for job in client.list_jobs(status="failed"):
+            print(job.id, job.error_message)
+"""
+
+from typing import TYPE_CHECKING
+
+from ._client import BatchClient
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    LlamaBatchError,
+    NotFoundError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    UnprocessableEntityError,
+)
+from ._models import BatchJob, JobPage, JobStatus, JobType
+from ._pager import JobPager, WalkStats
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BatchClient",
+    "BatchJob",
+    "JobPage",
+    "JobPager",
+    "JobStatus",
+    "JobType",
+    "LlamaBatchError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "WalkStats",
+]
+
+if TYPE_CHECKING:
+    __version__: str
+
+
+def __getattr__(name: str) -> str:
+    if name == "__version__":
+        from importlib.metadata import version  # noqa: PLC0415 - read once, on demand
+
+        return version("llama-batch-async")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

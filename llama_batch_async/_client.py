@@ -1,0 +1,182 @@
+"""`BatchClient`: configuration, session ownership, `list_jobs`, `aclose`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+
+import aiohttp
+
+from ._config import Config, make_config
+from ._models import JobStatus, JobType
+from ._pager import JobPager, WalkContext
+from ._query import decode_cursor, make_query
+from ._retry import RateLimitGate, RetryPolicy
+from ._transport import AiohttpTransport, Transport
+
+__all__ = ["BatchClient"]
+
+
+class BatchClient:
+    """An asyncio client for listing LlamaCloud batch jobs.
+
+    One client serves any number of concurrent walks and tasks; share it for
+    the life of your app. Without ``session=`` it owns an `aiohttp.ClientSession`,
+    created lazily inside the running loop and closed by `aclose` (or by leaving
+    ``async with``).
+
+    Args:
+        api_key: The LlamaCloud API key; default ``LLAMA_CLOUD_API_KEY``.
+        base_url: The API's base URL; default ``LLAMA_CLOUD_BASE_URL``, else
+            ``https://api.cloud.llamaindex.ai``. Plain ``http://`` is allowed to
+            loopback hosts only.
+        session_cookie: Sent as the ``session`` cookie (the endpoint's cookie
+            parameter); the only cookie the client ever sends.
+        session: A caller's `aiohttp.ClientSession` to send with; the client
+            never closes it, and its own cookie jar and environment settings apply.
+        timeout: Seconds one attempt of one page request may take.
+        max_retries: Retries after the first attempt of each page request
+            (0 disables retrying).
+        retry_after_cap: The longest ``Retry-After`` (seconds) slept through; a
+            longer one raises `RateLimitError` at once, carrying ``retry_after``.
+        trust_env: Read proxy variables and ``.netrc`` (owned session only).
+        trace_configs: aiohttp tracing hooks (owned session only).
+        connection_limit: Size of the owned session's connection pool.
+
+    Raises:
+        ValueError: No credentials, an invalid setting, or an ``http://`` URL to a
+            host other than this machine.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        session_cookie: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+        retry_after_cap: float = 60.0,
+        trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        self._config: Config = make_config(
+            api_key=api_key,
+            base_url=base_url,
+            session_cookie=session_cookie,
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_after_cap=retry_after_cap,
+            trust_env=trust_env,
+        )
+        if session is not None and (trust_env or trace_configs):
+            raise ValueError(
+                "trust_env and trace_configs configure the client's own session; "
+                "with session=..., set them on that session instead"
+            )
+        if type(connection_limit) is not int or connection_limit < 1:
+            raise ValueError(f"connection_limit must be an int >= 1, got {connection_limit!r}")
+        self._transport: Transport = AiohttpTransport(
+            timeout=self._config.timeout,
+            session=session,
+            trust_env=trust_env,
+            trace_configs=trace_configs,
+            connection_limit=connection_limit,
+        )
+        self._context = WalkContext(
+            config=self._config,
+            transport=self._transport,
+            policy=RetryPolicy(
+                max_retries=self._config.max_retries,
+                retry_after_cap=self._config.retry_after_cap,
+            ),
+            gate=RateLimitGate(),
+            sleep=asyncio.sleep,
+        )
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<BatchClient base_url={self._config.base_url!r}{state}>"
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL requests go to."""
+        return self._config.base_url
+
+    @property
+    def closed(self) -> bool:
+        """True once `aclose` has been called."""
+        return self._closed
+
+    def list_jobs(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        page_size: int = 100,
+        offset: int = 0,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+    ) -> JobPager:
+        """List batch jobs, lazily: returns a `JobPager` and sends nothing yet.
+
+        Args:
+            directory_id: Only jobs of this directory.
+            job_type: Only jobs of this type (`JobType` or ``"parse"``, ...).
+            status: Only jobs in this status (`JobStatus` or ``"failed"``, ...).
+            project_id: Only jobs of this project.
+            organization_id: Only jobs of this organization.
+            page_size: Jobs per request (``limit``); the server may cap it.
+            offset: Jobs to skip at the start of the listing.
+            max_items: Stop after this many jobs (the last request asks only for
+                what is left); None for every job.
+            resume_from: A `JobPage.cursor` (or an error's ``.cursor``) from an
+                earlier walk with the same filters: continue right after it.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+        """
+        if self._closed:
+            raise RuntimeError("this BatchClient is closed; create a new one")
+        query = make_query(
+            directory_id=directory_id,
+            job_type=job_type,
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            page_size=page_size,
+            offset=offset,
+            max_items=max_items,
+        )
+        start = None
+        if resume_from is not None:
+            if offset:
+                raise ValueError("pass offset or resume_from, not both")
+            start = decode_cursor(resume_from, query)
+        return JobPager(self._context, query, start=start, resume_from=resume_from)
+
+    async def aclose(self) -> None:
+        """Close the client's own session (a caller's is left open); idempotent."""
+        self._closed = True
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> BatchClient:
+        if self._closed:
+            raise RuntimeError("this BatchClient is closed; create a new one")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,133 @@
+"""The client's frozen configuration: argument, else environment, else default.
+
+The API key and session cookie are ``repr=False``: they never reach a repr,
+a log line or an exception message.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+import attrs
+
+__all__ = ["DEFAULT_BASE_URL", "ENDPOINT_PATH", "Config", "is_loopback", "make_config"]
+
+DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
+ENDPOINT_PATH = "/api/v1/beta/batch-processing"
+API_KEY_ENV = "LLAMA_CLOUD_API_KEY"
+BASE_URL_ENV = "LLAMA_CLOUD_BASE_URL"
+
+
+@attrs.frozen(slots=True)
+class Config:
+    """Everything a client needs to build and send requests."""
+
+    api_key: str | None = attrs.field(repr=False)
+    base_url: str
+    session_cookie: str | None = attrs.field(repr=False)
+    timeout: float
+    max_retries: int
+    retry_after_cap: float
+    trust_env: bool
+
+    @property
+    def endpoint(self) -> str:
+        """The list endpoint's full URL."""
+        return self.base_url + ENDPOINT_PATH
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1).
+
+    Args:
+        host: A URL's host name, without brackets or port.
+    """
+    if not host:
+        return False
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    return float(value)
+
+
+def make_config(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    session_cookie: str | None,
+    timeout: float,
+    max_retries: int,
+    retry_after_cap: float,
+    trust_env: bool,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Resolve and validate the client's settings.
+
+    Args:
+        api_key: The key, else ``LLAMA_CLOUD_API_KEY``.
+        base_url: The API's base URL, else ``LLAMA_CLOUD_BASE_URL``, else the
+            public LlamaCloud URL.
+        session_cookie: Sent as the ``session`` cookie, if given.
+        timeout: Seconds one attempt may take.
+        max_retries: Retries after the first attempt of each page request.
+        retry_after_cap: The longest ``Retry-After`` (seconds) that is slept through.
+        trust_env: Read proxy variables and ``.netrc``.
+        environ: The environment to read (default: ``os.environ``).
+
+    Raises:
+        ValueError: A setting is invalid, no credentials were found, or the key
+            would travel in clear text to a host other than this machine.
+    """
+    env = os.environ if environ is None else environ
+    key = api_key if api_key is not None else env.get(API_KEY_ENV) or None
+    if key is not None and (not isinstance(key, str) or not key.strip()):
+        raise ValueError("api_key must be a non-empty string")
+    if session_cookie is not None and (not isinstance(session_cookie, str) or not session_cookie):
+        raise ValueError("session_cookie must be a non-empty string")
+    if key is None and session_cookie is None:
+        raise ValueError(
+            f"no API key: pass api_key=... or set {API_KEY_ENV} "
+            "(or pass session_cookie=... to authenticate with a session)"
+        )
+    url = (base_url if base_url is not None else env.get(BASE_URL_ENV)) or DEFAULT_BASE_URL
+    if not isinstance(url, str):
+        raise ValueError(f"base_url must be a string, got {type(url).__name__}")
+    url = url.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # spec: security - no bearer token over plain http except to loopback
+        raise ValueError(
+            f"base_url {url!r} is plain http to a host other than this machine; "
+            "the API key would travel in clear text: use https://"
+        )
+    if type(max_retries) is not int or max_retries < 0:
+        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    if not isinstance(trust_env, bool):
+        raise ValueError(f"trust_env must be True or False, got {trust_env!r}")
+    return Config(
+        api_key=key,
+        base_url=url,
+        session_cookie=session_cookie,
+        timeout=_seconds("timeout", timeout),
+        max_retries=max_retries,
+        retry_after_cap=_seconds("retry_after_cap", retry_after_cap, allow_zero=True),
+        trust_env=trust_env,
+    )

@@ -1,0 +1,197 @@
+"""The error family: every exception a user of this package can see.
+
+::
+
+    LlamaBatchError                      .cursor: where to resume the walk it ended
+    ├── APIStatusError                   .status_code .request_id .body .retry_after
+    │   ├── BadRequestError              400
+    │   ├── AuthenticationError          401
+    │   ├── PermissionDeniedError        403
+    │   ├── NotFoundError                404
+    │   ├── UnprocessableEntityError     422
+    │   ├── RateLimitError               429
+    │   └── ServerError                  5xx
+    ├── APIConnectionError               no usable response (reset, TLS, truncated body)
+    │   └── APITimeoutError              one attempt took longer than ``timeout``
+    ├── ResponseValidationError          the body is not what the reference says
+    └── PaginationError                  the server's paging is inconsistent
+
+Statuses without a class of their own (408, 409, other 4xx) are plain
+`APIStatusError`. Bad arguments are `ValueError` and use after close is
+`RuntimeError`, as the standard library does; neither is a `LlamaBatchError`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "LlamaBatchError",
+    "NotFoundError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "UnprocessableEntityError",
+    "error_for_status",
+]
+
+
+class LlamaBatchError(Exception):
+    """Base class of every error this package raises on purpose.
+
+    Attributes:
+        cursor: When the error ended a walk, the cursor to resume it from
+            (`BatchClient.list_jobs(resume_from=...)`): right after the last page
+            that was fully delivered, or the walk's own ``resume_from`` if no page
+            was. None when the walk had delivered nothing and can simply be
+            started again.
+    """
+
+    cursor: str | None = None
+
+
+class APIStatusError(LlamaBatchError):
+    """The server answered with a status that is not a success.
+
+    Attributes:
+        status_code: The HTTP status code.
+        request_id: The ``x-request-id`` response header, for support tickets.
+        body: The start of the response body (at most 500 characters).
+        retry_after: Seconds the server asked us to wait (``Retry-After``), if it said.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        request_id: str | None = None,
+        body: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = body
+        self.retry_after = retry_after
+
+
+class BadRequestError(APIStatusError):
+    """400: the server refused the request as malformed."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key (or session cookie) was refused."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the credentials are valid but may not list these jobs."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the endpoint (or the project or organization) does not exist."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server rejected a query parameter."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` says how long to wait, when sent."""
+
+
+class ServerError(APIStatusError):
+    """5xx: the server failed."""
+
+
+class APIConnectionError(LlamaBatchError):
+    """No usable response: the connection failed, was reset, or the body was cut short.
+
+    Attributes:
+        retryable: False for failures that another attempt cannot fix, such as a
+            TLS certificate the client does not trust.
+    """
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class APITimeoutError(APIConnectionError):
+    """One attempt took longer than the client's ``timeout``."""
+
+
+class ResponseValidationError(LlamaBatchError):
+    """The response body is not what the reference promises.
+
+    The message names the offending places as JSON paths
+    (``$.items[3].total_items``), never the payload itself.
+
+    Attributes:
+        paths: Every offending path with its reason, in body order.
+    """
+
+    def __init__(self, message: str, *, paths: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.paths = paths
+
+
+class PaginationError(LlamaBatchError):
+    """The server's paging is inconsistent: a repeated token, or pages with nothing new."""
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+_REASONS: dict[type[APIStatusError], str] = {
+    AuthenticationError: "the API key was refused",
+    PermissionDeniedError: "the API key may not list these jobs",
+    RateLimitError: "rate limited",
+}
+
+
+def error_for_status(
+    status_code: int,
+    *,
+    request_id: str | None = None,
+    body: str = "",
+    retry_after: float | None = None,
+) -> APIStatusError:
+    """Build the typed error for a non-success status.
+
+    Args:
+        status_code: The HTTP status code (not 2xx).
+        request_id: The ``x-request-id`` header, if any.
+        body: A short excerpt of the response body.
+        retry_after: Parsed ``Retry-After`` in seconds, if any.
+    """
+    cls = _BY_STATUS.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else APIStatusError
+    message = f"HTTP {status_code}"
+    if reason := _REASONS.get(cls):
+        message += f": {reason}"
+    if retry_after is not None:
+        message += f" (retry after {retry_after:g} s)"
+    if request_id:
+        message += f" [request id {request_id}]"
+    if body:
+        message += f": {body}"
+    return cls(
+        message,
+        status_code=status_code,
+        request_id=request_id,
+        body=body,
+        retry_after=retry_after,
+    )

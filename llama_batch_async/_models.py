@@ -1,0 +1,111 @@
+"""Job records, named exactly as the reference names their fields.
+
+No ``from __future__ import annotations`` here: cattrs reads these annotations
+at runtime.
+"""
+
+import enum
+from datetime import datetime
+from typing import Protocol
+import attrs
+
+__all__ = ["TERMINAL_STATUSES", "BatchJob", "JobPage", "JobStatus", "JobType"]
+
+
+class JobType(str, enum.Enum):
+    """What a batch job does (the reference's ``job_type``)."""
+
+    PARSE = "parse"
+    EXTRACT = "extract"
+    CLASSIFY = "classify"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class JobStatus(str, enum.Enum):
+    """Where a batch job is in its life (the reference's ``status``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DISPATCHED = "dispatched"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for statuses a job never leaves: completed, failed, cancelled."""
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+@attrs.frozen(slots=True)
+class BatchJob:
+    """One batch processing job, as the list endpoint returns it.
+
+    An enum field holds the `JobType` / `JobStatus` member for a value this
+    library knows and the raw string for one it does not (a newer server), so a
+    walk never breaks on a new status. Timestamps are timezone-aware `datetime`
+    objects (UTC when the server sends no offset).
+    """
+
+    id: str
+    job_type: JobType | str
+    project_id: str
+    status: JobStatus | str
+    total_items: int
+    completed_at: datetime | None = None
+    created_at: datetime | None = None
+    directory_id: str | None = None
+    effective_at: datetime | None = None
+    error_message: str | None = None
+    failed_items: int | None = None
+    job_record_id: str | None = None
+    processed_items: int | None = None
+    skipped_items: int | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    workflow_id: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.status in TERMINAL_STATUSES
+
+
+class _Resumable(Protocol):
+    def encode(self) -> str: ...
+
+
+@attrs.frozen(slots=True)
+class JobPage:
+    """One page of a walk, as `JobPager.pages` yields it.
+
+    Attributes:
+        items: The jobs of this page not already yielded earlier in the walk.
+        next_page_token: The server's token for the next page, if it sent one.
+        total_size: The server's (possibly estimated) count of matching jobs, for
+            display only; None when the server did not say.
+        offset: The position of this page's first job in the listing.
+    """
+
+    items: tuple[BatchJob, ...]
+    next_page_token: str | None
+    total_size: int | None
+    offset: int
+    _position: _Resumable = attrs.field(repr=False, eq=False)
+
+    @property
+    def cursor(self) -> str:
+        """Opaque text to resume the walk right after this page.
+
+        Pass it back as ``client.list_jobs(<same filters>, resume_from=page.cursor)``,
+        in this process or another; it is refused under other filters.
+        """
+        return self._position.encode()

@@ -1,0 +1,150 @@
+"""Retries as a policy, a predicate and a wait, with tenacity behind one function.
+
+`call_with_retries` builds a fresh `tenacity.AsyncRetrying` for every call: a
+shared one would mix the attempt counts of concurrent walks. ``reraise=True``
+so callers see our typed error, never `tenacity.RetryError`. The predicate looks
+at types and status codes, never message text; cancellation is not an
+`Exception` of ours, so it is never retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import attrs
+import tenacity
+
+from ._errors import APIConnectionError, APIStatusError, RateLimitError
+
+__all__ = ["RETRY_STATUSES", "RateLimitGate", "RetryPolicy", "Sleep", "call_with_retries"]
+
+logger = logging.getLogger("llama_batch_async")
+
+_T = TypeVar("_T")
+Sleep = Callable[[float], Awaitable[None]]
+
+# spec: retry - 408, 409, 429, 500, 502, 503, 504; every other status is final
+RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+
+
+@attrs.frozen(slots=True)
+class RetryPolicy:
+    """How one page request is retried.
+
+    Attributes:
+        max_retries: Retries after the first attempt (0 disables retrying).
+        retry_after_cap: The longest ``Retry-After`` slept through; a longer one
+            raises `RateLimitError` at once.
+        backoff_base: Seconds of the first backoff's upper bound.
+        backoff_max: The largest backoff upper bound, in seconds.
+    """
+
+    max_retries: int = 4
+    retry_after_cap: float = 60.0
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """True when another attempt may succeed after ``exc``."""
+        if isinstance(exc, APIStatusError):
+            if exc.status_code not in RETRY_STATUSES:
+                return False
+            # spec: retry - a Retry-After past the cap is not slept through
+            return exc.retry_after is None or exc.retry_after <= self.retry_after_cap
+        if isinstance(exc, APIConnectionError):
+            return exc.retryable
+        return False
+
+
+class RateLimitGate:
+    """A client-wide pause: after a 429, every walk of the client waits it out.
+
+    Args:
+        clock: A monotonic clock in seconds.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of the client for ``seconds`` from now."""
+        self._until = max(self._until, self._clock() + seconds)
+
+    @property
+    def remaining(self) -> float:
+        """Seconds left in the current pause (0 when none)."""
+        return max(0.0, self._until - self._clock())
+
+    async def wait(self, sleep: Sleep) -> None:
+        """Sleep out the current pause, if any."""
+        if (delay := self.remaining) > 0:
+            await sleep(delay)
+
+
+class _Wait(tenacity.wait.wait_base):
+    """The server's ``Retry-After`` when it sent one, else full-jitter exponential backoff."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._backoff = tenacity.wait_random_exponential(
+            multiplier=policy.backoff_base, max=policy.backoff_max
+        )
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return float(retry_after)
+        return float(self._backoff(retry_state))
+
+
+async def call_with_retries(
+    attempt: Callable[[], Awaitable[_T]],
+    policy: RetryPolicy,
+    *,
+    sleep: Sleep,
+    gate: RateLimitGate,
+    on_retry: Callable[[BaseException, float], None] | None = None,
+) -> _T:
+    """Run ``attempt`` until it succeeds, fails for good, or the budget is spent.
+
+    Args:
+        attempt: One try (a page request); raises our typed errors.
+        policy: The retry policy.
+        sleep: Awaitable sleep, injectable so tests record waits instead of waiting.
+        gate: The client's rate-limit pause, honoured before every try.
+        on_retry: Called with the error and the delay before each retry.
+    """
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(exc, RateLimitError):
+            # spec: retry - a 429 pauses the whole client, not only this walk
+            gate.pause(delay)
+        logger.warning(
+            "retrying in %.2f s (attempt %d of %d): %s",
+            delay,
+            state.attempt_number + 1,
+            policy.max_retries + 1,
+            exc,
+        )
+        if on_retry is not None and exc is not None:
+            on_retry(exc, delay)
+
+    async def gated_attempt() -> _T:
+        await gate.wait(sleep)
+        return await attempt()
+
+    retrying = tenacity.AsyncRetrying(
+        stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+        retry=tenacity.retry_if_exception(policy.should_retry),
+        wait=_Wait(policy),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    return await retrying(gated_attempt)

@@ -1,0 +1,170 @@
+"""The only module that imports aiohttp.
+
+`AiohttpTransport.send` sends one `Request`, follows redirects itself (so
+credentials never cross to another host), reads the whole body, releases the
+connection and returns a `Response`. aiohttp's exceptions become ours here and
+nowhere else, most specific first, chained with ``from``. Cancellation is never
+caught.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+import aiohttp
+from yarl import URL
+
+from ._config import is_loopback
+from ._errors import APIConnectionError, APITimeoutError
+from ._wire import Request, Response
+
+__all__ = ["AiohttpTransport", "Transport"]
+
+logger = logging.getLogger(__name__)
+
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 5
+_CREDENTIAL_HEADERS = ("Authorization", "Cookie")
+
+
+class Transport(Protocol):
+    """What the pager needs from the network: send one request, and close."""
+
+    async def send(self, request: Request) -> Response:
+        """Send ``request`` and return the whole response."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the connections this transport owns."""
+        ...
+
+
+class AiohttpTransport:
+    """`Transport` over an `aiohttp.ClientSession`, owned or borrowed.
+
+    Args:
+        timeout: Seconds one attempt may take, connect to last byte.
+        session: A caller's session, used and never closed; None to own one,
+            created lazily inside the running loop.
+        trust_env: For an owned session: read proxy variables and ``.netrc``.
+        trace_configs: For an owned session: aiohttp tracing hooks.
+        connection_limit: For an owned session: the connection pool's size.
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        session: aiohttp.ClientSession | None = None,
+        trust_env: bool = False,
+        trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
+        connection_limit: int = 100,
+    ) -> None:
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
+        self._owns_session = session is None
+        self._trust_env = trust_env
+        self._trace_configs = list(trace_configs or ())
+        self._connection_limit = connection_limit
+        self._closed = False
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise RuntimeError("this client is closed; create a new BatchClient")
+        if self._session is None:
+            # Created on first use, inside the running loop. A dummy jar: cookies a
+            # server sets are never replayed (spec: security), and one client may
+            # serve many tenants.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                trust_env=self._trust_env,
+                trace_configs=self._trace_configs or None,
+            )
+        return self._session
+
+    async def send(self, request: Request) -> Response:
+        """Send one GET, following up to 5 redirects, and read the whole body.
+
+        Args:
+            request: What to send.
+
+        Raises:
+            APITimeoutError: The attempt took longer than the timeout.
+            APIConnectionError: No usable response (``retryable`` says whether
+                another attempt may help).
+        """
+        session = self._get_session()
+        url = URL(request.url)
+        origin = url.origin()
+        params: tuple[tuple[str, str], ...] | None = request.params
+        headers = dict(request.headers)
+        try:
+            for _ in range(_MAX_REDIRECTS + 1):
+                async with session.get(
+                    url,
+                    params=params,
+                    headers=headers,
+                    allow_redirects=False,
+                    timeout=self._timeout,
+                ) as resp:
+                    location = resp.headers.get("Location")
+                    if resp.status in _REDIRECTS and location:
+                        url = resp.url.join(URL(location))
+                        params = None  # the Location carries its own query
+                        if url.origin() != origin or (
+                            url.scheme == "http" and not is_loopback(url.host)
+                        ):
+                            # spec: security - no credentials on a redirect to another host
+                            for name in _CREDENTIAL_HEADERS:
+                                headers.pop(name, None)
+                        logger.debug("following redirect %s -> %s", resp.status, url.host)
+                        continue
+                    body = await resp.read()
+                    return Response(
+                        status=resp.status,
+                        headers={k.lower(): v for k, v in resp.headers.items()},
+                        body=body,
+                    )
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise APIConnectionError(
+                f"TLS certificate verification failed for {url.host}: {exc.certificate_error}",
+                retryable=False,
+            ) from exc
+        except aiohttp.ServerFingerprintMismatch as exc:
+            raise APIConnectionError(
+                f"TLS certificate fingerprint mismatch for {url.host}", retryable=False
+            ) from exc
+        except aiohttp.InvalidURL as exc:
+            raise APIConnectionError(f"invalid URL: {exc}", retryable=False) from exc
+        except asyncio.TimeoutError as exc:
+            # aiohttp's own deadline; a caller's asyncio.timeout arrives as
+            # CancelledError and is not caught here.
+            raise APITimeoutError(
+                f"no complete response from {url.host} within {self._timeout.total:g} s"
+            ) from exc
+        except aiohttp.ClientPayloadError as exc:
+            raise APIConnectionError(
+                f"the response body from {url.host} was cut short"
+            ) from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise APIConnectionError(
+                f"{url.host} closed the connection without a response"
+            ) from exc
+        except (aiohttp.ClientError, OSError) as exc:
+            raise APIConnectionError(
+                f"cannot reach {url.host}: {type(exc).__name__}: {exc}"
+            ) from exc
+        raise APIConnectionError(
+            f"more than {_MAX_REDIRECTS} redirects from {origin.host}", retryable=False
+        )
+
+    async def aclose(self) -> None:
+        """Close the session if this transport created it; idempotent."""
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and self._owns_session:
+            await session.close()

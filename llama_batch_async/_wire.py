@@ -1,0 +1,146 @@
+"""Pure HTTP: build a request, classify a response, parse ``Retry-After``.
+
+Plain values in, plain values out: no event loop, no aiohttp. The transport
+sends what `build_request` makes and hands back a `Response`; `check_status`
+turns a non-2xx one into the typed error.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+import attrs
+
+from ._config import Config
+from ._errors import APIStatusError, error_for_status
+from ._paging import PageRequest
+from ._query import JobQuery
+
+__all__ = [
+    "Request",
+    "Response",
+    "body_excerpt",
+    "build_request",
+    "check_status",
+    "parse_retry_after",
+]
+
+_EXCERPT_CHARS = 500
+
+
+@attrs.frozen(slots=True)
+class Request:
+    """One GET to send. ``headers`` may hold the key, so it stays out of the repr."""
+
+    url: str
+    params: tuple[tuple[str, str], ...]
+    headers: Mapping[str, str] = attrs.field(repr=False)
+
+
+@attrs.frozen(slots=True)
+class Response:
+    """A whole response, body read and connection released.
+
+    ``headers`` keys are lower-case.
+    """
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+def _user_agent() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - once
+
+    try:
+        return f"llama-batch-async/{version('llama-batch-async')}"
+    except PackageNotFoundError:  # pragma: no cover - only from a bare source tree
+        return "llama-batch-async"
+
+
+_USER_AGENT = _user_agent()
+
+
+def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
+    """The GET for one page: filters, limit, offset or page token, credentials.
+
+    Args:
+        config: The client's configuration.
+        query: The walk's validated query.
+        page: What the walk asks for next.
+    """
+    params = [*query.filters, ("limit", str(page.limit))]
+    if page.token is not None:
+        params.append(("page_token", page.token))
+    elif page.offset is not None:
+        params.append(("offset", str(page.offset)))
+    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+    if config.api_key is not None:
+        headers["Authorization"] = f"Bearer {config.api_key}"
+    if config.session_cookie is not None:
+        # spec: security - only the configured `session` cookie is ever sent
+        headers["Cookie"] = f"session={config.session_cookie}"
+    return Request(url=config.endpoint, params=tuple(params), headers=headers)
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header, or None if absent or unreadable.
+
+    Args:
+        value: The header's value: delta-seconds or an HTTP date.
+        now: The current time, for dates (default: the system clock).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        # A negative, infinite or NaN delay is not a delay: fall back to backoff.
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now if now is not None else datetime.now(timezone.utc)
+    return max(0.0, (when - current).total_seconds())
+
+
+def body_excerpt(body: bytes, *, secret: str | None = None) -> str:
+    """The start of a body as one short line, for error messages.
+
+    Args:
+        body: The raw body.
+        secret: Text to mask should the server echo it (the API key).
+    """
+    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join(text.split())
+    if secret:
+        text = text.replace(secret, "***")
+    if len(text) > _EXCERPT_CHARS:
+        text = text[: _EXCERPT_CHARS - 3] + "..."
+    return text
+
+
+def check_status(response: Response, *, secret: str | None = None) -> APIStatusError | None:
+    """The typed error for a non-2xx response, or None for a success.
+
+    Args:
+        response: The response.
+        secret: The API key, masked out of the body excerpt.
+    """
+    if 200 <= response.status < 300:
+        return None
+    return error_for_status(
+        response.status,
+        request_id=response.headers.get("x-request-id"),
+        body=body_excerpt(response.body, secret=secret),
+        retry_after=parse_retry_after(response.headers.get("retry-after")),
+    )

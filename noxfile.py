@@ -1,0 +1,108 @@
+"""Sessions: tests (3.10-3.13, against the built wheel), lint, typecheck, docs, bench, soak.
+
+`python3 -m nox` runs lint, typecheck and tests on every listed Python it finds;
+under CI=true a missing interpreter is an error, elsewhere it is skipped.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = False
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+TEST_DEPS = [
+    "pytest>=8",
+    "pytest-asyncio>=0.24",
+    "pytest-timeout>=2.3",
+    "pytest-cov>=5",
+    "hypothesis>=6.100",
+]
+
+
+def build_wheel(session: nox.Session) -> str:
+    """Build the wheel into the session's tmp dir and return its path."""
+    out = Path(session.create_tmp()) / "dist"
+    for old in out.glob("*.whl"):
+        old.unlink()
+    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT))
+    (wheel,) = out.glob("llama_batch_async-*.whl")
+    return str(wheel)
+
+
+@nox.session(python=PYTHONS)
+def tests(session: nox.Session) -> None:
+    """Run the suite against the installed wheel, never the source tree."""
+    wheel = build_wheel(session)
+    session.install(*TEST_DEPS)
+    session.install(wheel)
+    # Run from a folder that cannot import the checkout, so the wheel is what is tested.
+    session.chdir(session.create_tmp())
+    session.run(
+        "pytest",
+        str(ROOT / "tests"),
+        "-c",
+        str(ROOT / "pyproject.toml"),
+        "--rootdir",
+        str(ROOT),
+        "-p",
+        "no:cacheprovider",
+        "--cov=llama_batch_async",
+        "--cov-branch",
+        "--cov-report=term-missing:skip-covered",
+        "--cov-fail-under=90",
+        *session.posargs,
+        env={"LLAMA_BATCH_EXPECT_INSTALLED": "1", "COVERAGE_FILE": str(Path.cwd() / ".coverage")},
+    )
+
+
+@nox.session(python="3.11")
+def lint(session: nox.Session) -> None:
+    """Ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python="3.11")
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    session.install("mypy>=1.10", *TEST_DEPS)
+    session.install("-e", ".")
+    session.run("mypy", "--strict")
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with --strict."""
+    session.install("-e", ".")
+    session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """The benchmarks against the raw-aiohttp floor and the official SDK."""
+    session.install(".")
+    session.install("llama-cloud==2.10.0", "matplotlib>=3.8", "psutil>=5.9")
+    session.run("python", "benchmarks/run.py", *session.posargs, env={"PYTHONHASHSEED": "0"})
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """The full chaos soak (the test suite runs a small one)."""
+    session.install(*TEST_DEPS)
+    session.install(".")
+    session.run(
+        "pytest",
+        "tests/test_soak.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+        env={"LLAMA_BATCH_SOAK_JOBS": os.environ.get("LLAMA_BATCH_SOAK_JOBS", "200000")},
+    )
