@@ -8,6 +8,7 @@ branch cites the one it implements.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
 import attrs
@@ -23,6 +24,10 @@ __all__ = ["PageRequest", "Position", "Walk"]
 # such page happens legitimately when more jobs are created between two requests
 # than a page holds (offset drift); a server that ignores `offset` repeats forever.
 _STALL_LIMIT = 3
+
+# The fewest recent ids remembered for dropping repeats: drift of up to this many
+# jobs created during one walk is absorbed whatever the page size.
+_WINDOW_IDS = 2048
 
 
 class PageRequest(NamedTuple):
@@ -66,13 +71,15 @@ class Walk:
         self.total_size: int | None = None
         self._by_token = self.token is not None
         self._seen_tokens: set[str] = set() if self.token is None else {self.token}
-        # Ids of the last two pages: the window in which offset drift repeats items.
-        self._recent: set[str] = set()
-        self._older: set[str] = set()
+        # Ids of the latest pages: the window in which offset drift repeats items.
+        self._window: set[str] = set()
+        self._window_pages: deque[set[str]] = deque()
+        self._window_cap = max(2 * query.page_size, _WINDOW_IDS)
         self._resume_tail: frozenset[str] = frozenset(start.tail) if start else frozenset()
         self._stalls = 0
         self._short_page: int | None = None  # length of a short page awaiting a probe
         self._cap: int | None = None  # the server's confirmed limit cap
+        self._sized = False  # seen a full page: the server's page size is known
 
     def next_request(self) -> PageRequest | None:
         """The next page to ask for, or None when the walk is over."""
@@ -110,13 +117,15 @@ class Walk:
         items = page.items
         count = len(items)
         fresh = self._drop_repeats(items)
-        if count and not fresh:
+        repeats_only = count > 0 and not fresh
+        if repeats_only:
             # spec: pagination 6 - a server that ignores offset must not loop us
             self._stalls += 1
             if self._stalls >= _STALL_LIMIT:
                 raise PaginationError(
                     f"{self._stalls} pages in a row held only jobs already listed "
-                    f"(last at offset {self.offset}); the server seems to ignore paging"
+                    f"(last at offset {self.offset}): the server ignores offset, or "
+                    "jobs are being created as fast as the walk reads them"
                 )
         else:
             self._stalls = 0
@@ -125,38 +134,42 @@ class Walk:
         self.delivered += len(fresh)
         if page.total_size is not None:
             self.total_size = page.total_size
-        self._advance(request, page, count)
+        self._advance(request, page, count, repeats_only=repeats_only)
         if self.query.max_items is not None and self.delivered >= self.query.max_items:
             self.done = True
         return fresh
 
     def _drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
-        # spec: pagination 7 - items repeated across adjacent pages are yielded once;
-        # the window is two pages, so memory stays bounded on any walk.
+        # spec: pagination 7 - items repeated across adjacent pages are yielded once.
+        # The window holds the ids of the latest pages, at least _WINDOW_IDS of them
+        # and at least two pages, so memory stays bounded on any walk.
         ids = [job.id for job in items]
         page_ids = set(ids)
-        recent, older = self._recent, self._older
-        if (
-            len(page_ids) == len(ids)
-            and recent.isdisjoint(page_ids)
-            and older.isdisjoint(page_ids)
-            and not self._resume_tail
-        ):
+        window = self._window
+        if len(page_ids) == len(ids) and window.isdisjoint(page_ids) and not self._resume_tail:
             fresh = items
         else:
-            seen = recent | older
+            seen = set()
             fresh = []
             for job in items:
-                if job.id in seen or (self._resume_tail and id_digest(job.id) in self._resume_tail):
+                if job.id in window or job.id in seen:
+                    continue
+                if self._resume_tail and id_digest(job.id) in self._resume_tail:
                     continue
                 seen.add(job.id)
                 fresh.append(job)
             if items:
                 self._resume_tail = frozenset()
-        self._older, self._recent = recent, page_ids
+        new_ids = page_ids - window
+        window |= new_ids
+        self._window_pages.append(new_ids)
+        while len(window) > self._window_cap and len(self._window_pages) > 2:
+            window -= self._window_pages.popleft()
         return fresh
 
-    def _advance(self, request: PageRequest, page: RawPage, count: int) -> None:
+    def _advance(
+        self, request: PageRequest, page: RawPage, count: int, *, repeats_only: bool
+    ) -> None:
         token = page.next_page_token or None
         self.offset += count
         if token is not None:
@@ -178,21 +191,29 @@ class Walk:
             # spec: pagination 4 - an empty page ends an offset walk
             self.done = True
         elif count >= request.limit or (self._cap is not None and count >= self._cap):
+            # A full page: the server does not cap below what we ask (or we know its cap).
+            self._sized = True
             self._short_page = None
+        elif repeats_only:
+            # A short page of repeats says nothing about a cap. It is the listing's end
+            # seen again after drift once the server's page size is known, or when it
+            # is shorter than the short page it probes (so it cannot be a capped page).
+            self.done = self._sized or (self._short_page is not None and count < self._short_page)
         elif page.total_size is not None:
             # spec: pagination 4/5 - total_size may keep a walk going, never end it alone
             self.done = page.total_size <= self.offset
-        elif self._cap is not None:
-            # a page shorter than the server's confirmed cap is the last one
+        elif self._sized:
+            # The server has answered full pages: this short one is the last.
             self.done = True
         elif self._short_page is not None:
-            # The probe after a short page brought items: that short page was the
+            # The probe after a short first page brought items: that page was the
             # server's cap. A page shorter than the cap is the last one.
             self._cap = self._short_page
-            self.done = count < self._cap
+            self._sized = True
             self._short_page = None
+            self.done = count < self._cap
         else:
-            # spec: pagination 4 - a short page may be the server capping `limit`;
-            # without total_size only one more request tells, so ask (an empty
-            # answer ends the walk).
+            # spec: pagination 4 - a short first page may be the server capping
+            # `limit`; without total_size only one more request tells, so ask (an
+            # empty answer ends the walk). A cap must never silently end a walk.
             self._short_page = count
