@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Protocol
 import attrs
 
-__all__ = ["TERMINAL_STATUSES", "BatchJob", "JobPage", "JobStatus", "JobType"]
+__all__ = ["TERMINAL_STATUSES", "BatchJob", "JobPage", "JobStatus", "JobType", "make_job_fast"]
 
 
 class JobType(str, enum.Enum):
@@ -45,14 +45,14 @@ class JobStatus(str, enum.Enum):
 TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 
-@attrs.frozen(slots=True)
-class BatchJob:
-    """One batch processing job, as the list endpoint returns it.
+@attrs.define(slots=True)
+class _BatchJobFields:
+    """The fields of `BatchJob`, in a mutable class only to build records fast.
 
-    An enum field holds the `JobType` / `JobStatus` member for a value this
-    library knows and the raw string for one it does not (a newer server), so a
-    walk never breaks on a new status. Timestamps are timezone-aware `datetime`
-    objects (UTC when the server sends no offset).
+    attrs' frozen ``__init__`` sets each slot through ``object.__setattr__``:
+    about 2.5 µs for 17 fields, as long as parsing the record's JSON. The
+    converter builds this class instead (0.4 µs) and re-labels the object as a
+    `BatchJob`, whose layout is the same, before anyone else can see it.
     """
 
     id: str
@@ -73,10 +73,33 @@ class BatchJob:
     updated_at: datetime | None = None
     workflow_id: str | None = None
 
+
+
+@attrs.frozen(slots=True)
+class BatchJob(_BatchJobFields):
+    """One batch processing job, as the list endpoint returns it.
+
+    Fields are named exactly as the reference names them. An enum field holds
+    the `JobType` / `JobStatus` member for a value this library knows and the
+    raw string for one it does not (a newer server), so a walk never breaks on
+    a new status. Timestamps are timezone-aware `datetime` objects (UTC when the
+    server sends no offset). Records are frozen and hashable.
+    """
+
     @property
     def is_terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in TERMINAL_STATUSES
+
+
+def make_job_fast(fields: _BatchJobFields) -> BatchJob:
+    """Re-label a freshly built `_BatchJobFields` as the frozen `BatchJob` it is.
+
+    Args:
+        fields: A new object no one else holds a reference to.
+    """
+    fields.__class__ = BatchJob
+    return fields  # type: ignore[return-value]
 
 
 class _Resumable(Protocol):

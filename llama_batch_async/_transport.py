@@ -10,8 +10,13 @@ caught.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
+import netrc
+import os
+import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import aiohttp
@@ -78,13 +83,27 @@ class AiohttpTransport:
             # Created on first use, inside the running loop. A dummy jar: cookies a
             # server sets are never replayed (spec: security), and one client may
             # serve many tenants.
+            # The session itself never reads the environment: with trust_env=True
+            # this transport applies proxies and .netrc per request (_environment),
+            # so that a .netrc entry cannot collide with the bearer token.
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._connection_limit),
                 cookie_jar=aiohttp.DummyCookieJar(),
-                trust_env=self._trust_env,
+                trust_env=False,
                 trace_configs=self._trace_configs or None,
             )
         return self._session
+
+    def _environment(self, url: URL, headers: dict[str, str]) -> str | None:
+        """Apply proxy variables and ``.netrc`` when trust_env=True; return the proxy."""
+        if not (self._trust_env and self._owns_session and url.host):
+            return None
+        if "Authorization" not in headers and (login := _netrc_login(url.host)):
+            token = base64.b64encode(":".join(login).encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        if urllib.request.proxy_bypass(url.host):
+            return None
+        return urllib.request.getproxies().get(url.scheme)
 
     async def send(self, request: Request) -> Response:
         """Send one GET, following up to 5 redirects, and read the whole body.
@@ -110,6 +129,7 @@ class AiohttpTransport:
                     headers=headers,
                     allow_redirects=False,
                     timeout=self._timeout,
+                    proxy=self._environment(url, headers),
                 ) as resp:
                     location = resp.headers.get("Location")
                     if resp.status in _REDIRECTS and location:
@@ -158,6 +178,12 @@ class AiohttpTransport:
             raise APIConnectionError(
                 f"cannot reach {url.host}: {type(exc).__name__}: {exc}"
             ) from exc
+        except ValueError as exc:
+            # aiohttp refuses a request it cannot build, e.g. a caller's session with
+            # trust_env=True whose .netrc credentials collide with our bearer token.
+            raise APIConnectionError(
+                f"aiohttp refused the request: {exc}", retryable=False
+            ) from exc
         raise APIConnectionError(
             f"more than {_MAX_REDIRECTS} redirects from {origin.host}", retryable=False
         )
@@ -168,3 +194,16 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
+
+
+def _netrc_login(host: str) -> tuple[str, str] | None:
+    """The (login, password) for ``host`` in ``$NETRC`` or ``~/.netrc``, if any."""
+    path = os.environ.get("NETRC") or str(Path.home() / ".netrc")
+    try:
+        entry = netrc.netrc(path).authenticators(host)
+    except (OSError, netrc.NetrcParseError):
+        return None
+    if entry is None:
+        return None
+    login, _account, password = entry
+    return login, password or ""

@@ -1,0 +1,57 @@
+"""Test helpers: ``FakeLlamaCloud``, a real local server for the batch-processing endpoint.
+
+Depends on the standard library and aiohttp only::
+
+    from llama_batch_async.testing import FakeLlamaCloud
+
+    async with FakeLlamaCloud(jobs=250, page_tokens=True) as cloud:
+        cloud.fail_next(503, retry_after="1")
+        ...  # point a client at cloud.url
+        assert cloud.requests[0].query["limit"] == "100"
+"""
+
+from ._jobs import (
+    DIRECTORY_IDS,
+    JOB_FIELDS,
+    JOB_STATUSES,
+    JOB_TYPES,
+    NEWEST_CREATED_AT,
+    ORGANIZATION_IDS,
+    PROJECT_IDS,
+    PROJECT_ORGANIZATIONS,
+    format_timestamp,
+    make_job,
+    make_jobs,
+)
+from ._server import (
+    DEFAULT_CHAOS_KINDS,
+    ECHO_PATH,
+    ENDPOINT_PATH,
+    FakeLlamaCloud,
+    Fault,
+    FaultKind,
+    RecordedRequest,
+    run_fake_server,
+)
+
+__all__ = [
+    "DEFAULT_CHAOS_KINDS",
+    "DIRECTORY_IDS",
+    "ECHO_PATH",
+    "ENDPOINT_PATH",
+    "JOB_FIELDS",
+    "JOB_STATUSES",
+    "JOB_TYPES",
+    "NEWEST_CREATED_AT",
+    "ORGANIZATION_IDS",
+    "PROJECT_IDS",
+    "PROJECT_ORGANIZATIONS",
+    "FakeLlamaCloud",
+    "Fault",
+    "FaultKind",
+    "RecordedRequest",
+    "format_timestamp",
+    "make_job",
+    "make_jobs",
+    "run_fake_server",
+]

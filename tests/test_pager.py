@@ -1,0 +1,326 @@
+"""The pager over a scripted transport: retries in place, cursors on errors, resume, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from llama_batch_async import (
+    APIConnectionError,
+    AuthenticationError,
+    JobPager,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+)
+from llama_batch_async._config import make_config
+from llama_batch_async._pager import WalkContext
+from llama_batch_async._query import decode_cursor, make_query
+from llama_batch_async._retry import RateLimitGate, RetryPolicy
+from llama_batch_async._wire import Request, Response
+
+KEY = "sk-pager-secret-key"
+
+Step = Response | BaseException | Callable[[Request], Response]
+
+
+def item(n: int) -> dict[str, Any]:
+    return {
+        "id": f"job-{n}",
+        "job_type": "parse",
+        "project_id": "proj-1",
+        "status": "running",
+        "total_items": 3,
+    }
+
+
+def ok(*numbers: int, token: str | None = None, total: int | None = None) -> Response:
+    body: dict[str, Any] = {"items": [item(n) for n in numbers]}
+    if token is not None:
+        body["next_page_token"] = token
+    if total is not None:
+        body["total_size"] = total
+    return Response(status=200, headers={}, body=json.dumps(body).encode())
+
+
+def status(code: int, **headers: str) -> Response:
+    return Response(status=code, headers=headers, body=b'{"detail": "nope"}')
+
+
+class ScriptedTransport:
+    """Answers requests from a script, in order, and records what it was sent."""
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.requests: list[dict[str, str]] = []
+
+    async def send(self, request: Request) -> Response:
+        self.requests.append(dict(request.params))
+        step = self.steps.pop(0)
+        if isinstance(step, BaseException):
+            raise step
+        if callable(step):
+            return step(request)
+        return step
+
+    async def aclose(self) -> None:
+        pass
+
+
+class RecordingSleep:
+    """Records waits instead of waiting; moves a fake clock if given one."""
+
+    def __init__(self, clock: list[float] | None = None) -> None:
+        self.waits: list[float] = []
+        self.clock = clock
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.clock is not None:
+            self.clock[0] += seconds
+
+
+def make_pager(
+    transport: ScriptedTransport,
+    *,
+    page_size: int = 2,
+    max_items: int | None = None,
+    resume_from: str | None = None,
+    max_retries: int = 4,
+    gate: RateLimitGate | None = None,
+    sleep: RecordingSleep | None = None,
+    status_filter: str | None = None,
+) -> JobPager:
+    config = make_config(
+        api_key=KEY,
+        base_url="https://api.example.test",
+        session_cookie=None,
+        timeout=5,
+        max_retries=max_retries,
+        retry_after_cap=60,
+        trust_env=False,
+    )
+    context = WalkContext(
+        config=config,
+        transport=transport,
+        policy=RetryPolicy(max_retries=max_retries, retry_after_cap=60),
+        gate=gate or RateLimitGate(),
+        sleep=sleep or RecordingSleep(),
+    )
+    query = make_query(
+        directory_id=None,
+        job_type=None,
+        status=status_filter,
+        project_id=None,
+        organization_id=None,
+        page_size=page_size,
+        offset=0,
+        max_items=max_items,
+    )
+    start = decode_cursor(resume_from, query) if resume_from else None
+    return JobPager(context, query, start=start, resume_from=resume_from)
+
+
+def ids(jobs: list[Any]) -> list[str]:
+    return [j.id for j in jobs]
+
+
+async def test_nothing_is_sent_until_iterated() -> None:
+    """list_jobs is lazy: building a pager sends no request."""
+    transport = ScriptedTransport()
+    make_pager(transport)
+    assert transport.requests == []
+
+
+async def test_failed_page_is_retried_at_the_same_position() -> None:
+    """Rule 8: a retried page is asked again at the same offset; nothing lost or doubled."""
+    sleep = RecordingSleep()
+    transport = ScriptedTransport(
+        ok(1, 2),
+        status(503),
+        APIConnectionError("reset"),
+        ok(3, 4),
+        ok(5),
+    )
+    jobs = await make_pager(transport, sleep=sleep).collect()
+    assert ids(jobs) == ["job-1", "job-2", "job-3", "job-4", "job-5"]
+    assert [r["offset"] for r in transport.requests] == ["0", "2", "2", "2", "4"]
+    assert len(sleep.waits) == 2
+
+
+async def test_items_and_pages_are_two_views_of_one_walk() -> None:
+    """Iterating items and iterating pages yield the same jobs in the same order."""
+    script = (ok(1, 2), ok(3, 4), ok(5))
+    items = [job async for job in make_pager(ScriptedTransport(*script))]
+    pages = [page async for page in make_pager(ScriptedTransport(*script)).pages()]
+    assert ids(items) == [job.id for page in pages for job in page.items]
+    assert [page.offset for page in pages] == [0, 2, 4]
+
+
+async def test_each_iteration_is_a_new_walk() -> None:
+    """Iterating a pager twice walks twice from its start."""
+    transport = ScriptedTransport(ok(1, total=1), ok(1, total=1))
+    pager = make_pager(transport)
+    assert ids(await pager.collect()) == ids(await pager.collect()) == ["job-1"]
+
+
+async def test_error_before_first_page_has_no_cursor() -> None:
+    """An error before any page carries cursor None: start the walk again."""
+    with pytest.raises(AuthenticationError) as caught:
+        await make_pager(ScriptedTransport(status(401))).collect()
+    assert caught.value.cursor is None
+
+
+async def test_error_mid_walk_carries_the_resume_cursor() -> None:
+    """Rule 8: the error that ends a walk carries the cursor after the last page."""
+    transport = ScriptedTransport(ok(1, 2), ok(3, 4), status(503))
+    pages = []
+    with pytest.raises(ServerError) as caught:
+        async for page in make_pager(transport, max_retries=0).pages():
+            pages.append(page)
+    assert caught.value.cursor == pages[-1].cursor
+    resumed = make_pager(ScriptedTransport(ok(5, 6), ok()), resume_from=caught.value.cursor)
+    assert ids(await resumed.collect()) == ["job-5", "job-6"]
+
+
+async def test_resumed_walk_error_before_a_page_keeps_its_cursor() -> None:
+    """A resumed walk that fails at once hands back the cursor it was given."""
+    first = await anext(make_pager(ScriptedTransport(ok(1, 2))).pages())
+    with pytest.raises(ServerError) as caught:
+        await make_pager(
+            ScriptedTransport(status(500)), resume_from=first.cursor, max_retries=0
+        ).collect()
+    assert caught.value.cursor == first.cursor
+
+
+async def test_resume_sends_the_next_offset_or_token() -> None:
+    """Rule 8: a resumed walk asks for the position right after the cursor's page."""
+    first = await anext(make_pager(ScriptedTransport(ok(1, 2, token="tok-2"))).pages())
+    transport = ScriptedTransport(ok(3))
+    await make_pager(transport, resume_from=first.cursor).collect()
+    assert transport.requests[0] == {"limit": "2", "page_token": "tok-2"}
+
+
+async def test_cursor_under_other_filters_is_refused() -> None:
+    """Rule 8: a cursor made under other filters raises ValueError before any request."""
+    first = await anext(make_pager(ScriptedTransport(ok(1, 2))).pages())
+    transport = ScriptedTransport()
+    with pytest.raises(ValueError, match="other filters"):
+        make_pager(transport, resume_from=first.cursor, status_filter="failed")
+    assert transport.requests == []
+
+
+async def test_validation_error_carries_cursor_and_is_not_retried() -> None:
+    """A malformed page ends the walk at once, with the resume cursor."""
+    bad = Response(status=200, headers={}, body=b'{"items": [{"id": 3}]}')
+    transport = ScriptedTransport(ok(1, 2), bad)
+    pages = []
+    with pytest.raises(ResponseValidationError, match=r"\$\.items\[0\]\.job_type") as caught:
+        async for page in make_pager(transport).pages():
+            pages.append(page)
+    assert len(transport.requests) == 2
+    assert caught.value.cursor == pages[0].cursor
+
+
+async def test_retry_after_is_waited_and_pauses_other_walks() -> None:
+    """A 429's Retry-After is slept by its walk and pauses the client's other walks."""
+    now = [1000.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    sleep_a, sleep_b = RecordingSleep(now), RecordingSleep(now)
+    walk_a = make_pager(
+        ScriptedTransport(status(429, **{"retry-after": "7"}), ok(1, total=1)),
+        gate=gate,
+        sleep=sleep_a,
+    )
+    walk_b = make_pager(ScriptedTransport(ok(2, total=1)), gate=gate, sleep=sleep_b)
+    assert ids(await walk_a.collect()) == ["job-1"]
+    assert sleep_a.waits == [7.0]
+    now[0] -= 3  # as if walk B starts 4 s into walk A's pause
+    assert ids(await walk_b.collect()) == ["job-2"]
+    assert sleep_b.waits == [pytest.approx(3.0)]
+
+
+async def test_long_retry_after_raises_at_once() -> None:
+    """A Retry-After past the cap raises RateLimitError with retry_after, no sleep."""
+    sleep = RecordingSleep()
+    transport = ScriptedTransport(status(429, **{"retry-after": "3600", "x-request-id": "r-9"}))
+    with pytest.raises(RateLimitError) as caught:
+        await make_pager(transport, sleep=sleep).collect()
+    assert caught.value.retry_after == 3600.0
+    assert caught.value.request_id == "r-9"
+    assert caught.value.status_code == 429
+    assert sleep.waits == []
+    assert len(transport.requests) == 1
+
+
+async def test_max_retries_bounds_attempts_per_page() -> None:
+    """max_retries=2: at most three requests for one page, then the typed error."""
+    transport = ScriptedTransport(*(status(502) for _ in range(5)))
+    with pytest.raises(ServerError):
+        await make_pager(transport, max_retries=2).collect()
+    assert len(transport.requests) == 3
+
+
+async def test_each_page_has_its_own_retry_budget() -> None:
+    """Retries are counted per page request, not per walk."""
+    transport = ScriptedTransport(status(503), ok(1, 2), status(503), ok(3, total=3))
+    assert ids(await make_pager(transport, max_retries=1).collect()) == ["job-1", "job-2", "job-3"]
+
+
+async def test_cancellation_ends_the_walk_with_no_further_request() -> None:
+    """Cancelling a walk mid-request raises CancelledError and sends nothing more."""
+    started = asyncio.Event()
+
+    class Hanging(ScriptedTransport):
+        async def send(self, request: Request) -> Response:
+            self.requests.append(dict(request.params))
+            started.set()
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+    transport = Hanging()
+    task = asyncio.create_task(make_pager(transport).collect())
+    await asyncio.wait_for(started.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(transport.requests) == 1
+
+
+async def test_stats_count_the_walk() -> None:
+    """stats counts pages, items, requests, retries and dropped repeats."""
+    transport = ScriptedTransport(ok(1, 2, total=9), status(500), ok(2, 3, total=9), ok(total=9))
+    pager = make_pager(transport)
+    await pager.collect()
+    stats = pager.stats
+    assert (stats.pages, stats.items, stats.requests, stats.retries) == (3, 3, 4, 1)
+    assert stats.duplicates_dropped == 1
+    assert stats.total_size == 9
+    assert stats.elapsed >= 0
+
+
+async def test_first_page_is_yielded_even_when_empty() -> None:
+    """An empty listing still yields one page, so total_size can be shown."""
+    pages = [page async for page in make_pager(ScriptedTransport(ok(total=0))).pages()]
+    assert len(pages) == 1
+    assert pages[0].items == ()
+    assert pages[0].total_size == 0
+
+
+async def test_logs_one_debug_line_per_request_without_secrets(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One DEBUG line per request and a WARNING per retry; the key never appears."""
+    caplog.set_level(logging.DEBUG, logger="llama_batch_async")
+    await make_pager(ScriptedTransport(status(503), ok(1, total=1))).collect()
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(debug) == 2
+    assert len(warnings) == 1
+    assert "retrying in" in warnings[0].getMessage()
+    assert all(KEY not in r.getMessage() for r in caplog.records)
