@@ -82,7 +82,9 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site with --strict."""
     session.install("-e", ".")
     session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
-    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site"))
+    session.run(
+        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
+    )
 
 
 @nox.session(python="3.11")

@@ -2,7 +2,7 @@
 
 The converter is private and configured in `_make_converter` only. Every hook
 does the least it can per field, because a worker structures millions of
-records. Hooks raise `_Invalid` with a fixed reason; `structure_page` turns a
+records. Hooks raise `_InvalidValueError` with a fixed reason; `structure_page` turns a
 cattrs error group into one `ResponseValidationError` whose message lists JSON
 paths, never the payload.
 """
@@ -10,9 +10,10 @@ paths, never the payload.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -39,20 +40,20 @@ class RawPage:
     total_size: int | None = None
 
 
-class _Invalid(ValueError):
+class _InvalidValueError(ValueError):
     """A hook's verdict on one value; the message is a fixed reason, never the value."""
 
 
 def _structure_str(value: object, _: object) -> str:
     if type(value) is str:
         return value
-    raise _Invalid("expected a string")
+    raise _InvalidValueError("expected a string")
 
 
 def _structure_opt_str(value: object, _: object) -> str | None:
     if value is None or type(value) is str:
         return value
-    raise _Invalid("expected a string or null")
+    raise _InvalidValueError("expected a string or null")
 
 
 def _as_int(value: object) -> int:
@@ -62,7 +63,7 @@ def _as_int(value: object) -> int:
         return value
     if type(value) is float and value.is_integer():
         return int(value)
-    raise _Invalid("expected an integer")
+    raise _InvalidValueError("expected an integer")
 
 
 def _structure_int(value: object, _: object) -> int:
@@ -76,8 +77,8 @@ def _structure_opt_int(value: object, _: object) -> int | None:
 def _structure_total_size(value: object, _: object) -> int | None:
     # The reference calls total_size an estimate "for display purposes only": a
     # value we cannot read must not break a walk, so it becomes "unknown".
-    if type(value) in (int, float) and value >= 0:  # type: ignore[operator]
-        return int(value)  # type: ignore[call-overload]
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value) if math.isfinite(value) else None
     return None
 
 
@@ -98,7 +99,7 @@ def _parse_datetime(text: str) -> datetime:
         try:
             parsed = datetime.fromisoformat(fixed)
         except ValueError:
-            raise _Invalid("expected an ISO 8601 timestamp") from None
+            raise _InvalidValueError("expected an ISO 8601 timestamp") from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=timezone.utc)
     return parsed
@@ -108,7 +109,7 @@ def _structure_opt_datetime(value: object, _: object) -> datetime | None:
     if value is None:
         return None
     if type(value) is not str:
-        raise _Invalid("expected an ISO 8601 timestamp")
+        raise _InvalidValueError("expected an ISO 8601 timestamp")
     return _parse_datetime(value)
 
 
@@ -117,14 +118,15 @@ _TYPES: dict[object, JobType] = {member.value: member for member in JobType}
 
 
 def _fast_job(o: dict[str, Any]) -> BatchJob:
-    """The good-weather path: a record that matches the reference, built with the
-    fewest calls. Anything unexpected raises, and `structure_page` then asks the
-    converter, which says precisely what is wrong.
+    """Build a record that matches the reference with the fewest calls.
+
+    The good-weather path: anything unexpected raises, and `structure_page` then
+    asks the converter, which says precisely what is wrong.
     """
     get = o.get
     job_id, project_id, total = o["id"], o["project_id"], o["total_items"]
     if type(job_id) is not str or type(project_id) is not str or type(total) is not int:
-        raise _Invalid("retry on the converter")
+        raise _InvalidValueError("retry on the converter")
     job_type, status = o["job_type"], o["status"]
     return make_job_fast(
         _BatchJobFields(
@@ -159,7 +161,7 @@ def _open_enum(enum_cls: type[_E]) -> Callable[[object, object], _E | str]:
             return member
         if type(value) is str:
             return value
-        raise _Invalid(f"expected a {enum_cls.__name__} string")
+        raise _InvalidValueError(f"expected a {enum_cls.__name__} string")
 
     return structure
 
@@ -175,7 +177,7 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(JobType | str, _open_enum(JobType))
     build_fields = cattrs.gen.make_dict_structure_fn(_BatchJobFields, converter)
 
-    def structure_job(value: Any, _: object) -> BatchJob:
+    def structure_job(value: Mapping[str, object], _: object) -> BatchJob:
         return make_job_fast(build_fields(value, _BatchJobFields))
 
     converter.register_structure_hook(BatchJob, structure_job)
@@ -196,14 +198,14 @@ _converter = _make_converter()
 def _reason(exc: BaseException, _type: object) -> str:
     if isinstance(exc, KeyError):
         return "required field missing"
-    if isinstance(exc, _Invalid):
+    if isinstance(exc, _InvalidValueError):
         return str(exc)
     if isinstance(exc, TypeError | AttributeError):
         return "expected a different JSON type"
     return "invalid value"
 
 
-def parse_body(body: bytes) -> Any:
+def parse_body(body: bytes) -> object:
     """Decode a response body as JSON, or raise `ResponseValidationError`.
 
     Args:

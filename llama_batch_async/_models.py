@@ -7,6 +7,7 @@ at runtime.
 import enum
 from datetime import datetime
 from typing import Protocol
+
 import attrs
 
 __all__ = ["TERMINAL_STATUSES", "BatchJob", "JobPage", "JobStatus", "JobType", "make_job_fast"]
@@ -72,7 +73,6 @@ class _BatchJobFields:
     started_at: datetime | None = None
     updated_at: datetime | None = None
     workflow_id: str | None = None
-
 
 
 @attrs.frozen(slots=True)

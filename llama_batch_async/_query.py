@@ -64,13 +64,11 @@ def _choices(enum_cls: type[JobStatus] | type[JobType]) -> str:
     return ", ".join(member.value for member in enum_cls)
 
 
-def _enum_value(
-    name: str, value: object, enum_cls: type[JobStatus] | type[JobType]
-) -> str | None:
+def _enum_value(name: str, value: object, enum_cls: type[JobStatus] | type[JobType]) -> str | None:
     if value is None:
         return None
     if isinstance(value, enum_cls):
-        return value.value
+        return str(value.value)
     if isinstance(value, str):
         for member in enum_cls:
             if member.value == value:

@@ -167,9 +167,7 @@ class AiohttpTransport:
                 f"no complete response from {url.host} within {self._timeout.total:g} s"
             ) from exc
         except aiohttp.ClientPayloadError as exc:
-            raise APIConnectionError(
-                f"the response body from {url.host} was cut short"
-            ) from exc
+            raise APIConnectionError(f"the response body from {url.host} was cut short") from exc
         except aiohttp.ServerDisconnectedError as exc:
             raise APIConnectionError(
                 f"{url.host} closed the connection without a response"

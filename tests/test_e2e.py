@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-
 from llama_batch_async import (
     APIConnectionError,
     APITimeoutError,
@@ -79,7 +78,9 @@ async def test_records_are_typed(cloud: FakeLlamaCloud) -> None:
         jobs = await client.list_jobs(max_items=20).collect()
     assert all(isinstance(job.status, JobStatus) for job in jobs)
     assert all(isinstance(job.job_type, JobType) for job in jobs)
-    assert all(job.created_at is not None and job.created_at.utcoffset() is not None for job in jobs)
+    assert all(
+        job.created_at is not None and job.created_at.utcoffset() is not None for job in jobs
+    )
 
 
 async def test_newer_enum_values_are_kept() -> None:
@@ -171,9 +172,7 @@ async def test_resume_from_error_cursor(cloud: FakeLlamaCloud) -> None:
     "fault",
     ["503", "502-html", "429", "reset", "truncate"],
 )
-async def test_faults_are_retried_without_loss_or_repeat(
-    cloud: FakeLlamaCloud, fault: str
-) -> None:
+async def test_faults_are_retried_without_loss_or_repeat(cloud: FakeLlamaCloud, fault: str) -> None:
     """Retried faults (5xx, 429, reset, truncated body) lose and double nothing."""
     async with client_for(cloud) as client:
         pager = client.list_jobs(page_size=25)
@@ -293,8 +292,17 @@ async def test_malformed_body_is_a_validation_error(cloud: FakeLlamaCloud) -> No
 
 async def test_bad_record_names_the_field_path() -> None:
     """A record with a wrong type names its JSON path in the error."""
-    body = {"items": [{"id": "a", "job_type": "parse", "project_id": "p", "status": "failed",
-                       "total_items": "many"}]}
+    body = {
+        "items": [
+            {
+                "id": "a",
+                "job_type": "parse",
+                "project_id": "p",
+                "status": "failed",
+                "total_items": "many",
+            }
+        ]
+    }
     async with FakeLlamaCloud() as cloud, client_for(cloud) as client:
         cloud.respond_next(200, body=body)
         with pytest.raises(ResponseValidationError, match=r"\$\.items\[0\]\.total_items"):
@@ -311,10 +319,10 @@ async def test_server_that_ignores_offset_raises_pagination_error() -> None:
 
 async def test_repeated_token_raises_pagination_error() -> None:
     """A server that repeats its page token raises PaginationError."""
-    async with FakeLlamaCloud(jobs=30, page_tokens=True, repeat_token=True) as cloud:
-        async with client_for(cloud) as client:
-            with pytest.raises(PaginationError, match="token"):
-                await client.list_jobs(page_size=10).collect()
+    cloud = FakeLlamaCloud(jobs=30, page_tokens=True, repeat_token=True)
+    async with cloud, client_for(cloud) as client:
+        with pytest.raises(PaginationError, match="token"):
+            await client.list_jobs(page_size=10).collect()
 
 
 async def test_drift_during_a_walk_yields_each_job_once(cloud: FakeLlamaCloud) -> None:
@@ -348,7 +356,7 @@ async def test_callers_session_is_used_and_left_open(cloud: FakeLlamaCloud) -> N
 
 
 async def test_client_built_outside_a_loop_and_closed_twice(cloud: FakeLlamaCloud) -> None:
-    """aclose is idempotent; use after close is a clear RuntimeError."""
+    """Aclose is idempotent; use after close is a clear RuntimeError."""
     client = client_for(cloud)
     await client.list_jobs(max_items=1).collect()
     await client.aclose()

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 from llama_batch_async import (
     APIConnectionError,
     AuthenticationError,
@@ -293,7 +292,7 @@ async def test_cancellation_ends_the_walk_with_no_further_request() -> None:
 
 
 async def test_stats_count_the_walk() -> None:
-    """stats counts pages, items, requests, retries and dropped repeats."""
+    """Stats counts pages, items, requests, retries and dropped repeats."""
     transport = ScriptedTransport(ok(1, 2, total=9), status(500), ok(2, 3, total=9), ok(total=9))
     pager = make_pager(transport)
     await pager.collect()
