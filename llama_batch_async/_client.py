@@ -124,6 +124,7 @@ class BatchClient:
         offset: int = 0,
         max_items: int | None = None,
         resume_from: str | None = None,
+        prefetch: int = 0,
     ) -> JobPager:
         """List batch jobs, lazily: returns a `JobPager` and sends nothing yet.
 
@@ -139,6 +140,10 @@ class BatchClient:
                 what is left); None for every job.
             resume_from: A `JobPage.cursor` (or an error's ``.cursor``) from an
                 earlier walk with the same filters: continue right after it.
+            prefetch: Page requests to keep in flight ahead of the consumer (0:
+                one at a time). Jobs still come in order, each once; an offset
+                walk guesses the next offsets, a token walk can only fetch the
+                next page while the current one is consumed.
 
         Raises:
             ValueError: A bad argument, named in the message, before any request.
@@ -156,12 +161,16 @@ class BatchClient:
             offset=offset,
             max_items=max_items,
         )
+        if type(prefetch) is not int or not 0 <= prefetch <= 32:
+            raise ValueError(f"prefetch must be an int from 0 to 32, got {prefetch!r}")
         start = None
         if resume_from is not None:
             if offset:
                 raise ValueError("pass offset or resume_from, not both")
             start = decode_cursor(resume_from, query)
-        return JobPager(self._context, query, start=start, resume_from=resume_from)
+        return JobPager(
+            self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
+        )
 
     async def aclose(self) -> None:
         """Close the client's own session (a caller's is left open); idempotent."""

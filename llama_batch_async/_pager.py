@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from urllib.parse import urlencode
 
@@ -47,12 +49,14 @@ class WalkStats:
         requests: HTTP requests sent, retries included.
         retries: Requests that were retries.
         duplicates_dropped: Jobs skipped because an earlier page had yielded them.
+        missed_prefetches: Prefetched pages thrown away because the listing moved.
         total_size: The server's latest ``total_size``, when it sends one.
         elapsed: Seconds since the walk started (until it ended, once it has).
     """
 
     pages: int = 0
     items: int = 0
+    missed_prefetches: int = 0
     requests: int = 0
     retries: int = 0
     duplicates_dropped: int = 0
@@ -64,6 +68,28 @@ class WalkStats:
     def elapsed(self) -> float:
         """Seconds the walk has run."""
         return (self.ended if self.ended is not None else time.monotonic()) - self.started
+
+
+@attrs.frozen(slots=True)
+class _Flight:
+    """A page request in flight: what was asked, and the task answering it."""
+
+    request: PageRequest
+    task: asyncio.Task[RawPage]
+
+
+def _contains(page: RawPage, job_id: str) -> bool:
+    return any(job.id == job_id for job in page.items)
+
+
+async def _cancel(flights: deque[_Flight]) -> None:
+    """Cancel every request in flight and wait until each has let go."""
+    tasks = [flight.task for flight in flights]
+    flights.clear()
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class JobPager:
@@ -81,7 +107,9 @@ class JobPager:
         *,
         start: Cursor | None = None,
         resume_from: str | None = None,
+        prefetch: int = 0,
     ) -> None:
+        self._prefetch = prefetch
         self._context = context
         self._query = query
         self._start = start
@@ -111,7 +139,9 @@ class JobPager:
 
         Pages whose jobs were all yielded before (offset drift) are skipped,
         except that the first page is always yielded, so an empty listing still
-        reports its ``total_size``.
+        reports its ``total_size``. With ``prefetch``, requests in flight are
+        cancelled when the walk ends, fails, or is closed (``break`` closes it
+        when the iterator is collected; `contextlib.aclosing` closes it at once).
 
         Raises:
             LlamaBatchError: The walk failed; the error's ``cursor`` says where
@@ -120,16 +150,36 @@ class JobPager:
         stats = self.stats = WalkStats()
         walk = Walk(self._query, self._start)
         last: Position | None = None
+        flights: deque[_Flight] = deque()
+        last_id: str | None = None
         try:
             while (request := walk.next_request()) is not None:
-                raw = await self._fetch(request, stats)
+                if self._prefetch:
+                    await self._plan(walk, flights, stats)
+                    flight = flights.popleft()
+                    raw = await flight.task
+                    sent = flight.request
+                    if sent != request and (last_id is None or not _contains(raw, last_id)):
+                        # The guess missed: the listing moved (drift) or the server
+                        # caps pages. Ask again at the position the walk knows.
+                        stats.missed_prefetches += 1
+                        await _cancel(flights)
+                        continue
+                else:
+                    raw = await self._fetch(request, stats)
+                    sent = request
                 offset = walk.offset
-                fresh = walk.feed(request, raw)
+                fresh = walk.feed(sent, raw)
+                if raw.items:
+                    last_id = raw.items[-1].id
                 last = walk.position(tuple(job.id for job in raw.items[-_TAIL_IDS:]))
                 stats.pages += 1
                 stats.items += len(fresh)
-                stats.duplicates_dropped += len(raw.items) - len(fresh)
+                stats.duplicates_dropped += len(raw.items) - len(fresh) - (sent != request)
                 stats.total_size = walk.total_size
+                if self._prefetch:
+                    # Pipelining: the next requests fly while the consumer works.
+                    await self._plan(walk, flights, stats)
                 if fresh or stats.pages == 1:
                     yield JobPage(
                         items=tuple(fresh),
@@ -143,7 +193,27 @@ class JobPager:
             exc.cursor = last.encode() if last is not None else self._resume_from
             raise
         finally:
+            await _cancel(flights)
             stats.ended = time.monotonic()
+
+    async def _plan(self, walk: Walk, flights: deque[_Flight], stats: WalkStats) -> None:
+        """Keep the next request and up to ``prefetch`` guesses after it in flight."""
+        request = walk.next_request()
+        if request is None:
+            await _cancel(flights)
+            return
+        if flights and flights[0].request != request and not walk.fits(flights[0].request):
+            await _cancel(flights)
+        if not flights:
+            flights.append(_Flight(request, self._start_fetch(request, stats)))
+        while len(flights) <= self._prefetch:
+            guess = walk.speculate(flights[-1].request, len(flights))
+            if guess is None:
+                break
+            flights.append(_Flight(guess, self._start_fetch(guess, stats)))
+
+    def _start_fetch(self, request: PageRequest, stats: WalkStats) -> asyncio.Task[RawPage]:
+        return asyncio.ensure_future(self._fetch(request, stats))
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage:
         context = self._context

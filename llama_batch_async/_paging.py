@@ -94,6 +94,35 @@ class Walk:
             return PageRequest(limit=limit, offset=None, token=self.token)
         return PageRequest(limit=limit, offset=self.offset, token=None)
 
+    def speculate(self, after: PageRequest, ahead: int) -> PageRequest | None:
+        """A guess at the page after ``after``, for prefetching; None when unsafe.
+
+        Only an offset walk can guess: it assumes ``after`` comes back full and
+        asks from one job before where the next page would start. That overlap
+        lets the pager check the guess (the job must reappear) before using it.
+
+        Args:
+            after: The last request in flight.
+            ahead: How many requests are in flight already, ``after`` included.
+        """
+        if self.done or self._by_token or after.offset is None:
+            return None
+        step = min(after.limit, self._cap) if self._cap is not None else after.limit
+        if step < 2:
+            return None  # an overlap of one job would leave no room to progress
+        max_items = self.query.max_items
+        if max_items is not None and self.delivered + ahead * step >= max_items:
+            return None  # never ask past max_items by more than one page
+        return PageRequest(limit=self.query.page_size, offset=after.offset + step - 1, token=None)
+
+    def fits(self, guess: PageRequest) -> bool:
+        """True when ``guess`` (from `speculate`) starts where the walk now stands.
+
+        That is one job before the walk's offset: the previous page came back
+        full, as the guess assumed.
+        """
+        return not self._by_token and guess.offset is not None and guess.offset == self.offset - 1
+
     def position(self, tail_ids: tuple[str, ...] = ()) -> Position:
         """The current position, to resume right after what was delivered."""
         return Position(
@@ -171,7 +200,8 @@ class Walk:
         self, request: PageRequest, page: RawPage, count: int, *, repeats_only: bool
     ) -> None:
         token = page.next_page_token or None
-        self.offset += count
+        # A prefetched page may start one job before the walk's offset (its overlap).
+        self.offset = (request.offset if request.offset is not None else self.offset) + count
         if token is not None:
             if token in self._seen_tokens:
                 raise PaginationError(

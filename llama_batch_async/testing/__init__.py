@@ -19,9 +19,11 @@ from ._jobs import (
     ORGANIZATION_IDS,
     PROJECT_IDS,
     PROJECT_ORGANIZATIONS,
+    complete_job,
     format_timestamp,
     make_job,
     make_jobs,
+    parse_timestamp,
 )
 from ._server import (
     DEFAULT_CHAOS_KINDS,
@@ -50,8 +52,10 @@ __all__ = [
     "Fault",
     "FaultKind",
     "RecordedRequest",
+    "complete_job",
     "format_timestamp",
     "make_job",
     "make_jobs",
+    "parse_timestamp",
     "run_fake_server",
 ]

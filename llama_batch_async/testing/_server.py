@@ -310,6 +310,7 @@ class FakeLlamaCloud:
         self._fixed_token: str | None = None
         self._schedules: dict[str, _Schedule] = {}
         self._runner: web.AppRunner | None = None
+        self._sleepers: set[asyncio.Task[Any]] = set()
         self._bound_port: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -376,6 +377,8 @@ class FakeLlamaCloud:
     async def stop(self) -> None:
         """Stop listening and close every connection (does nothing if not running)."""
         runner, self._runner = self._runner, None
+        for task in list(self._sleepers):  # don't let a delay fault hold up shutdown
+            task.cancel()
         if runner is not None:
             await runner.cleanup()
             logger.debug("FakeLlamaCloud on port %s stopped", self._bound_port)
@@ -876,17 +879,28 @@ class FakeLlamaCloud:
             }
         )
 
+    async def _sleep(self, seconds: float) -> None:
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - handlers always run in a task
+            await asyncio.sleep(seconds)
+            return
+        self._sleepers.add(task)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            self._sleepers.discard(task)
+
     async def _handle_list(self, request: web.Request) -> web.StreamResponse:
         fault = self._next_fault()
         self._record(request, fault)
         if fault is not None:
             logger.debug("FakeLlamaCloud applies %s to %s", fault.kind, _REQUEST_ID.get(""))
         if self.latency:
-            await asyncio.sleep(self.latency)
+            await self._sleep(self.latency)
         if fault is None:
             return self._list_response(request)
         if fault.kind == "delay":
-            await asyncio.sleep(fault.seconds)
+            await self._sleep(fault.seconds)
             return self._list_response(request)
         if fault.kind == "reset":
             return self._reset(request)
