@@ -502,20 +502,22 @@ def test_fault_options_are_validated() -> None:
     assert Fault("reset") == Fault("reset")
 
 
+async def outcome_of(session: aiohttp.ClientSession, url: str) -> str:
+    try:
+        async with session.get(url) as response:
+            await response.read()
+            return f"{response.status} {response.content_type}"
+    except aiohttp.ClientPayloadError:
+        return "payload"
+    except aiohttp.ClientError:
+        return "connection"
+
+
 async def test_fault_rate_covers_every_kind(session: aiohttp.ClientSession) -> None:
     """With rate 1 every request gets a fault: HTML 502s, 500s, resets and truncations."""
     async with FakeLlamaCloud(jobs=3) as cloud:
         cloud.fault_rate(1.0, seed=2, kinds=("502", "500", "reset", "truncate"))
-        outcomes: set[str] = set()
-        for _ in range(16):
-            try:
-                async with session.get(cloud.endpoint_url) as response:
-                    await response.read()
-                    outcomes.add(f"{response.status} {response.content_type}")
-            except aiohttp.ClientPayloadError:
-                outcomes.add("payload")
-            except aiohttp.ClientError:
-                outcomes.add("connection")
+        outcomes = {await outcome_of(session, cloud.endpoint_url) for _ in range(16)}
         kinds = {r.fault.kind for r in cloud.requests if r.fault}
     assert outcomes == {"502 text/html", "500 application/json", "payload", "connection"}
     assert kinds == {"status", "reset", "truncate"}

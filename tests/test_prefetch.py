@@ -32,8 +32,9 @@ def other_tasks() -> list[str]:
     names = []
     for task in asyncio.all_tasks():
         code = getattr(task.get_coro(), "cr_code", None)
-        ours = code is not None and "llama_batch_async" in code.co_filename
-        if ours and task is not asyncio.current_task() and "testing" not in code.co_filename:
+        if code is None or task is asyncio.current_task():
+            continue
+        if "llama_batch_async" in code.co_filename and "testing" not in code.co_filename:
             names.append(code.co_name)
     return names
 
