@@ -22,6 +22,8 @@ TEST_DEPS = [
     "pytest-timeout>=2.3",
     "pytest-cov>=5",
     "hypothesis>=6.100",
+    "fastapi>=0.110",
+    "httpx2",  # starlette's TestClient transport
 ]
 
 

@@ -5,7 +5,7 @@ at runtime.
 """
 
 import enum
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Protocol
 
 import attrs
@@ -90,6 +90,27 @@ class BatchJob(_BatchJobFields):
     def is_terminal(self) -> bool:
         """True once the job is completed, failed or cancelled."""
         return self.status in TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, str | int | None]:
+        """The record as the reference's JSON object, ready for `json.dumps`.
+
+        Field names and order are the reference's; enums become the values the
+        server sent; timestamps become ISO 8601 in UTC with a ``Z``.
+        """
+        return {name: _json_value(getattr(self, name)) for name in _FIELD_NAMES}
+
+
+_FIELD_NAMES = tuple(field.name for field in attrs.fields(_BatchJobFields))
+
+
+def _json_value(value: object) -> str | int | None:
+    if isinstance(value, datetime):
+        utc = value.astimezone(timezone.utc)
+        spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+        return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    return value  # type: ignore[return-value]
 
 
 def make_job_fast(fields: _BatchJobFields) -> BatchJob:

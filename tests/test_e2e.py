@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from llama_batch_async import (
     APIConnectionError,
     APITimeoutError,

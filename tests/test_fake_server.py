@@ -13,6 +13,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from llama_batch_async import (
     APIConnectionError,
     AuthenticationError,

@@ -9,6 +9,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from llama_batch_async import BatchJob, JobStatus, JobType, PaginationError
 from llama_batch_async._convert import RawPage
 from llama_batch_async._paging import PageRequest, Walk

@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+
 from llama_batch_async import BatchClient, BatchJob, ServerError
 from llama_batch_async.testing import FakeLlamaCloud
 

@@ -34,6 +34,7 @@ from ._server import (
     FaultKind,
     RecordedRequest,
     run_fake_server,
+    serve_in_thread,
 )
 
 __all__ = [
@@ -58,4 +59,5 @@ __all__ = [
     "make_jobs",
     "parse_timestamp",
     "run_fake_server",
+    "serve_in_thread",
 ]

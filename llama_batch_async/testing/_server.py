@@ -21,9 +21,10 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
@@ -631,6 +632,23 @@ class FakeLlamaCloud:
 
     # ------------------------------------------------------------------ jobs
 
+    def set_jobs(self, jobs: int | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the whole listing.
+
+        Args:
+            jobs: How many synthetic jobs to generate (seeded with ``seed``), or
+                the jobs themselves in listing order (missing required fields
+                filled in; optional ones left out).
+
+        Returns:
+            The new job dicts, the same objects as in :attr:`jobs`.
+        """
+        if isinstance(jobs, int):
+            self.jobs[:] = make_jobs(jobs, seed=self.seed)
+        else:
+            self.jobs[:] = [complete_job(job) for job in jobs]
+        return self.jobs
+
     def insert_jobs(
         self, jobs: int | Sequence[Mapping[str, Any]], *, at: int = 0
     ) -> list[dict[str, Any]]:
@@ -1044,6 +1062,50 @@ async def _serve_forever(cloud: FakeLlamaCloud, stream: TextIO) -> None:
         stream.write(cloud.url + "\n")
         stream.flush()
         await stop.wait()
+
+
+@contextlib.contextmanager
+def serve_in_thread(
+    jobs: int | Sequence[Mapping[str, Any]] = 0,
+    **options: Any,  # noqa: ANN401 - FakeLlamaCloud's keyword options
+) -> Iterator[FakeLlamaCloud]:
+    """Run a `FakeLlamaCloud` on its own event loop in a background thread.
+
+    For synchronous tests, such as FastAPI's ``TestClient``, whose app runs in
+    a loop of its own::
+
+        with serve_in_thread(jobs=20) as cloud:
+            app = make_app(base_url=cloud.url)
+            ...
+
+    Scripting faults and reading ``cloud.requests`` from the test's thread is
+    fine: each is one list or deque operation.
+
+    Args:
+        jobs: As for `FakeLlamaCloud`.
+        **options: `FakeLlamaCloud` keyword options.
+    """
+    cloud = FakeLlamaCloud(jobs, **options)
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(cloud.start())
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(cloud.stop())
+        loop.close()
+
+    thread = threading.Thread(target=run, name="FakeLlamaCloud", daemon=True)
+    thread.start()
+    if not ready.wait(30):  # pragma: no cover - a broken machine
+        raise RuntimeError("FakeLlamaCloud did not start within 30 s")
+    try:
+        yield cloud
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
 
 
 def run_fake_server(
