@@ -1,0 +1,99 @@
+"""The examples in examples/ run, as users would run them, against a fake cloud."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+KEY = "sk-examples"
+
+
+@pytest.fixture
+def cloud() -> Iterator[FakeLlamaCloud]:
+    with serve_in_thread(jobs=345, seed=11, api_key=KEY) as server:
+        yield server
+
+
+def run_example(
+    cloud: FakeLlamaCloud, cwd: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "LLAMA_CLOUD_API_KEY": KEY,
+        "LLAMA_CLOUD_BASE_URL": cloud.url,
+    }
+    return subprocess.run(  # noqa: S603 - our own example scripts
+        [sys.executable, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_worker_resumes_from_its_checkpoint(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Stopped after two pages and run again, the worker handles every job once."""
+    worker = str(EXAMPLES / "worker.py")
+    first = run_example(cloud, tmp_path, worker, "--stop-after-pages", "2")
+    assert first.returncode == 0, first.stderr
+    assert "handled 200 jobs" in first.stdout
+    assert (tmp_path / "walk.cursor").exists()
+    second = run_example(cloud, tmp_path, worker)
+    assert second.returncode == 0, second.stderr
+    assert "handled 145 jobs" in second.stdout
+    lines = (tmp_path / "jobs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["id"] for line in lines] == [job["id"] for job in cloud.jobs]
+
+
+def test_deadline_call_lists_failed_parse_jobs(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """The service call prints the project's failed parse jobs within its deadline."""
+    project = cloud.jobs[0]["project_id"]
+    result = run_example(cloud, tmp_path, str(EXAMPLES / "deadline.py"), project)
+    expected = [
+        job["id"]
+        for job in cloud.jobs
+        if job["project_id"] == project and job["status"] == "failed" and job["job_type"] == "parse"
+    ]
+    assert result.returncode == 0, result.stderr
+    assert f"{len(expected)} failed parse jobs" in result.stdout
+    assert [line.split()[0] for line in result.stdout.splitlines()[:-1]] == expected
+
+
+def test_deadline_call_gives_up_in_time(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Past its deadline the service call stops with exit code 124."""
+    cloud.delay_next(10)
+    result = run_example(
+        cloud, tmp_path, str(EXAMPLES / "deadline.py"), "proj-x", "--deadline", "0.5"
+    )
+    assert result.returncode == 124
+    assert "no answer within 0.5 s" in result.stderr
+
+
+def test_fastapi_example_serves_and_streams(
+    cloud: FakeLlamaCloud, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The FastAPI example lists failed jobs and streams the export as NDJSON."""
+    monkeypatch.setenv("LLAMA_CLOUD_API_KEY", KEY)
+    monkeypatch.setenv("LLAMA_CLOUD_BASE_URL", cloud.url)
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    import fastapi_app  # noqa: PLC0415 - the example module, importable only from here
+
+    with TestClient(fastapi_app.app) as http:
+        failed = http.get("/jobs/failed", params={"limit": 5}).json()
+        export = http.get("/jobs/export", params={"status": "completed"})
+    assert [job["status"] for job in failed] == ["failed"] * len(failed)
+    assert 0 < len(failed) <= 5
+    completed = [json.loads(line)["id"] for line in export.text.splitlines()]
+    assert completed == [job["id"] for job in cloud.jobs if job["status"] == "completed"]
