@@ -48,8 +48,8 @@ def is_loopback(host: str | None) -> bool:
     """
     if not host:
         return False
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
-        return True
+    if host.lower() == "localhost":
+        return True  # not "*.localhost": some resolvers send those names to DNS
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -182,7 +182,9 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             tail=tuple(doc["s"]),
         )
         valid = (
-            doc["v"] == _CURSOR_VERSION
+            type(doc["v"]) is int
+            and doc["v"] == _CURSOR_VERSION
+            and isinstance(doc["s"], list)
             and isinstance(cursor.fingerprint, str)
             and type(cursor.offset) is int
             and cursor.offset >= 0

@@ -10,6 +10,7 @@ at types and status codes, never message text; cancellation is not an
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -79,9 +80,28 @@ class RateLimitGate:
         """Seconds left in the current pause (0 when none)."""
         return max(0.0, self._until - self._clock())
 
-    async def wait(self, sleep: Sleep) -> None:
-        """Sleep out the current pause, if any."""
-        if (delay := self.remaining) > 0:
+    async def wait(self, sleep: Sleep, *, cap: float = math.inf) -> None:
+        """Sleep out the current pause, if any.
+
+        Args:
+            sleep: The sleep to use.
+            cap: The longest pause to sleep through.
+
+        Raises:
+            RateLimitError: The pause is longer than ``cap``; ``retry_after``
+                says how long it has left.
+        """
+        delay = self.remaining
+        if delay > cap:
+            # spec: retry - a Retry-After past the cap is not slept through, and a
+            # 429 pauses the whole client: other walks learn it without a request.
+            raise RateLimitError(
+                f"rate limited: this client is paused for another {delay:.1f} s "
+                "by an earlier 429",
+                status_code=429,
+                retry_after=delay,
+            )
+        if delay > 0:
             await sleep(delay)
 
 
@@ -136,8 +156,14 @@ async def call_with_retries(
             on_retry(exc, delay)
 
     async def gated_attempt() -> _T:
-        await gate.wait(sleep)
-        return await attempt()
+        await gate.wait(sleep, cap=policy.retry_after_cap)
+        try:
+            return await attempt()
+        except RateLimitError as exc:
+            if exc.retry_after is not None:
+                # spec: retry - a 429 pauses the whole client, retried or not
+                gate.pause(exc.retry_after)
+            raise
 
     retrying = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.max_retries + 1),

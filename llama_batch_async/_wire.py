@@ -120,10 +120,11 @@ def body_excerpt(body: bytes, *, secret: str | None = None) -> str:
         body: The raw body.
         secret: Text to mask should the server echo it (the API key).
     """
+    if secret:
+        # Mask before cutting: a cut through the secret would leave a piece of it.
+        body = body.replace(secret.encode(), b"***")
     text = body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
     text = " ".join(text.split())
-    if secret:
-        text = text.replace(secret, "***")
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 3] + "..."
     return text

@@ -258,6 +258,22 @@ async def test_long_retry_after_raises_at_once() -> None:
     assert len(transport.requests) == 1
 
 
+async def test_long_retry_after_stops_other_walks_without_a_request() -> None:
+    """After a 429 past the cap, other walks of the client raise at once, unsent."""
+    now = [50.0]
+    gate = RateLimitGate(clock=lambda: now[0])
+    first = ScriptedTransport(status(429, **{"retry-after": "600"}))
+    with pytest.raises(RateLimitError):
+        await make_pager(first, gate=gate).collect()
+    now[0] += 100
+    other = ScriptedTransport(ok(1, total=1))
+    with pytest.raises(RateLimitError) as caught:
+        await make_pager(other, gate=gate).collect()
+    assert other.requests == []
+    assert caught.value.retry_after == pytest.approx(500.0)
+    assert caught.value.cursor is None
+
+
 async def test_max_retries_bounds_attempts_per_page() -> None:
     """max_retries=2: at most three requests for one page, then the typed error."""
     transport = ScriptedTransport(*(status(502) for _ in range(5)))

@@ -1,0 +1,299 @@
+"""Client configuration: argument, else environment, else default; and its checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from llama_batch_async._config import DEFAULT_BASE_URL, Config, is_loopback, make_config
+
+API_KEY = "llx-CONFIGKEY-0123456789"
+ENV_KEY = "llx-ENVKEY-9876543210"
+COOKIE = "sess-CONFIGCOOKIE-77"
+
+
+def config(**changes: Any) -> Config:
+    """``make_config`` with the client's defaults, an empty environment and ``changes``."""
+    arguments: dict[str, Any] = {
+        "api_key": API_KEY,
+        "base_url": None,
+        "session_cookie": None,
+        "timeout": 60.0,
+        "max_retries": 4,
+        "retry_after_cap": 60.0,
+        "trust_env": False,
+        "environ": {},
+    }
+    arguments.update(changes)
+    return make_config(**arguments)
+
+
+# --- credentials --------------------------------------------------------------------------
+
+
+def test_key_argument_beats_environment() -> None:
+    """An explicit api_key wins over LLAMA_CLOUD_API_KEY."""
+    built = config(api_key=API_KEY, environ={"LLAMA_CLOUD_API_KEY": ENV_KEY})
+
+    assert built.api_key == API_KEY
+
+
+def test_key_from_environment() -> None:
+    """Without an argument the key comes from LLAMA_CLOUD_API_KEY."""
+    built = config(api_key=None, environ={"LLAMA_CLOUD_API_KEY": ENV_KEY})
+
+    assert built.api_key == ENV_KEY
+
+
+def test_explicit_environ_replaces_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit ``environ`` is the only environment read."""
+    monkeypatch.setenv("LLAMA_CLOUD_API_KEY", ENV_KEY)
+    monkeypatch.setenv("LLAMA_CLOUD_BASE_URL", "https://from-os.example")
+
+    built = config(api_key=API_KEY, environ={})
+
+    assert built.base_url == DEFAULT_BASE_URL
+
+
+def test_os_environ_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``environ`` the process environment is read."""
+    monkeypatch.setenv("LLAMA_CLOUD_API_KEY", ENV_KEY)
+    monkeypatch.setenv("LLAMA_CLOUD_BASE_URL", "https://from-os.example/")
+
+    built = config(api_key=None, environ=None)
+
+    assert built.api_key == ENV_KEY
+    assert built.base_url == "https://from-os.example"
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        pytest.param({}, id="unset"),
+        pytest.param({"LLAMA_CLOUD_API_KEY": ""}, id="empty"),
+        pytest.param({"LLAMA_CLOUD_BASE_URL": "https://x.example"}, id="only-url"),
+    ],
+)
+def test_no_credentials_names_the_variable(environ: dict[str, str]) -> None:
+    """No key and no session cookie is a ValueError naming LLAMA_CLOUD_API_KEY."""
+    with pytest.raises(ValueError, match="LLAMA_CLOUD_API_KEY"):
+        config(api_key=None, environ=environ)
+
+
+def test_session_cookie_alone_is_enough() -> None:
+    """A session cookie authenticates without any key."""
+    built = config(api_key=None, session_cookie=COOKIE)
+
+    assert built.api_key is None
+    assert built.session_cookie == COOKIE
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        pytest.param({"api_key": ""}, "api_key", id="key-empty"),
+        pytest.param({"api_key": "   "}, "api_key", id="key-blank"),
+        pytest.param({"api_key": 12345}, "api_key", id="key-int"),
+        pytest.param({"session_cookie": ""}, "session_cookie", id="cookie-empty"),
+        pytest.param({"session_cookie": 5}, "session_cookie", id="cookie-int"),
+    ],
+)
+def test_bad_credentials(changes: dict[str, object], match: str) -> None:
+    """An empty or non-string credential is a ValueError naming it."""
+    with pytest.raises(ValueError, match=match):
+        config(**changes)
+
+
+# --- base URL -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("base_url", "environ", "expected"),
+    [
+        pytest.param(None, {}, DEFAULT_BASE_URL, id="default"),
+        pytest.param(None, {"LLAMA_CLOUD_BASE_URL": ""}, DEFAULT_BASE_URL, id="env-empty"),
+        pytest.param(
+            None, {"LLAMA_CLOUD_BASE_URL": "https://eu.example"}, "https://eu.example", id="env"
+        ),
+        pytest.param(
+            "https://arg.example",
+            {"LLAMA_CLOUD_BASE_URL": "https://eu.example"},
+            "https://arg.example",
+            id="argument-beats-env",
+        ),
+        pytest.param("https://arg.example/", {}, "https://arg.example", id="slash-stripped"),
+        pytest.param(
+            "https://arg.example/prefix//", {}, "https://arg.example/prefix", id="slashes-stripped"
+        ),
+        pytest.param(
+            None, {"LLAMA_CLOUD_BASE_URL": "https://eu.example/"}, "https://eu.example", id="env/"
+        ),
+    ],
+)
+def test_base_url_resolution(base_url: str | None, environ: dict[str, str], expected: str) -> None:
+    """base_url: argument, else LLAMA_CLOUD_BASE_URL, else the default; trailing slash gone."""
+    built = config(base_url=base_url, environ=environ)
+
+    assert built.base_url == expected
+    assert built.endpoint == expected + "/api/v1/beta/batch-processing"
+
+
+def test_default_base_url() -> None:
+    """The default base URL is the public LlamaCloud API."""
+    assert DEFAULT_BASE_URL == "https://api.cloud.llamaindex.ai"
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        pytest.param("http://api.cloud.llamaindex.ai", id="public-host"),
+        pytest.param("http://10.0.0.5:8080", id="private-ip"),
+        pytest.param("http://0.0.0.0:8080", id="any-address"),
+        pytest.param("http://localhost.evil.example", id="localhost-prefix"),
+        pytest.param("http://api.localhost", id="dot-localhost-may-reach-dns"),
+        pytest.param("http://127.0.0.1.nip.io", id="loopback-lookalike"),
+        pytest.param("http://[::2]:9", id="not-loopback-v6"),
+    ],
+)
+def test_plain_http_to_other_hosts_is_refused(base_url: str) -> None:
+    """The key never travels over plain http to a host other than this machine."""
+    with pytest.raises(ValueError, match="plain http"):
+        config(base_url=base_url)
+
+
+def test_plain_http_from_environment_is_refused() -> None:
+    """The http rule applies to a base URL from the environment too."""
+    with pytest.raises(ValueError, match="plain http"):
+        config(environ={"LLAMA_CLOUD_BASE_URL": "http://api.example"})
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        pytest.param("http://127.0.0.1:8080", id="ipv4-loopback"),
+        pytest.param("http://127.5.6.7", id="ipv4-loopback-range"),
+        pytest.param("http://localhost", id="localhost"),
+        pytest.param("http://LOCALHOST:1234/", id="localhost-upper"),
+        pytest.param("http://[::1]:9", id="ipv6-loopback"),
+    ],
+)
+def test_plain_http_to_loopback_is_accepted(base_url: str) -> None:
+    """Plain http is fine to this machine (the fake server, a local proxy)."""
+    assert config(base_url=base_url).base_url == base_url.rstrip("/")
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        pytest.param("ftp://api.example", id="ftp"),
+        pytest.param("api.cloud.llamaindex.ai", id="no-scheme"),
+        pytest.param("https://", id="no-host"),
+        pytest.param("https://api.example?x=1", id="query"),
+        pytest.param("https://api.example#frag", id="fragment"),
+    ],
+)
+def test_malformed_base_url_is_refused(base_url: str) -> None:
+    """A base URL that is not a plain http(s) URL is a ValueError naming base_url."""
+    with pytest.raises(ValueError, match="base_url"):
+        config(base_url=base_url)
+
+
+# --- numbers ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        pytest.param({"timeout": 0}, "timeout", id="timeout-zero"),
+        pytest.param({"timeout": -1.0}, "timeout", id="timeout-negative"),
+        pytest.param({"timeout": float("nan")}, "timeout", id="timeout-nan"),
+        pytest.param({"timeout": "60"}, "timeout", id="timeout-str"),
+        pytest.param({"timeout": True}, "timeout", id="timeout-bool"),
+        pytest.param({"timeout": None}, "timeout", id="timeout-none"),
+        pytest.param({"max_retries": -1}, "max_retries", id="retries-negative"),
+        pytest.param({"max_retries": 1.0}, "max_retries", id="retries-float"),
+        pytest.param({"max_retries": True}, "max_retries", id="retries-bool"),
+        pytest.param({"max_retries": "3"}, "max_retries", id="retries-str"),
+        pytest.param({"retry_after_cap": -0.5}, "retry_after_cap", id="cap-negative"),
+        pytest.param({"retry_after_cap": float("nan")}, "retry_after_cap", id="cap-nan"),
+        pytest.param({"retry_after_cap": "60"}, "retry_after_cap", id="cap-str"),
+        pytest.param({"retry_after_cap": False}, "retry_after_cap", id="cap-bool"),
+        pytest.param({"trust_env": "yes"}, "trust_env", id="trust_env-str"),
+        pytest.param({"trust_env": 1}, "trust_env", id="trust_env-int"),
+    ],
+)
+def test_bad_settings_are_value_errors(changes: dict[str, object], match: str) -> None:
+    """An out-of-range or mistyped setting is a ValueError naming it."""
+    with pytest.raises(ValueError, match=match):
+        config(**changes)
+
+
+def test_good_settings_are_kept() -> None:
+    """Valid settings are kept, numbers as floats where they are seconds."""
+    built = config(timeout=5, max_retries=0, retry_after_cap=0, trust_env=True)
+
+    assert built.timeout == 5.0
+    assert type(built.timeout) is float
+    assert built.max_retries == 0
+    assert built.retry_after_cap == 0.0
+    assert type(built.retry_after_cap) is float
+    assert built.trust_env is True
+
+
+# --- secrecy ------------------------------------------------------------------------------
+
+
+def test_repr_hides_key_and_cookie() -> None:
+    """The repr and str of a config never show the key or the session cookie."""
+    built = config(session_cookie=COOKIE)
+
+    for text in (repr(built), str(built)):
+        assert API_KEY not in text
+        assert COOKIE not in text
+        assert "https://api.cloud.llamaindex.ai" in text
+
+
+def test_repr_hides_key_from_environment() -> None:
+    """A key read from the environment is hidden just the same."""
+    built = config(api_key=None, environ={"LLAMA_CLOUD_API_KEY": ENV_KEY})
+
+    assert ENV_KEY not in repr(built)
+
+
+def test_errors_never_show_the_key() -> None:
+    """A configuration error does not repeat the key it was given."""
+    with pytest.raises(ValueError, match="plain http") as info:
+        config(base_url="http://api.example")
+
+    assert API_KEY not in str(info.value)
+
+
+# --- is_loopback --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        pytest.param("localhost", True, id="localhost"),
+        pytest.param("LocalHost", True, id="localhost-case"),
+        pytest.param("api.localhost", False, id="sub.localhost-may-reach-dns"),
+        pytest.param("127.0.0.1", True, id="127.0.0.1"),
+        pytest.param("127.255.255.254", True, id="127/8"),
+        pytest.param("::1", True, id="::1"),
+        pytest.param("0:0:0:0:0:0:0:1", True, id="::1-long"),
+        pytest.param("[::1]", False, id="bracketed"),
+        pytest.param("0.0.0.0", False, id="any"),  # noqa: S104 - a host name, not a bind
+        pytest.param("10.0.0.1", False, id="private"),
+        pytest.param("128.0.0.1", False, id="128"),
+        pytest.param("::", False, id="::"),
+        pytest.param("example.com", False, id="name"),
+        pytest.param("localhost.example.com", False, id="localhost-prefix"),
+        pytest.param("notlocalhost", False, id="localhost-suffix"),
+        pytest.param("", False, id="empty"),
+        pytest.param(None, False, id="None"),
+    ],
+)
+def test_is_loopback(host: str | None, expected: bool) -> None:
+    """Only localhost names and loopback addresses count as this machine."""
+    assert is_loopback(host) is expected
