@@ -96,8 +96,7 @@ class RateLimitGate:
             # spec: retry - a Retry-After past the cap is not slept through, and a
             # 429 pauses the whole client: other walks learn it without a request.
             raise RateLimitError(
-                f"rate limited: this client is paused for another {delay:.1f} s "
-                "by an earlier 429",
+                f"rate limited: this client is paused for another {delay:.1f} s by an earlier 429",
                 status_code=429,
                 retry_after=delay,
             )
