@@ -1,7 +1,7 @@
 """An asyncio client for listing LlamaCloud batch jobs.
 
 Typed records, exactly-once pagination by offset or page token, resumable
-walks, retries that respect rate limits::
+walks, retries that respect rate limits:
 
     async with BatchClient() as client:
         async for job in client.list_jobs(status="failed"):
@@ -17,6 +17,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    JobNotFoundError,
     LlamaBatchError,
     NotFoundError,
     PaginationError,
@@ -25,9 +26,11 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
 from ._models import BatchJob, JobPage, JobStatus, JobType
 from ._pager import JobPager, WalkStats
+from ._watch import JobEvent
 
 __all__ = [
     "APIConnectionError",
@@ -37,6 +40,8 @@ __all__ = [
     "BadRequestError",
     "BatchClient",
     "BatchJob",
+    "JobEvent",
+    "JobNotFoundError",
     "JobPage",
     "JobPager",
     "JobStatus",
@@ -49,6 +54,7 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "WalkStats",
 ]
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Iterable, Sequence
 from types import TracebackType
 
 import aiohttp
 
+from . import _watch
 from ._config import Config, make_config
-from ._models import JobStatus, JobType
+from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import decode_cursor, make_query
 from ._retry import RateLimitGate, RetryPolicy
@@ -189,3 +190,95 @@ class BatchClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    async def wait_for_jobs(
+        self,
+        job_ids: Iterable[str],
+        *,
+        project_id: str | None = None,
+        directory_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+    ) -> dict[str, BatchJob]:
+        """Poll the listing until every job is completed, failed or cancelled.
+
+        Each poll walks the listing (with the filters given) only until every
+        job still pending has been seen. Polls come every ``poll_interval``
+        seconds while jobs change, back off to 4x that while nothing does, and
+        never before the client's rate-limit pause ends.
+
+        Args:
+            job_ids: The ids of the jobs to wait for.
+            project_id: Walk only this project's jobs (fewer pages per poll).
+            directory_id: Walk only this directory's jobs.
+            poll_interval: Seconds between polls while jobs change.
+            timeout: Seconds the whole wait may take, walks included; None for
+                no limit.
+
+        Returns:
+            The final record of each job, by id, in the order of ``job_ids``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first (also a `TimeoutError`);
+                it carries ``.jobs`` and ``.pending``.
+            JobNotFoundError: Some ids were absent from three complete walks in
+                a row; ``.missing`` names them.
+            LlamaBatchError: A poll failed after the pager's retries.
+        """
+        return await _watch.wait_for_jobs(
+            self.list_jobs,
+            job_ids,
+            project_id=project_id,
+            directory_id=directory_id,
+            poll_interval=poll_interval,
+            timeout=timeout,
+            gate=self._context.gate,
+        )
+
+    def watch_jobs(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        page_size: int = 100,
+        poll_interval: float = 5.0,
+        initial: bool = True,
+    ) -> AsyncGenerator[_watch.JobEvent, None]:
+        """Poll the listing and yield a `JobEvent` for every change between polls.
+
+        Arguments are checked at once; nothing is sent until iteration, and
+        polling happens only while the iterator is awaited (no background
+        task). Close it with ``aclose()`` or `contextlib.aclosing` to stop.
+
+        Args:
+            directory_id: Only jobs of this directory.
+            job_type: Only jobs of this type (`JobType` or ``"parse"``, ...).
+            status: Only jobs in this status; a job that leaves it is ``removed``.
+            project_id: Only jobs of this project.
+            organization_id: Only jobs of this organization.
+            page_size: Jobs per request (``limit``).
+            poll_interval: Seconds between polls while the listing changes.
+            initial: Yield ``added`` for the jobs of the first poll; False
+                reports only changes after it.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+        """
+        return _watch.watch_jobs(
+            self.list_jobs,
+            directory_id=directory_id,
+            job_type=job_type,
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            page_size=page_size,
+            poll_interval=poll_interval,
+            initial=initial,
+            gate=self._context.gate,
+        )

@@ -1,6 +1,6 @@
 """The error family: every exception a user of this package can see.
 
-::
+The tree, drawn:
 
     LlamaBatchError                      .cursor: where to resume the walk it ended
     ├── APIStatusError                   .status_code .request_id .body .retry_after
@@ -14,7 +14,9 @@
     ├── APIConnectionError               no usable response (reset, TLS, truncated body)
     │   └── APITimeoutError              one attempt took longer than ``timeout``
     ├── ResponseValidationError          the body is not what the reference says
-    └── PaginationError                  the server's paging is inconsistent
+    ├── PaginationError                  the server's paging is inconsistent
+    ├── JobNotFoundError                 wait_for_jobs: ids absent from the listing
+    └── WaitTimeoutError                 wait_for_jobs: time ran out (also a TimeoutError)
 
 Statuses without a class of their own (408, 409, other 4xx) are plain
 `APIStatusError`. Bad arguments are `ValueError` and use after close is
@@ -23,12 +25,19 @@ Statuses without a class of their own (408, 409, other 4xx) are plain
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import BatchJob
+
 __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "JobNotFoundError",
     "LlamaBatchError",
     "NotFoundError",
     "PaginationError",
@@ -37,6 +46,7 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
+    "WaitTimeoutError",
     "error_for_status",
 ]
 
@@ -143,6 +153,56 @@ class ResponseValidationError(LlamaBatchError):
 
 class PaginationError(LlamaBatchError):
     """The server's paging is inconsistent: a repeated token, or pages with nothing new."""
+
+
+class WaitTimeoutError(LlamaBatchError, TimeoutError):
+    """`BatchClient.wait_for_jobs` ran out of time before every job finished.
+
+    Both a `LlamaBatchError` and the builtin `TimeoutError`, so either
+    ``except`` catches it.
+
+    Attributes:
+        jobs: The latest record of each id seen, in the order the ids were
+            given (ids never listed are absent).
+        pending: The ids not yet in a terminal status, in the order given.
+        timeout: The ``timeout`` that passed, in seconds.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        jobs: Mapping[str, BatchJob],
+        pending: tuple[str, ...],
+        timeout: float,
+    ) -> None:
+        super().__init__(message)
+        self.jobs = dict(jobs)
+        self.pending = pending
+        self.timeout = timeout
+
+
+class JobNotFoundError(LlamaBatchError):
+    """Ids `BatchClient.wait_for_jobs` waits for are not in the listing.
+
+    Not an HTTP error (that would be `NotFoundError`, a 404): the listing
+    answered, and these ids were not in it.
+
+    Raised once an id has been absent from ``1 + MISSING_GRACE_WALKS``
+    complete walks in a row (a just-created job gets that grace to appear).
+    Check the ids, and that ``project_id`` / ``directory_id`` match the jobs.
+
+    Attributes:
+        missing: The ids not found, in the order given.
+        jobs: The latest record of each id seen, in the order given.
+    """
+
+    def __init__(
+        self, message: str, *, missing: tuple[str, ...], jobs: Mapping[str, BatchJob]
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.jobs = dict(jobs)
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

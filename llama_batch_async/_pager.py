@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from urllib.parse import urlencode
 
 import attrs
@@ -122,19 +123,22 @@ class JobPager:
     def __aiter__(self) -> AsyncIterator[BatchJob]:
         return self._items()
 
-    async def _items(self) -> AsyncIterator[BatchJob]:
-        async for page in self.pages():
-            for job in page.items:
-                yield job
+    async def _items(self) -> AsyncGenerator[BatchJob, None]:
+        # Closing this generator closes the walk at once, requests in flight included.
+        async with contextlib.aclosing(self.pages()) as pages:
+            async for page in pages:
+                for job in page.items:
+                    yield job
 
     async def collect(self) -> list[BatchJob]:
         """Walk to the end (or ``max_items``) and return every job, in order."""
         jobs: list[BatchJob] = []
-        async for page in self.pages():
-            jobs.extend(page.items)
+        async with contextlib.aclosing(self.pages()) as pages:
+            async for page in pages:
+                jobs.extend(page.items)
         return jobs
 
-    async def pages(self) -> AsyncIterator[JobPage]:
+    async def pages(self) -> AsyncGenerator[JobPage, None]:
         """Walk page by page; each `JobPage` carries the cursor to resume after it.
 
         Pages whose jobs were all yielded before (offset drift) are skipped,

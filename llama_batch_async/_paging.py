@@ -110,10 +110,14 @@ class Walk:
         step = min(after.limit, self._cap) if self._cap is not None else after.limit
         if step < 2:
             return None  # an overlap of one job would leave no room to progress
-        max_items = self.query.max_items
-        if max_items is not None and self.delivered + ahead * step >= max_items:
-            return None  # never ask past max_items by more than one page
-        return PageRequest(limit=self.query.page_size, offset=after.offset + step - 1, token=None)
+        limit = self.query.page_size
+        if self.query.max_items is not None:
+            left = self.query.max_items - self.delivered - ahead * step
+            if left <= 0:
+                return None
+            # spec: pagination 1 - ask only for what max_items leaves (+1: the overlap)
+            limit = min(limit, left + 1)
+        return PageRequest(limit=limit, offset=after.offset + step - 1, token=None)
 
     def fits(self, guess: PageRequest) -> bool:
         """True when ``guess`` (from `speculate`) starts where the walk now stands.

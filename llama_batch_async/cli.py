@@ -1,6 +1,6 @@
 """``llama-batch``: list LlamaCloud batch jobs from the shell, or run the fake cloud.
 
-Subcommands::
+Subcommands:
 
     llama-batch list [filters] [--format table|json|jsonl|csv] [--demo]
     llama-batch serve-fake [--port N] [--jobs N] ...
@@ -21,12 +21,13 @@ import asyncio
 import contextlib
 import csv
 import json
+import logging
 import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator, Sequence
+from datetime import timezone
 from typing import TYPE_CHECKING, Final, Protocol, TextIO
 
 import attrs
@@ -38,7 +39,7 @@ from ._models import BatchJob, JobStatus, JobType
 if TYPE_CHECKING:
     from ._pager import WalkStats
 
-__all__ = ["JOB_FIELDS", "format_timestamp", "job_to_dict", "main"]
+__all__ = ["JOB_FIELDS", "job_to_dict", "main"]
 
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
@@ -77,44 +78,18 @@ class _UsageError(Exception):
 # --------------------------------------------------------------------- records
 
 
-def format_timestamp(moment: datetime) -> str:
-    """Format a timestamp as ISO 8601 in UTC with a ``Z`` suffix.
-
-    Milliseconds are always written (``2026-11-01T10:00:00.123Z``, as the
-    reference does); microseconds only when the value has them.
-
-    Args:
-        moment: A datetime; a naive one is taken as UTC.
-    """
-    utc = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
-    utc = utc.astimezone(timezone.utc).replace(tzinfo=None)
-    timespec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
-    return utc.isoformat(timespec=timespec) + "Z"
-
-
-def _plain(value: object) -> JsonValue:
-    if value is None or isinstance(value, int):
-        return value
-    if isinstance(value, JobStatus | JobType):
-        return str(value.value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, datetime):
-        return format_timestamp(value)
-    raise TypeError(f"unexpected field value of type {type(value).__name__}")
-
-
 def job_to_dict(job: BatchJob) -> dict[str, JsonValue]:
     """Turn a job into the reference's record: its 17 field names and wire values.
 
     Enum fields become the value the server sent (``"parse"``; an unknown value
-    stays the string it was), timestamps `format_timestamp` text, missing
-    values None. Every output format is built from this.
+    stays the string it was), timestamps ISO 8601 in UTC with a ``Z``
+    (``2026-11-01T10:00:00.123Z``; microseconds only when present), missing
+    values None. Every output format is built from this (`BatchJob.to_dict`).
 
     Args:
         job: The job to convert.
     """
-    return {name: _plain(getattr(job, name)) for name in JOB_FIELDS}
+    return job.to_dict()
 
 
 # --------------------------------------------------------------------- output
@@ -183,7 +158,8 @@ class _CsvWriter:
 
 _TABLE_HEADER: Final = ("ID", "TYPE", "STATUS", "PROGRESS", "FAILED", "CREATED (UTC)", "ERROR")
 _RIGHT_ALIGNED: Final = frozenset({3, 4})
-_MIN_ERROR_WIDTH: Final = 16
+_MIN_ERROR_WIDTH: Final = 24
+_PIPED_ERROR_WIDTH: Final = 60
 
 
 def _table_row(job: BatchJob) -> tuple[str, ...]:
@@ -215,6 +191,10 @@ class _TableWriter:
 
     stream: TextIO
     widths: list[int] | None = None
+    fit: bool = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.fit = _isatty(self.stream)  # on a terminal, the error column fits its width
 
     def _line(self, cells: Sequence[str]) -> str:
         assert self.widths is not None  # noqa: S101 - set before the first line
@@ -222,8 +202,10 @@ class _TableWriter:
             cell.rjust(width) if index in _RIGHT_ALIGNED else cell.ljust(width)
             for index, (cell, width) in enumerate(zip(cells[:-1], self.widths, strict=True))
         ]
-        columns = shutil.get_terminal_size((120, 24)).columns
-        room = max(_MIN_ERROR_WIDTH, columns - sum(self.widths) - 2 * len(self.widths) - 1)
+        room = _PIPED_ERROR_WIDTH
+        if self.fit:
+            columns = shutil.get_terminal_size().columns
+            room = max(_MIN_ERROR_WIDTH, columns - sum(self.widths) - 2 * len(self.widths) - 1)
         parts.append(_truncate(cells[-1], room))
         return "  ".join(parts).rstrip() + "\n"
 
@@ -341,6 +323,13 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
         help="retries of each failed page request; 0 disables retrying (default: 4)",
     )
     group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show retries on stderr (-vv: every request too)",
+    )
+    group.add_argument(
         "--demo",
         action="store_true",
         help=(
@@ -450,13 +439,39 @@ async def _list(args: argparse.Namespace) -> int:
             if exc.cursor:
                 _say(f"resume with: --resume-from {exc.cursor}")
             return EXIT_FAILURE
-        progress.clear()
+        finally:
+            progress.clear()  # also on Ctrl-C: leave no half line behind
         writer.end()
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Retries are WARNING log records: shown with -v only, so stderr stays for errors.
+
+    The handler is removed afterwards, so `main` can be called again in one process.
+    """
+    logger = logging.getLogger("llama_batch_async")
+    handler: logging.Handler
+    level = logger.level
+    if verbosity <= 0:
+        # Without a handler, Python's last-resort handler would print warnings.
+        handler = logging.NullHandler()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def _run_list(args: argparse.Namespace) -> int:
-    return asyncio.run(_list(args))
+    with _logging_to_stderr(args.verbose):
+        return asyncio.run(_list(args))
 
 
 def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
@@ -550,12 +565,22 @@ COMMANDS: Final[tuple[_Command, ...]] = (
 )
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - on demand
+
+    try:
+        return version("llama-batch-async")
+    except PackageNotFoundError:  # pragma: no cover - running from an uninstalled tree
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``llama-batch`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="llama-batch",
         description="List LlamaCloud batch jobs, or run a fake LlamaCloud to try it on.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         sub = subparsers.add_parser(

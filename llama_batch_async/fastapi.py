@@ -1,6 +1,6 @@
 """FastAPI integration: one shared client for the app's lifetime, and NDJSON streaming.
 
-Needs the ``fastapi`` extra (``pip install "llama-batch-async[fastapi]"``)::
+Needs the ``fastapi`` extra (``pip install "llama-batch-async[fastapi]"``):
 
     from fastapi import FastAPI
     from llama_batch_async.fastapi import BatchClientDep, batch_client_lifespan, ndjson_response
@@ -43,8 +43,8 @@ __all__ = [
     "ndjson_response",
 ]
 
-#: The lifespan-state key (and ``request.state`` attribute) holding the client.
 STATE_KEY = "batch_client"
+"""The lifespan-state key (and ``request.state`` attribute) holding the client."""
 
 
 def batch_client_lifespan(
@@ -87,8 +87,8 @@ def get_batch_client(request: Request) -> BatchClient:
     return client
 
 
-#: ``client: BatchClientDep`` in an endpoint's signature injects the shared client.
 BatchClientDep = Annotated[BatchClient, Depends(get_batch_client)]
+"""``client: BatchClientDep`` in an endpoint's signature injects the shared client."""
 
 
 async def ndjson_lines(jobs: AsyncIterable[BatchJob]) -> AsyncIterator[bytes]:

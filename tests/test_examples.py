@@ -24,9 +24,7 @@ def cloud() -> Iterator[FakeLlamaCloud]:
         yield server
 
 
-def run_example(
-    cloud: FakeLlamaCloud, cwd: Path, *args: str
-) -> subprocess.CompletedProcess[str]:
+def run_example(cloud: FakeLlamaCloud, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "LLAMA_CLOUD_API_KEY": KEY,

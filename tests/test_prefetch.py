@@ -82,7 +82,7 @@ async def test_break_cancels_requests_in_flight() -> None:
     cloud = FakeLlamaCloud(jobs=300, latency=0.2)
     async with cloud, BatchClient(KEY, base_url=cloud.url) as client:
         pages = client.list_jobs(page_size=10, prefetch=6).pages()
-        async with contextlib.aclosing(pages):  # type: ignore[type-var]
+        async with contextlib.aclosing(pages):
             async for page in pages:
                 assert len(page.items) == 10
                 break

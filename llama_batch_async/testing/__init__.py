@@ -1,6 +1,6 @@
 """Test helpers: ``FakeLlamaCloud``, a real local server for the batch-processing endpoint.
 
-Depends on the standard library and aiohttp only::
+Depends on the standard library and aiohttp only:
 
     from llama_batch_async.testing import FakeLlamaCloud
 

@@ -106,7 +106,7 @@ DIRECTORY_IDS: Final[tuple[str, ...]] = (
 """The directories synthetic jobs process."""
 
 NEWEST_CREATED_AT: Final[datetime] = datetime(2026, 11, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
-"""``created_at`` of the newest job that :func:`make_jobs` generates (index 0)."""
+"""``created_at`` of the newest job that `make_jobs` generates (index 0)."""
 
 _ERROR_MESSAGES: Final[tuple[str, ...]] = (
     "Worker exceeded its memory limit while processing items",
@@ -138,7 +138,7 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
-    """Parse a timestamp written by :func:`format_timestamp` (or any ISO 8601 one).
+    """Parse a timestamp written by `format_timestamp` (or any ISO 8601 one).
 
     Args:
         value: The timestamp text; a trailing ``Z`` means UTC.

@@ -1,7 +1,7 @@
 """``FakeLlamaCloud``: the batch-processing list endpoint as a real aiohttp server.
 
 The fake depends on the standard library and aiohttp only, so it can be used
-on its own. See :class:`FakeLlamaCloud` for the behaviour it implements.
+on its own. See `FakeLlamaCloud` for the behaviour it implements.
 """
 
 from __future__ import annotations
@@ -67,10 +67,10 @@ ECHO_PATH: Final = "/echo"
 """A path (any method) that answers with the request's method, headers, cookies and query."""
 
 DEFAULT_CHAOS_KINDS: Final[tuple[str, ...]] = ("503", "502", "429", "reset", "truncate")
-"""The fault kinds :meth:`FakeLlamaCloud.fault_rate` draws from by default."""
+"""The fault kinds `FakeLlamaCloud.fault_rate` draws from by default."""
 
 FaultKind = Literal["status", "respond", "reset", "truncate", "delay", "redirect"]
-"""What a :class:`Fault` does to the request it is applied to."""
+"""What a `Fault` does to the request it is applied to."""
 
 _FILTERS: Final[tuple[str, ...]] = (
     "directory_id",
@@ -189,7 +189,7 @@ def _encode_body(body: bytes | str | object | None, default: object) -> tuple[by
 class FakeLlamaCloud:
     """A real HTTP server that serves ``GET /api/v1/beta/batch-processing``.
 
-    Use it as an async context manager (or call :meth:`start` and :meth:`stop`)::
+    Use it as an async context manager (or call `start` and `stop`):
 
         async with FakeLlamaCloud(jobs=250) as cloud:
             ...  # point a client at cloud.url; inspect cloud.requests
@@ -216,18 +216,18 @@ class FakeLlamaCloud:
 
     Every response carries an ``x-request-id`` header (``req-1``, ``req-2``,
     ...). Scripted faults (``fail_next`` and friends) queue up in
-    :attr:`faults` and are consumed one per list-endpoint request, before the
+    `faults` and are consumed one per list-endpoint request, before the
     API key is checked; ``fault_rate`` adds seeded random faults when the queue
-    is empty. Every list and echo request is recorded in :attr:`requests`,
+    is empty. Every list and echo request is recorded in `requests`,
     faulted ones included. The endpoint is also served under any path ending
     in ``/api/v1/beta/batch-processing`` (for base URLs with a path prefix).
 
     Args:
-        jobs: How many synthetic jobs to generate (:func:`make_jobs` with
+        jobs: How many synthetic jobs to generate (`make_jobs` with
             ``seed``), or the jobs themselves as mappings (copied; missing
-            required fields filled in, see :func:`complete_job`).
+            required fields filled in, see `complete_job`).
         seed: The seed for synthetic jobs (also for jobs added by
-            :meth:`insert_jobs` and progress schedules).
+            `insert_jobs` and progress schedules).
         api_key: When set, require ``Authorization: Bearer <api_key>``.
         page_tokens: Issue ``next_page_token`` while more items remain.
         total_size: Include ``total_size`` (the filtered count) in responses.
@@ -245,7 +245,7 @@ class FakeLlamaCloud:
         progress: Move in-flight jobs along as time passes: each pending,
             dispatched or running job starts running and then completes (or,
             about one in seven, fails) within ``progress_seconds`` of
-            :meth:`start` (or of its insertion), on a seeded schedule.
+            `start` (or of its insertion), on a seeded schedule.
         progress_seconds: How long progress takes to settle every job.
         clock: The monotonic clock that drives progress (tests may pass a fake).
     """
@@ -340,7 +340,7 @@ class FakeLlamaCloud:
         return self._runner is not None
 
     async def start(self) -> None:
-        """Start listening; afterwards :attr:`url` names the bound port.
+        """Start listening; afterwards `url` names the bound port.
 
         Raises:
             RuntimeError: The server is already running.
@@ -641,7 +641,7 @@ class FakeLlamaCloud:
                 filled in; optional ones left out).
 
         Returns:
-            The new job dicts, the same objects as in :attr:`jobs`.
+            The new job dicts, the same objects as in `jobs`.
         """
         if isinstance(jobs, int):
             self.jobs[:] = make_jobs(jobs, seed=self.seed)
@@ -662,7 +662,7 @@ class FakeLlamaCloud:
 
         Returns:
             The inserted job dicts, in listing order (the same objects as in
-            :attr:`jobs`).
+            `jobs`).
         """
         if isinstance(jobs, int):
             if jobs < 0:
@@ -726,7 +726,7 @@ class FakeLlamaCloud:
             job_id: The job's id.
 
         Returns:
-            The job dict (the same object as in :attr:`jobs`).
+            The job dict (the same object as in `jobs`).
 
         Raises:
             KeyError: No job has that id.
@@ -1072,7 +1072,7 @@ def serve_in_thread(
     """Run a `FakeLlamaCloud` on its own event loop in a background thread.
 
     For synchronous tests, such as FastAPI's ``TestClient``, whose app runs in
-    a loop of its own::
+    a loop of its own:
 
         with serve_in_thread(jobs=20) as cloud:
             app = make_app(base_url=cloud.url)
@@ -1123,7 +1123,7 @@ def run_fake_server(
     progress: bool = False,
     stream: TextIO | None = None,
 ) -> None:
-    """Run a :class:`FakeLlamaCloud` until SIGINT or SIGTERM (blocks).
+    """Run a `FakeLlamaCloud` until SIGINT or SIGTERM (blocks).
 
     Once listening, it writes its base URL on one line to ``stream`` and flushes.
 

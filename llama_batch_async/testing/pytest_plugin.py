@@ -1,7 +1,7 @@
 """A pytest plugin: opt-in fixtures for testing code that lists LlamaCloud batch jobs.
 
 Installed with the package (entry point ``pytest11``) and idle until a test asks
-for one of its fixtures::
+for one of its fixtures:
 
     async def test_my_endpoint_lists_failed_jobs(fake_llama_cloud, llama_client):
         fake_llama_cloud.set_jobs([{"id": "a", "status": "failed"}, {"id": "b"}])
@@ -10,7 +10,7 @@ for one of its fixtures::
         assert fake_llama_cloud.requests[0].query["status"] == "failed"
 
 Configure the fake cloud per test with a marker, whose keywords are
-`FakeLlamaCloud`'s::
+`FakeLlamaCloud`'s:
 
     @pytest.mark.fake_llama_cloud(jobs=500, page_tokens=True, max_limit=50)
 
@@ -33,8 +33,8 @@ __all__ = ["fake_llama_cloud", "llama_client"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
-#: The API key the fake cloud requires and `llama_client` sends.
 FAKE_API_KEY = "llama-batch-async-test-key"
+"""The API key the fake cloud requires and `llama_client` sends."""
 
 
 def _async_fixture(func: _F) -> _F:

@@ -1,0 +1,567 @@
+"""The ``llama-batch`` command line, run as the installed command against FakeLlamaCloud."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import aiohttp
+import pytest
+
+from llama_batch_async import BatchClient, BatchJob, JobStatus, JobType
+from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
+from llama_batch_async.testing import (
+    DIRECTORY_IDS,
+    ENDPOINT_PATH,
+    ORGANIZATION_IDS,
+    PROJECT_IDS,
+    FakeLlamaCloud,
+)
+from llama_batch_async.testing import JOB_FIELDS as FAKE_JOB_FIELDS
+
+KEY = "sk-cli-secret-0123456789"
+TIMEOUT = 60.0
+# Run from the tests folder, which cannot import the checkout: the installed package runs.
+HERE = Path(__file__).parent
+
+
+class Result(NamedTuple):
+    """What one run of the command left behind."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LLAMA_CLOUD_")}
+    env.update(extra)
+    return env
+
+
+def command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "llama_batch_async.cli", *args]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        command(*args),
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=clean_env() if env is None else env,
+        cwd=HERE,
+        check=False,
+        text=True,
+    )
+    assert_no_traceback(done.stderr)
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+async def arun_cli(*args: str, env: dict[str, str] | None = None) -> Result:
+    """Run the command while this loop keeps serving the fake cloud."""
+    proc = await asyncio.create_subprocess_exec(
+        *command(*args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env() if env is None else env,
+        cwd=HERE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    result = Result(proc.returncode, out.decode(), err.decode())
+    assert_no_traceback(result.stderr)
+    return result
+
+
+def assert_no_traceback(stderr: str) -> None:
+    assert "Traceback" not in stderr, stderr
+
+
+def connect(cloud: FakeLlamaCloud) -> tuple[str, ...]:
+    return ("--base-url", cloud.url, "--api-key", KEY)
+
+
+def wire_records(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The server's records restricted to the reference's fields."""
+    return [{name: job.get(name) for name in FAKE_JOB_FIELDS} for job in jobs]
+
+
+def jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+async def test_jsonl_is_the_default_when_piped_and_matches_the_server() -> None:
+    """Piped without --format: one JSON object per line, equal to the server's records."""
+    async with FakeLlamaCloud(jobs=137, seed=3, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--page-size", "40", "--prefetch", "2")
+        assert result.returncode == 0
+        assert result.stderr == ""
+        assert jsonl(result.stdout) == wire_records(cloud.jobs)
+
+
+async def test_json_is_one_array_of_the_records() -> None:
+    """--format json writes one valid JSON array holding every record."""
+    async with FakeLlamaCloud(jobs=75, seed=4, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--format", "json", "--page-size", "30")
+        assert result.returncode == 0
+        assert json.loads(result.stdout) == wire_records(cloud.jobs)
+
+
+async def test_json_of_nothing_is_an_empty_array() -> None:
+    """An empty listing in --format json is still valid JSON: []."""
+    async with FakeLlamaCloud(jobs=0, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--format", "json")
+        assert result.returncode == 0
+        assert json.loads(result.stdout) == []
+
+
+async def test_csv_has_the_reference_header_and_one_row_per_job() -> None:
+    """--format csv: the 17 field names in reference order, then rows with nulls empty."""
+    async with FakeLlamaCloud(jobs=60, seed=5, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--format", "csv")
+        assert result.returncode == 0
+        rows = list(csv.reader(io.StringIO(result.stdout)))
+        assert tuple(rows[0]) == FAKE_JOB_FIELDS == JOB_FIELDS
+        expected = [
+            ["" if job[name] is None else str(job[name]) for name in FAKE_JOB_FIELDS]
+            for job in wire_records(cloud.jobs)
+        ]
+        assert rows[1:] == expected
+
+
+async def test_table_has_aligned_columns_and_readable_values() -> None:
+    """--format table: a header, then aligned id, type, status, progress, failed, created."""
+    async with FakeLlamaCloud(jobs=30, seed=6, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--format", "table")
+        assert result.returncode == 0
+        header, *lines = result.stdout.splitlines()
+        assert header.split()[:5] == ["ID", "TYPE", "STATUS", "PROGRESS", "FAILED"]
+        assert [line.split()[0] for line in lines] == [job["id"] for job in cloud.jobs]
+        status_column = header.index("STATUS")
+        created_column = header.index("CREATED (UTC)")
+        for line, job in zip(lines, cloud.jobs, strict=True):
+            assert line[status_column:].startswith(job["status"])
+            progress = f"{job['processed_items']}/{job['total_items']}"
+            assert progress in line.split()
+            created = job["created_at"][:19].replace("T", " ")
+            assert line[created_column:].startswith(created)
+        assert "2026-11-01 10:00:00" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("flag", "name", "value"),
+    [
+        ("--status", "status", "failed"),
+        ("--job-type", "job_type", "extract"),
+        ("--directory-id", "directory_id", DIRECTORY_IDS[1]),
+        ("--project-id", "project_id", PROJECT_IDS[0]),
+        ("--organization-id", "organization_id", ORGANIZATION_IDS[1]),
+    ],
+)
+async def test_each_filter_reaches_the_server(flag: str, name: str, value: str) -> None:
+    """Every filter flag is sent as its query parameter, and only matching jobs are listed."""
+    async with FakeLlamaCloud(jobs=120, seed=8, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), flag, value, "--page-size", "25")
+        assert result.returncode == 0
+        assert cloud.requests
+        assert all(request.query[name] == value for request in cloud.requests)
+
+        def matches(job: dict[str, Any]) -> bool:
+            if name == "organization_id":
+                return cloud.organization_of(job) == value
+            return bool(job[name] == value)
+
+        expected = [job["id"] for job in cloud.jobs if matches(job)]
+        assert expected
+        assert [record["id"] for record in jsonl(result.stdout)] == expected
+
+
+async def test_max_items_and_page_size_bound_the_walk() -> None:
+    """--max-items stops the walk; --page-size is the limit, shrunk for the last page."""
+    async with FakeLlamaCloud(jobs=100, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--max-items", "30", "--page-size", "20")
+        assert result.returncode == 0
+        assert [r["id"] for r in jsonl(result.stdout)] == [j["id"] for j in cloud.jobs[:30]]
+        assert [request.query["limit"] for request in cloud.requests][:2] == ["20", "10"]
+
+
+async def test_failure_keeps_output_and_resume_lists_every_job_once() -> None:
+    """A 503 after page one: partial output, a resume cursor; resuming completes the listing."""
+    async with FakeLlamaCloud(jobs=137, seed=9, api_key=KEY) as cloud:
+        cloud.delay_next(0)  # the first request passes ...
+        cloud.fail_next(503)  # ... the second fails, and is not retried
+        first = await arun_cli(
+            "list", *connect(cloud), "--format", "json", "--page-size", "50", "--max-retries", "0"
+        )
+        assert first.returncode == 1
+        listed = json.loads(first.stdout)  # still a complete JSON document
+        assert [job["id"] for job in listed] == [job["id"] for job in cloud.jobs[:50]]
+        error, resume = first.stderr.splitlines()
+        assert error.startswith("error: HTTP 503")
+        flag, cursor = resume.removeprefix("resume with: ").split()
+        assert flag == "--resume-from"
+
+        second = await arun_cli("list", *connect(cloud), "--page-size", "50", flag, cursor)
+        assert second.returncode == 0
+        ids = [job["id"] for job in listed] + [job["id"] for job in jsonl(second.stdout)]
+        assert ids == [job["id"] for job in cloud.jobs]
+
+
+async def test_resume_under_other_filters_is_refused() -> None:
+    """A cursor made under other filters is a usage error (exit 2), and nothing is sent."""
+    async with FakeLlamaCloud(jobs=20, api_key=KEY) as cloud:
+        async with BatchClient(KEY, base_url=cloud.url) as client:
+            pages = [page async for page in client.list_jobs(page_size=5, max_items=5).pages()]
+        cursor = pages[-1].cursor
+        sent = len(cloud.requests)
+        result = await arun_cli(
+            "list", *connect(cloud), "--status", "failed", "--resume-from", cursor
+        )
+        assert result.returncode == 2
+        assert result.stderr.startswith("error: --resume-from was made under other filters")
+        assert len(cloud.requests) == sent
+
+
+async def test_environment_supplies_key_and_base_url() -> None:
+    """LLAMA_CLOUD_API_KEY and LLAMA_CLOUD_BASE_URL stand in for --api-key and --base-url."""
+    async with FakeLlamaCloud(jobs=12, api_key=KEY) as cloud:
+        env = clean_env(LLAMA_CLOUD_API_KEY=KEY, LLAMA_CLOUD_BASE_URL=cloud.url)
+        result = await arun_cli("list", env=env)
+        assert result.returncode == 0
+        assert len(jsonl(result.stdout)) == 12
+        assert cloud.requests[0].headers["Authorization"] == f"Bearer {KEY}"
+
+
+async def test_refused_key_exits_1_without_printing_it() -> None:
+    """HTTP 401 is one line saying the key was refused, exit 1; the key is never shown."""
+    wrong = "sk-wrong-key-never-print-me"
+    async with FakeLlamaCloud(jobs=5, api_key=KEY) as cloud:
+        result = await arun_cli("list", "--base-url", cloud.url, "--api-key", wrong)
+    assert result.returncode == 1
+    assert result.stderr == "error: the API key was refused (HTTP 401)\n"
+    assert result.stdout == ""
+    assert wrong not in result.stdout + result.stderr
+
+
+def test_bad_status_is_a_usage_error_naming_the_valid_values() -> None:
+    """--status complete exits 2 and names every valid status."""
+    result = run_cli("list", "--status", "complete", "--api-key", KEY)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    for status in JobStatus:
+        assert status.value in result.stderr
+
+
+def test_missing_key_exits_2_and_points_at_the_env_and_demo() -> None:
+    """Without a key: one line naming LLAMA_CLOUD_API_KEY, --api-key and --demo; exit 2."""
+    result = run_cli("list")
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: no API key: set LLAMA_CLOUD_API_KEY or pass --api-key (or try --demo)\n"
+    )
+
+
+def test_library_value_errors_exit_2_with_flag_names() -> None:
+    """A value the library refuses (page size 0, clear-text URL) is one line, exit 2."""
+    result = run_cli("list", "--demo", "--page-size", "0")
+    assert (result.returncode, result.stderr) == (2, "error: --page-size must be >= 1, got 0\n")
+    result = run_cli("list", "--api-key", KEY, "--base-url", "http://example.com")
+    assert result.returncode == 2
+    assert "plain http" in result.stderr
+    assert KEY not in result.stderr
+
+
+def test_demo_prints_real_jobs() -> None:
+    """`llama-batch list --demo` lists the demo cloud's jobs with no key and no network."""
+    result = run_cli("list", "--demo", "--max-items", "5")
+    assert result.returncode == 0
+    records = jsonl(result.stdout)
+    assert len(records) == 5
+    assert all(tuple(record) == JOB_FIELDS for record in records)
+    assert records[0]["created_at"] == "2026-11-01T10:00:00.123Z"
+
+
+def test_demo_table_lists_all_demo_jobs() -> None:
+    """--demo --format table shows the header and all 137 demo jobs."""
+    result = run_cli("list", "--demo", "--format", "table")
+    assert result.returncode == 0
+    header, *rows = result.stdout.splitlines()
+    assert header.startswith("ID")
+    assert len(rows) == 137
+
+
+def test_demo_refuses_a_real_key_or_url() -> None:
+    """--demo with --api-key is a usage error (the demo serves its own jobs)."""
+    result = run_cli("list", "--demo", "--api-key", KEY)
+    assert result.returncode == 2
+    assert KEY not in result.stderr
+
+
+def test_help_exits_0_and_lists_the_commands() -> None:
+    """--help names both subcommands; no subcommand at all is a usage error."""
+    result = run_cli("--help")
+    assert result.returncode == 0
+    assert "list" in result.stdout
+    assert "serve-fake" in result.stdout
+    assert run_cli().returncode == 2
+
+
+async def test_serve_fake_answers_a_real_client() -> None:
+    """serve-fake prints its URL first; a BatchClient lists its jobs; SIGTERM stops it."""
+    proc = await asyncio.create_subprocess_exec(
+        *command("serve-fake", "--port", "0", "--jobs", "42", "--seed", "2"),
+        *("--max-limit", "10", "--page-tokens", "--no-total-size", "--require-key", KEY),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=HERE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        url = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        async with BatchClient(KEY, base_url=url) as client:
+            jobs = await client.list_jobs(page_size=25).collect()
+        assert len(jobs) == 42
+        assert len({job.id for job in jobs}) == 42
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(
+                url + ENDPOINT_PATH,
+                params={"limit": "25"},
+                headers={"Authorization": f"Bearer {KEY}"},
+            ) as response,
+        ):
+            body = await response.json()
+        assert len(body["items"]) == 10  # --max-limit
+        assert body["next_page_token"]  # --page-tokens
+        assert "total_size" not in body  # --no-total-size
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+    assert proc.returncode == 0
+    assert_no_traceback((await proc.stderr.read()).decode())
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_exits_130_quietly() -> None:
+    """SIGINT during a walk exits 130 with nothing on stderr."""
+    async with FakeLlamaCloud(jobs=10, api_key=KEY, latency=30) as cloud:
+        proc = await asyncio.create_subprocess_exec(
+            *command("list", *connect(cloud)),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+            cwd=HERE,
+        )
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):
+                if cloud.requests:
+                    break
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    assert proc.returncode == 130
+    assert (out, err) == (b"", b"")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+async def test_broken_pipe_exits_0_quietly() -> None:
+    """A reader that stops early (`| head -1`) ends the command with status 0, no traceback."""
+    async with FakeLlamaCloud(jobs=3000, api_key=KEY) as cloud:
+        read_end, write_end = os.pipe()
+        proc = await asyncio.create_subprocess_exec(
+            *command("list", *connect(cloud), "--page-size", "500"),
+            stdout=write_end,
+            stderr=asyncio.subprocess.PIPE,
+            env=clean_env(),
+            cwd=HERE,
+        )
+        os.close(write_end)
+        try:
+            loop = asyncio.get_running_loop()
+            first = await asyncio.wait_for(loop.run_in_executor(None, os.read, read_end, 100), 30)
+            assert first.startswith(b'{"id": ')
+        finally:
+            os.close(read_end)
+        _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 0
+    assert err == b""
+    assert len(cloud.requests) < 6  # it stopped, not walked on into the void
+
+
+def test_console_script_runs() -> None:
+    """The installed `llama-batch` script (next to the interpreter) runs the demo."""
+    script = Path(sys.executable).parent / ("llama-batch.exe" if os.name == "nt" else "llama-batch")
+    if not script.exists():
+        pytest.skip("the llama-batch console script is not installed in this environment")
+    done = subprocess.run(  # noqa: S603 - the package's own script
+        [str(script), "list", "--demo", "--max-items", "3"],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=clean_env(),
+        cwd=HERE,
+        check=False,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(jsonl(done.stdout)) == 3
+
+
+# ----------------------------------------------------------------- in process
+
+
+class Terminal(io.StringIO):
+    """A captured stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_gets_a_table_and_progress_on_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal: table by default, and `N of ~total jobs` redrawn on stderr, then cleared."""
+    out, err = Terminal(), Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    monkeypatch.setenv("COLUMNS", "140")
+    assert main(["list", "--demo", "--page-size", "50"]) == 0
+    header, *rows = out.getvalue().splitlines()
+    assert header.startswith("ID")
+    assert len(rows) == 137
+    assert all(len(row) <= 140 for row in rows)
+    progress = err.getvalue()
+    assert "\r50 of ~137 jobs" in progress
+    assert "\r137 of ~137 jobs" in progress
+    assert progress.endswith("\r")  # the line is wiped before the command ends
+
+
+def test_main_reports_usage_errors_as_exit_codes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """main() returns exit codes instead of raising: 2 for a missing key, 0 for --help."""
+    monkeypatch.delenv("LLAMA_CLOUD_API_KEY", raising=False)
+    assert main(["list"]) == 2
+    assert "LLAMA_CLOUD_API_KEY" in capsys.readouterr().err
+    assert main(["serve-fake", "--help"]) == 0
+    assert "--page-tokens" in capsys.readouterr().out
+    assert main(["list", "--job-type", "nope"]) == 2
+
+
+def make_job(**fields: Any) -> BatchJob:
+    base: dict[str, Any] = {
+        "id": "bjb-1",
+        "job_type": JobType.PARSE,
+        "project_id": "proj-1",
+        "status": JobStatus.RUNNING,
+        "total_items": 40,
+    }
+    base.update(fields)
+    return BatchJob(**base)
+
+
+def test_job_to_dict_uses_wire_names_and_values() -> None:
+    """Records keep reference order, enum values, unknown strings, nulls and Z timestamps."""
+    created = datetime(2026, 11, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    record = job_to_dict(make_job(status="paused", created_at=created, processed_items=12))
+    assert tuple(record) == JOB_FIELDS
+    assert record["job_type"] == "parse"
+    assert record["status"] == "paused"
+    assert record["created_at"] == "2026-11-01T10:00:00.123Z"
+    assert record["processed_items"] == 12
+    assert record["completed_at"] is None
+    assert json.loads(json.dumps(record)) == record
+
+
+@pytest.mark.parametrize(
+    ("moment", "text"),
+    [
+        (datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc), "2026-01-02T03:04:05.000Z"),
+        (datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=timezone.utc), "2026-01-02T03:04:05.123456Z"),
+        (
+            datetime(2026, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2))),
+            "2026-01-02T03:04:05.000Z",
+        ),
+    ],
+)
+def test_format_timestamp_is_utc_with_z(moment: datetime, text: str) -> None:
+    """Timestamps are written in UTC with a Z; microseconds only when present."""
+    assert job_to_dict(make_job(created_at=moment))["created_at"] == text
+
+
+@pytest.mark.parametrize("output", ["json", "jsonl", "csv"])
+def test_demo_formats_in_process(output: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """main() writes every demo job in each machine format."""
+    assert main(["list", "--demo", "--format", output]) == 0
+    text = capsys.readouterr().out
+    if output == "json":
+        assert len(json.loads(text)) == 137
+    elif output == "jsonl":
+        assert len(jsonl(text)) == 137
+    else:
+        assert len(list(csv.reader(io.StringIO(text)))) == 138
+
+
+async def test_failure_and_retries_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """In process: -v shows the retry, a 503 ends the walk with a cursor, a 401 is refused."""
+    async with FakeLlamaCloud(jobs=30, api_key=KEY) as cloud:
+        cloud.delay_next(0)
+        cloud.fail_next(503, times=2, retry_after="0")
+        args = ["list", *connect(cloud), "--page-size", "10", "--max-retries", "1", "-v"]
+        assert await asyncio.to_thread(main, [*args, "--format", "table"]) == 1
+        captured = capsys.readouterr()
+        assert len(captured.out.splitlines()) == 11  # header and the first page
+        warning, error, resume = captured.err.splitlines()
+        assert warning.startswith("WARNING: retrying")
+        assert error.startswith("error: HTTP 503")
+        assert resume.startswith("resume with: --resume-from ")
+
+        wrong = ["list", "--base-url", cloud.url, "--api-key", "sk-wrong"]
+        assert await asyncio.to_thread(main, wrong) == 1
+        assert capsys.readouterr().err == "error: the API key was refused (HTTP 401)\n"
+
+
+def test_broken_pipe_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stdout whose reader went away ends main() with 0 and nothing on stderr."""
+
+    class Gone(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError
+
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", Gone())
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["list", "--demo"]) == 0
+    assert err.getvalue() == ""
+
+
+def test_serve_fake_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> None:
+    """serve-fake on a port already in use: one error line, exit 1."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve-fake", "--port", str(port)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+    assert len(err.splitlines()) == 1

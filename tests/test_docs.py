@@ -1,0 +1,180 @@
+"""The documentation's code runs: every ```python block of docs/*.md and README.md.
+
+Each block is a complete program, run as a script in a fresh folder with
+``LLAMA_CLOUD_API_KEY`` and ``LLAMA_CLOUD_BASE_URL`` pointing at a `FakeLlamaCloud`
+served by this test; a block that defines ``test_*`` functions is a pytest module
+and is run by pytest instead. A block whose fence carries ``title="name.py"`` is
+also written to that file name next to every other block of its page, so a later
+block can import it (``from app import app``). Text that must not run uses
+another fence language (``text``, ``pycon``, ``bash``, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+KEY = "sk-docs-example"
+TIMEOUT = 55  # seconds; under the suite's 60 s pytest-timeout, so this report wins
+
+# Fence languages that are shown, never run. ``python`` is the only spelling of a
+# block that runs: ``py`` or ``python3`` would silently escape this test, so an
+# unknown (or missing) language fails `test_every_fence_has_a_known_language`.
+SHOWN_ONLY = frozenset({"bash", "console", "http", "ini", "json", "pycon", "text", "toml", "yaml"})
+
+_FENCE = re.compile(r"^(?P<indent>[ ]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>.*?)\s*$")
+_TITLE = re.compile(r"""\btitle=["'](?P<title>[^"']+)["']""")
+_TEST_FUNCTION = re.compile(r"^(?:async\s+)?def\s+test_", re.MULTILINE)
+
+
+class Block(NamedTuple):
+    """One fenced code block of a Markdown file."""
+
+    path: Path
+    line: int
+    language: str
+    title: str | None
+    code: str
+
+    @property
+    def where(self) -> str:
+        """``file:line`` of the opening fence, relative to the repository."""
+        return f"{self.path.relative_to(ROOT).as_posix()}:{self.line}"
+
+    @property
+    def is_test_module(self) -> bool:
+        """True for a block pytest should run: it defines test functions."""
+        return bool(_TEST_FUNCTION.search(self.code))
+
+    @property
+    def file_name(self) -> str:
+        """The name the block is saved under in its working folder."""
+        if self.title:
+            return self.title
+        return "test_example.py" if self.is_test_module else "example.py"
+
+
+def fenced_blocks(path: Path) -> Iterator[Block]:
+    """Every fenced block of ``path``, nested ones (in admonitions, lists) included."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    index = 0
+    while index < len(lines):
+        opening = _FENCE.match(lines[index])
+        index += 1
+        if opening is None:
+            continue
+        indent, fence, info = opening["indent"], opening["fence"], opening["info"]
+        start = index
+        body: list[str] = []
+        while index < len(lines):
+            line = lines[index]
+            index += 1
+            stripped = line.strip()
+            if stripped.startswith(fence) and not stripped.lstrip(fence[0]):
+                break
+            body.append(line[len(indent) :] if line.startswith(indent) else line.lstrip())
+        else:
+            raise AssertionError(f"{path.name}:{start}: unclosed code fence")
+        language = info.split(maxsplit=1)[0].strip("{}.").lower() if info else ""
+        title = match["title"] if (match := _TITLE.search(info)) else None
+        yield Block(path, start, language, title, "\n".join(body) + "\n")
+
+
+ALL_BLOCKS = [block for source in SOURCES for block in fenced_blocks(source)]
+PYTHON_BLOCKS = [block for block in ALL_BLOCKS if block.language == "python"]
+
+
+def test_docs_have_python_examples() -> None:
+    """Every docs page this test is meant to cover is found, with runnable examples."""
+    pages = {block.path.name for block in PYTHON_BLOCKS}
+    expected = {"README.md", "tutorial.md", "pagination.md", "retries.md"}
+    expected |= {"fastapi.md", "testing.md"}
+    assert expected <= pages
+
+
+@pytest.mark.parametrize("block", ALL_BLOCKS, ids=[block.where for block in ALL_BLOCKS])
+def test_every_fence_has_a_known_language(block: Block) -> None:
+    """A fence is ```python (run) or a known shown-only language, never unlabelled."""
+    assert block.language == "python" or block.language in SHOWN_ONLY, (
+        f"{block.where}: fence language {block.language!r}; use 'python' for code "
+        f"that runs, or one of {sorted(SHOWN_ONLY)} for text that must not"
+    )
+
+
+@pytest.fixture
+def cloud() -> Iterator[FakeLlamaCloud]:
+    with serve_in_thread(jobs=250, seed=11, api_key=KEY) as server:
+        yield server
+
+
+def run_block(
+    block: Block, cloud: FakeLlamaCloud, folder: Path
+) -> subprocess.CompletedProcess[str]:
+    """Run ``block`` in ``folder`` as a user would: ``python file`` or ``pytest file``."""
+    for other in PYTHON_BLOCKS:
+        if other.path == block.path and other.title:
+            (folder / other.title).write_text(other.code, encoding="utf-8")
+    script = folder / block.file_name
+    script.write_text(block.code, encoding="utf-8")
+    command = [sys.executable, "-W", "error"]
+    if block.is_test_module:
+        command += ["-m", "pytest", script.name, "-q", "-p", "no:cacheprovider"]
+        command += ["-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"]
+    else:
+        command.append(script.name)
+    env = {
+        **os.environ,
+        "LLAMA_CLOUD_API_KEY": KEY,
+        "LLAMA_CLOUD_BASE_URL": cloud.url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    env.pop("PYTEST_ADDOPTS", None)
+    return subprocess.run(  # noqa: S603 - runs the documentation's own examples
+        command,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def _text(captured: str | bytes | None) -> str:
+    # On a timeout, subprocess may hand back bytes even with text=True.
+    if isinstance(captured, bytes):
+        return captured.decode("utf-8", "replace")
+    return captured or ""
+
+
+@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[block.where for block in PYTHON_BLOCKS])
+def test_python_block_runs(block: Block, cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """The block runs to completion against a fake cloud, leaving no unclosed session."""
+    try:
+        result = run_block(block, cloud, tmp_path)
+    except subprocess.TimeoutExpired as exc:
+        output = f"--- stdout\n{_text(exc.stdout)}\n--- stderr\n{_text(exc.stderr)}"
+        pytest.fail(f"{block.where}: still running after {TIMEOUT} s\n{output}")
+    output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    assert result.returncode == 0, f"{block.where} failed (exit {result.returncode})\n{output}"
+    assert "Unclosed" not in result.stderr, f"{block.where} left a session open\n{output}"
+
+
+def test_api_reference_covers_the_public_names() -> None:
+    """docs/api.md renders every name `llama_batch_async` exports."""
+    import llama_batch_async  # noqa: PLC0415 - only this test needs the names
+
+    text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    rendered = set(re.findall(r"^::: llama_batch_async\.(\w+)\s*$", text, re.MULTILINE))
+    assert sorted(set(llama_batch_async.__all__) - rendered) == []
