@@ -1,0 +1,98 @@
+"""Never run: type-checked with mypy --strict to keep the public annotations right.
+
+It uses the API as users write it; a wrong annotation in the package makes
+mypy fail here. (Not collected by pytest: the name does not start with test_.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import aiohttp
+from typing_extensions import assert_type
+
+from llama_batch_async import (
+    APIStatusError,
+    BatchClient,
+    BatchJob,
+    JobEvent,
+    JobPage,
+    JobPager,
+    JobStatus,
+    JobType,
+    LlamaBatchError,
+    RateLimitError,
+    WaitTimeoutError,
+    WalkStats,
+)
+from llama_batch_async.testing import FakeLlamaCloud, RecordedRequest
+
+
+async def service(client: BatchClient) -> list[BatchJob]:
+    pager = client.list_jobs(status=JobStatus.FAILED, job_type="parse", max_items=500)
+    assert_type(pager, JobPager)
+    jobs = await pager.collect()
+    assert_type(jobs, list[BatchJob])
+    assert_type(pager.stats, WalkStats)
+    return jobs
+
+
+async def worker(client: BatchClient, cursor: str | None) -> str | None:
+    pager = client.list_jobs(page_size=200, resume_from=cursor)
+    async with contextlib.aclosing(pager.pages()) as pages:
+        async for page in pages:
+            assert_type(page, JobPage)
+            assert_type(page.items, tuple[BatchJob, ...])
+            assert_type(page.total_size, int | None)
+            cursor = page.cursor
+            for job in page.items:
+                assert_type(job.status, JobStatus | str)
+                assert_type(job.job_type, JobType | str)
+                assert_type(job.created_at, datetime | None)
+                assert_type(job.total_items, int)
+                assert_type(job.is_terminal, bool)
+    return cursor
+
+
+async def errors(client: BatchClient) -> float | None:
+    try:
+        async for job in client.list_jobs(prefetch=4):
+            assert_type(job, BatchJob)
+    except RateLimitError as exc:
+        assert_type(exc.retry_after, float | None)
+        return exc.retry_after
+    except APIStatusError as exc:
+        assert_type(exc.status_code, int)
+        assert_type(exc.request_id, str | None)
+    except LlamaBatchError as exc:
+        assert_type(exc.cursor, str | None)
+    return None
+
+
+async def waiting(client: BatchClient) -> None:
+    try:
+        final = await client.wait_for_jobs(["bjb-1"], timeout=60)
+        assert_type(final, dict[str, BatchJob])
+    except WaitTimeoutError as exc:
+        assert_type(exc.pending, tuple[str, ...])
+    async for event in client.watch_jobs(status="running", poll_interval=2.0):
+        assert_type(event, JobEvent)
+        assert_type(event.previous, BatchJob | None)
+
+
+async def testing_kit() -> None:
+    async with FakeLlamaCloud(jobs=10, page_tokens=True) as cloud:
+        cloud.fail_next(429, retry_after="0")
+        async with aiohttp.ClientSession() as session:
+            client = BatchClient("key", base_url=cloud.url, session=session, timeout=5.0)
+            await service(client)
+            await client.aclose()
+        request = cloud.requests[0]
+        assert_type(request, RecordedRequest)
+        assert_type(request.query, dict[str, str])
+
+
+if __name__ == "__main__":
+    asyncio.run(testing_kit())
