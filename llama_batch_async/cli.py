@@ -3,15 +3,24 @@
 Subcommands:
 
     llama-batch list [filters] [--format table|json|jsonl|csv] [--demo]
+    llama-batch wait JOB_ID... [--timeout S] [--poll-interval S] [--demo]
+    llama-batch watch [filters] [--poll-interval S] [--no-initial] [--demo]
     llama-batch serve-fake [--port N] [--jobs N] ...
 
 Each subcommand is one `_Command`: a function that declares its arguments and a
 function that runs it and returns the exit code. Commands that talk to the API
-share one set of connection options (`_add_connection_options`), so ``wait`` and
-``watch`` slot in beside ``list`` the same way.
+share one set of connection options (`_add_connection_options`) and one way to
+open a client (`_connect`, which also starts the ``--demo`` cloud).
+
+``wait`` runs the library's wait loop (`_watch.poll_until_terminal`, the loop
+behind `BatchClient.wait_for_jobs`) over walks it observes, so each job is
+printed the moment a walk shows it finished while timeouts, missing ids and
+back-off stay the library's. ``watch`` prints `BatchClient.watch_jobs` events.
 
 Exit codes: 0 success (also when the reader of a pipe stops early), 1 the API or
-the walk failed, 2 bad usage or a bad value, 130 interrupted (Ctrl-C).
+the walk failed (``wait``: a job failed or was cancelled, or an id is not
+listed), 2 bad usage or a bad value, 124 ``wait --timeout`` ran out, 130
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -22,19 +31,21 @@ import contextlib
 import csv
 import json
 import logging
+import math
 import os
 import re
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from datetime import timezone
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Final, Protocol, TextIO
 
 import attrs
 
 from ._client import BatchClient
-from ._errors import AuthenticationError, LlamaBatchError
-from ._models import BatchJob, JobStatus, JobType
+from ._errors import AuthenticationError, JobNotFoundError, LlamaBatchError, WaitTimeoutError
+from ._models import BatchJob, JobPage, JobStatus, JobType
+from ._watch import JobEvent, poll_until_terminal
 
 if TYPE_CHECKING:
     from ._pager import WalkStats
@@ -44,6 +55,8 @@ __all__ = ["JOB_FIELDS", "job_to_dict", "main"]
 EXIT_OK: Final = 0
 EXIT_FAILURE: Final = 1
 EXIT_USAGE: Final = 2
+EXIT_TIMEOUT: Final = 124
+"""``wait --timeout`` ran out: the code of coreutils ``timeout``."""
 EXIT_INTERRUPTED: Final = 130
 
 API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
@@ -56,6 +69,12 @@ FORMATS: Final = ("table", "json", "jsonl", "csv")
 
 DEMO_JOBS: Final = 137
 DEMO_SEED: Final = 7
+DEMO_PROGRESS_SECONDS: Final = 5.0
+"""``wait`` and ``watch`` demos: every in-flight demo job settles within this long."""
+
+POLL_INTERVAL: Final = 5.0
+DEMO_POLL_INTERVAL: Final = 1.0
+WATCH_FORMATS: Final = ("text", "jsonl")
 # The demo cloud runs in this process and checks this key; it is no secret.
 _DEMO_KEY: Final = "llama-batch-demo-key"
 
@@ -65,7 +84,7 @@ _KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
 # Library messages name Python parameters; the command line names its flags.
 _PARAMETER = re.compile(
     r"\b(page_size|max_items|resume_from|directory_id|job_type|project_id|organization_id"
-    r"|max_retries|base_url)\b"
+    r"|max_retries|base_url|poll_interval)\b"
 )
 
 JsonValue = str | int | None
@@ -187,10 +206,15 @@ def _truncate(text: str, width: int) -> str:
 
 @attrs.define
 class _TableWriter:
-    """Aligned columns; widths come from the header and the first page."""
+    """Aligned columns; widths come from the header and the first page.
+
+    ``floor`` holds minimum widths, for output whose first page is one job
+    (``wait`` prints each job as it finishes).
+    """
 
     stream: TextIO
     widths: list[int] | None = None
+    floor: Sequence[int] = ()
     fit: bool = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -216,6 +240,8 @@ class _TableWriter:
                 max(len(cell) for cell in column)
                 for column in zip(*(_TABLE_HEADER[:-1], *(row[:-1] for row in rows)), strict=True)
             ]
+            for index, width in enumerate(self.floor[: len(self.widths)]):
+                self.widths[index] = max(self.widths[index], width)
             self.stream.write(self._line(_TABLE_HEADER))
         for row in rows:
             self.stream.write(self._line(row))
@@ -295,8 +321,56 @@ class _Command:
     run: Callable[[argparse.Namespace], int]
 
 
-def _add_connection_options(parser: argparse.ArgumentParser) -> None:
-    """Options of every command that talks to the API (``list``; later ``wait``, ``watch``)."""
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def _limit_seconds(text: str) -> float:
+    """An argparse type: a number of seconds >= 0 (``inf``: no limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def _add_connection_options(
+    parser: argparse.ArgumentParser,
+    *,
+    timeout_flags: Sequence[str] = ("--timeout", "--request-timeout"),
+    demo_help: str = (
+        f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, "
+        f"seed {DEMO_SEED}): no key, no network"
+    ),
+) -> None:
+    """Options of every command that talks to the API (``list``, ``wait``, ``watch``).
+
+    Args:
+        parser: The subcommand's parser.
+        timeout_flags: The flags of the per-request timeout: ``wait`` keeps
+            ``--timeout`` for the whole wait, so it has ``--request-timeout`` only.
+        demo_help: What ``--demo`` does for this command.
+    """
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--api-key",
@@ -309,7 +383,8 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
         help=f"the API base URL (default: ${BASE_URL_ENV}, else https://api.cloud.llamaindex.ai)",
     )
     group.add_argument(
-        "--timeout",
+        *timeout_flags,
+        dest="request_timeout",
         type=float,
         default=60.0,
         metavar="SECONDS",
@@ -329,17 +404,17 @@ def _add_connection_options(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="show retries on stderr (-vv: every request too)",
     )
-    group.add_argument(
-        "--demo",
-        action="store_true",
-        help=(
-            f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, "
-            f"seed {DEMO_SEED}): no key, no network"
-        ),
-    )
+    group.add_argument("--demo", action="store_true", help=demo_help)
 
 
-def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
+_MOVING_DEMO_HELP: Final = (
+    f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, seed {DEMO_SEED}) "
+    f"whose in-flight jobs run and finish within {DEMO_PROGRESS_SECONDS:g} s: no key, no network"
+)
+
+
+def _add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """The listing's filters and page size (``list`` and ``watch``)."""
     filters = parser.add_argument_group("filters")
     filters.add_argument(
         "--status", choices=[status.value for status in JobStatus], help="only jobs in this status"
@@ -350,14 +425,36 @@ def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
     filters.add_argument("--directory-id", metavar="ID", help="only jobs of this directory")
     filters.add_argument("--project-id", metavar="ID", help="only jobs of this project")
     filters.add_argument("--organization-id", metavar="ID", help="only jobs of this organization")
-    walk = parser.add_argument_group("walk")
-    walk.add_argument(
+    parser.add_argument(
         "--page-size",
         type=int,
         default=100,
         metavar="N",
         help="jobs per request; the server may cap it (default: 100)",
     )
+
+
+def _add_poll_interval(add_argument: Callable[..., object]) -> None:
+    add_argument(
+        "--poll-interval",
+        type=_seconds,
+        metavar="SECONDS",
+        help=(
+            f"seconds between polls while jobs change; up to 4x that while nothing does "
+            f"(default: {POLL_INTERVAL:g}, with --demo {DEMO_POLL_INTERVAL:g})"
+        ),
+    )
+
+
+def _poll_interval(args: argparse.Namespace) -> float:
+    if args.poll_interval is not None:
+        return float(args.poll_interval)
+    return DEMO_POLL_INTERVAL if args.demo else POLL_INTERVAL
+
+
+def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_filter_arguments(parser)
+    walk = parser.add_argument_group("walk")
     walk.add_argument(
         "--max-items", type=int, metavar="N", help="stop after N jobs (default: every job)"
     )
@@ -393,25 +490,48 @@ def _credentials(args: argparse.Namespace) -> tuple[str, str | None]:
     return key, base_url
 
 
-async def _list(args: argparse.Namespace) -> int:
+@contextlib.asynccontextmanager
+async def _connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIterator[BatchClient]:
+    """Open the client the connection options describe; with ``--demo``, start its cloud.
+
+    Args:
+        args: The parsed connection options.
+        moving: Let the demo cloud move its in-flight jobs along to a final
+            status within `DEMO_PROGRESS_SECONDS` (``wait`` and ``watch``).
+    """
     if args.demo and (args.api_key or args.base_url):
         raise _UsageError("--demo serves its own jobs: drop --api-key and --base-url")
-    output_format: str = args.format or ("table" if _isatty(sys.stdout) else "jsonl")
     key: str
     base_url: str | None
     async with contextlib.AsyncExitStack() as stack:
         if args.demo:
             from .testing import FakeLlamaCloud  # noqa: PLC0415 - only the demo needs the server
 
-            cloud = FakeLlamaCloud(DEMO_JOBS, seed=DEMO_SEED, api_key=_DEMO_KEY)
+            cloud = FakeLlamaCloud(
+                DEMO_JOBS,
+                seed=DEMO_SEED,
+                api_key=_DEMO_KEY,
+                progress=moving,
+                progress_seconds=DEMO_PROGRESS_SECONDS,
+            )
             await stack.enter_async_context(cloud)
             key, base_url = _DEMO_KEY, cloud.url
         else:
             key, base_url = _credentials(args)
         client = BatchClient(
-            key, base_url=base_url, timeout=args.timeout, max_retries=args.max_retries
+            key, base_url=base_url, timeout=args.request_timeout, max_retries=args.max_retries
         )
         stack.push_async_callback(client.aclose)
+        yield client
+
+
+def _api_error(exc: LlamaBatchError) -> None:
+    _error(_KEY_REFUSED if isinstance(exc, AuthenticationError) else str(exc))
+
+
+async def _list(args: argparse.Namespace) -> int:
+    output_format: str = args.format or ("table" if _isatty(sys.stdout) else "jsonl")
+    async with _connect(args) as client:
         pager = client.list_jobs(
             status=args.status,
             job_type=args.job_type,
@@ -435,7 +555,7 @@ async def _list(args: argparse.Namespace) -> int:
             # What was listed stays listed: close the output, then say where to resume.
             progress.clear()
             writer.end()
-            _error(_KEY_REFUSED if isinstance(exc, AuthenticationError) else str(exc))
+            _api_error(exc)
             if exc.cursor:
                 _say(f"resume with: --resume-from {exc.cursor}")
             return EXIT_FAILURE
@@ -472,6 +592,283 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
 def _run_list(args: argparse.Namespace) -> int:
     with _logging_to_stderr(args.verbose):
         return asyncio.run(_list(args))
+
+
+# --------------------------------------------------------------------- wait
+
+
+def _add_wait_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "job_ids",
+        nargs="*",
+        metavar="JOB_ID",
+        help="the jobs to wait for (with --demo and none given: every unfinished demo job)",
+    )
+    filters = parser.add_argument_group("filters (fewer pages per poll)")
+    filters.add_argument("--project-id", metavar="ID", help="the jobs' project")
+    filters.add_argument("--directory-id", metavar="ID", help="the jobs' directory")
+    polling = parser.add_argument_group("polling")
+    _add_poll_interval(polling.add_argument)
+    polling.add_argument(
+        "--timeout",
+        type=_limit_seconds,
+        metavar="SECONDS",
+        help="give up after this many seconds, exit 124 (default: wait as long as it takes)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        help="output format of the finished jobs (default: table on a terminal, else jsonl)",
+    )
+    _add_connection_options(
+        parser, timeout_flags=("--request-timeout",), demo_help=_MOVING_DEMO_HELP
+    )
+
+
+_Walk = Callable[[], AsyncGenerator[JobPage, None]]
+"""Starts one walk: `JobPager.pages`, or a walk wrapped around it."""
+
+
+@attrs.define
+class _Finishing:
+    """Prints each awaited job once, the first time a walk shows it finished."""
+
+    writer: _Writer
+    unprinted: set[str]
+    printed: dict[str, BatchJob] = attrs.field(factory=dict)
+
+    def see(self, job: BatchJob) -> None:
+        if job.id in self.unprinted and job.is_terminal:
+            self.unprinted.discard(job.id)
+            self.printed[job.id] = job
+            self.writer.write_page((job,))
+
+    def observe(self, pages: _Walk) -> _Walk:
+        """The walk `poll_until_terminal` makes, with every job shown to `see` on the way."""
+
+        async def walk() -> AsyncGenerator[JobPage, None]:
+            async with contextlib.aclosing(pages()) as inner:
+                async for page in inner:
+                    for job in page.items:
+                        self.see(job)
+                    yield page
+
+        return walk
+
+
+def _wait_table_floor(job_ids: Sequence[str]) -> tuple[int, ...]:
+    """Column widths fit for any job, so rows printed one at a time still line up."""
+    return (
+        max(len(job_id) for job_id in job_ids),
+        max(len(kind.value) for kind in JobType),
+        max(len(status.value) for status in JobStatus),
+        len("99999/99999"),
+        len("FAILED"),
+        len("2026-11-01 10:00:00"),
+    )
+
+
+def _wire_status(job: BatchJob) -> str:
+    return str(job.to_dict()["status"])
+
+
+async def _wait(args: argparse.Namespace) -> int:
+    job_ids = tuple(dict.fromkeys(args.job_ids))
+    if not job_ids and not args.demo:
+        raise _UsageError("name at least one JOB_ID to wait for (or try --demo)")
+    if any(not job_id.strip() for job_id in job_ids):
+        raise _UsageError("a JOB_ID is empty")
+    timeout: float | None = args.timeout
+    if timeout is not None and math.isinf(timeout):
+        timeout = None
+    interval = _poll_interval(args)
+    output_format: str = args.format or ("table" if _isatty(sys.stdout) else "jsonl")
+    async with _connect(args, moving=True) as client:
+        if not job_ids:  # --demo: wait for what the demo cloud has in flight
+            listed = client.list_jobs(project_id=args.project_id, directory_id=args.directory_id)
+            job_ids = tuple([job.id async for job in listed if not job.is_terminal])
+            if not job_ids:
+                return EXIT_OK
+        writer = _WRITERS[output_format](sys.stdout)
+        if isinstance(writer, _TableWriter):
+            writer.floor = _wait_table_floor(job_ids)
+        finishing = _Finishing(writer, set(job_ids))
+        pager = client.list_jobs(project_id=args.project_id, directory_id=args.directory_id)
+        try:
+            # spec: issue 7 - print as each job finishes, so run the loop behind
+            # wait_for_jobs over observed walks rather than waiting for its result.
+            final = await poll_until_terminal(
+                finishing.observe(pager.pages),
+                job_ids,
+                poll_interval=interval,
+                timeout=timeout,
+            )
+        except WaitTimeoutError as exc:
+            writer.end()
+            # A walk the deadline cut short may have shown (and printed) the last jobs.
+            pending = [job_id for job_id in exc.pending if job_id in finishing.unprinted]
+            if pending:
+                _error(
+                    f"timed out after {exc.timeout:g} s; {len(pending)} of {len(job_ids)} "
+                    f"jobs unfinished: {' '.join(pending)}"
+                )
+                return EXIT_TIMEOUT
+            final = {job_id: finishing.printed[job_id] for job_id in job_ids}
+        except JobNotFoundError as exc:
+            writer.end()
+            filters = " and the --project-id / --directory-id filters"
+            _error(
+                f"{len(exc.missing)} of {len(job_ids)} jobs not found in the listing: "
+                f"{' '.join(exc.missing)} (check the ids"
+                f"{filters if args.project_id or args.directory_id else ''})"
+            )
+            return EXIT_FAILURE
+        except LlamaBatchError as exc:
+            writer.end()
+            _api_error(exc)
+            return EXIT_FAILURE
+        else:
+            writer.end()
+    unsuccessful = [job for job in final.values() if job.status != JobStatus.COMPLETED]
+    if unsuccessful:
+        _error(
+            f"{len(unsuccessful)} of {len(final)} jobs did not complete: "
+            + ", ".join(f"{job.id} {_wire_status(job)}" for job in unsuccessful)
+        )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _run_wait(args: argparse.Namespace) -> int:
+    with _logging_to_stderr(args.verbose):
+        return asyncio.run(_wait(args))
+
+
+# --------------------------------------------------------------------- watch
+
+
+def _add_watch_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_filter_arguments(parser)
+    polling = parser.add_argument_group("polling")
+    _add_poll_interval(polling.add_argument)
+    polling.add_argument(
+        "--no-initial",
+        action="store_true",
+        help="report only changes after the first poll, not the jobs already there",
+    )
+    stop = parser.add_argument_group("stopping (default: run until Ctrl-C)")
+    stop.add_argument(
+        "--max-events", type=_count, metavar="N", help="exit 0 after printing N events"
+    )
+    stop.add_argument(
+        "--duration", type=_seconds, metavar="SECONDS", help="exit 0 after this many seconds"
+    )
+    parser.add_argument(
+        "--format",
+        choices=WATCH_FORMATS,
+        help="output format (default: text on a terminal, else jsonl)",
+    )
+    _add_connection_options(
+        parser, timeout_flags=("--request-timeout",), demo_help=_MOVING_DEMO_HELP
+    )
+
+
+def _utc_stamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _event_record(event: JobEvent, moment: datetime) -> dict[str, object]:
+    """An event as one JSON object: what happened, when it was seen, and the job."""
+    return {
+        "event": event.kind,
+        "at": _utc_stamp(moment),
+        "previous_status": None if event.previous is None else _wire_status(event.previous),
+        "job": event.job.to_dict(),
+    }
+
+
+def _arrow(stream: TextIO) -> str:
+    try:
+        "→".encode(stream.encoding or "ascii")
+    except (LookupError, UnicodeEncodeError):
+        return "->"
+    return "→"
+
+
+def _event_line(event: JobEvent, moment: datetime, arrow: str = "→") -> str:
+    """An event as one line for people: ``12:00:01 changed  bjb-... running → completed 40/40``."""
+    _, kind, status, progress, failed, _, error = _table_row(event.job)
+    if event.previous is not None and _wire_status(event.previous) != status:
+        status = f"{_wire_status(event.previous)} {arrow} {status}"
+    parts = [moment.strftime("%H:%M:%S"), f"{event.kind:<7}", event.job.id, f"{kind:<8}", status]
+    parts.append(progress)
+    if failed not in {"-", "0"}:
+        parts.append(f"({failed} failed)")
+    if error:
+        parts.append(_truncate(error, _PIPED_ERROR_WIDTH))
+    return " ".join(parts)
+
+
+@attrs.define
+class _EventPrinter:
+    """Writes each event at once, as JSON Lines or as a line of text."""
+
+    stream: TextIO
+    text: bool
+    arrow: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.arrow = _arrow(self.stream)
+
+    def write(self, event: JobEvent) -> None:
+        moment = datetime.now().astimezone()
+        if self.text:
+            line = _event_line(event, moment, self.arrow)
+        else:
+            line = json.dumps(_event_record(event, moment))
+        self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+async def _print_events(
+    events: AsyncGenerator[JobEvent, None], printer: _EventPrinter, max_events: int | None
+) -> None:
+    printed = 0
+    async with contextlib.aclosing(events):
+        async for event in events:
+            printer.write(event)
+            printed += 1
+            if printed == max_events:
+                return
+
+
+async def _watch_events(args: argparse.Namespace) -> int:
+    output_format: str = args.format or ("text" if _isatty(sys.stdout) else "jsonl")
+    printer = _EventPrinter(sys.stdout, text=output_format == "text")
+    async with _connect(args, moving=True) as client:
+        events = client.watch_jobs(
+            directory_id=args.directory_id,
+            job_type=args.job_type,
+            status=args.status,
+            project_id=args.project_id,
+            organization_id=args.organization_id,
+            page_size=args.page_size,
+            poll_interval=_poll_interval(args),
+            initial=not args.no_initial,
+        )
+        try:
+            await asyncio.wait_for(_print_events(events, printer, args.max_events), args.duration)
+        except LlamaBatchError as exc:  # before TimeoutError: APITimeoutError may be both
+            _api_error(exc)
+            return EXIT_FAILURE
+        except asyncio.TimeoutError:
+            pass  # --duration is over: the watch was asked to stop, not a failure
+    return EXIT_OK
+
+
+def _run_watch(args: argparse.Namespace) -> int:
+    with _logging_to_stderr(args.verbose):
+        return asyncio.run(_watch_events(args))
 
 
 def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
@@ -553,6 +950,28 @@ COMMANDS: Final[tuple[_Command, ...]] = (
         run=_run_list,
     ),
     _Command(
+        name="wait",
+        help="wait for jobs to finish, printing each as it does",
+        description=(
+            "Poll the listing until every JOB_ID is completed, failed or cancelled, "
+            "printing each job the moment it finishes. Exit 0 if all completed, 1 if "
+            "any failed or was cancelled (or an id is not listed), 124 on --timeout."
+        ),
+        add_arguments=_add_wait_arguments,
+        run=_run_wait,
+    ),
+    _Command(
+        name="watch",
+        help="print jobs as they are added, change or leave the listing",
+        description=(
+            "Poll the listing and print one line per change: added, changed (with "
+            "the previous status) or removed. Runs until Ctrl-C, --max-events or "
+            "--duration."
+        ),
+        add_arguments=_add_watch_arguments,
+        run=_run_watch,
+    ),
+    _Command(
         name="serve-fake",
         help="run a fake LlamaCloud on this machine until Ctrl-C",
         description=(
@@ -578,7 +997,10 @@ def build_parser() -> argparse.ArgumentParser:
     """Build the ``llama-batch`` argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="llama-batch",
-        description="List LlamaCloud batch jobs, or run a fake LlamaCloud to try it on.",
+        description=(
+            "List LlamaCloud batch jobs, wait for them to finish or watch them change, "
+            "or run a fake LlamaCloud to try it on."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -18,14 +18,15 @@ from typing import Any, NamedTuple
 import aiohttp
 import pytest
 
-from llama_batch_async import BatchClient, BatchJob, JobStatus, JobType
-from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
+from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
+from llama_batch_async.cli import JOB_FIELDS, _event_line, job_to_dict, main
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,
     ORGANIZATION_IDS,
     PROJECT_IDS,
     FakeLlamaCloud,
+    make_jobs,
 )
 from llama_batch_async.testing import JOB_FIELDS as FAKE_JOB_FIELDS
 
@@ -565,3 +566,320 @@ def test_serve_fake_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
     assert len(err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------- wait and watch
+
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+FAST = ("--poll-interval", "0.05")
+
+
+def job(job_id: str, status: str = "running", **fields: Any) -> dict[str, Any]:
+    return {"id": job_id, "status": status, "total_items": 10, "processed_items": 0, **fields}
+
+
+def finish_job(cloud: FakeLlamaCloud, job_id: str, status: str = "completed") -> None:
+    failed = 0 if status == "completed" else 3
+    error = None if status == "completed" else "Worker lost while processing items"
+    cloud.update_job(
+        job_id, status=status, processed_items=10 - failed, failed_items=failed, error_message=error
+    )
+
+
+async def spawn_cli(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *command(*args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=HERE,
+    )
+
+
+async def collect(proc: asyncio.subprocess.Process) -> Result:
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    result = Result(proc.returncode, out.decode(), err.decode())
+    assert_no_traceback(result.stderr)
+    return result
+
+
+async def requests_reach(cloud: FakeLlamaCloud, count: int) -> None:
+    """Wait until the cloud has seen ``count`` requests (the command is polling)."""
+    for _ in range(int(TIMEOUT / 0.01)):
+        if len(cloud.requests) >= count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"fewer than {count} requests arrived")
+
+
+def replay(events: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Apply watch events in order, checking each against the state before it."""
+    state: dict[str, dict[str, Any]] = {}
+    for event in events:
+        assert tuple(event) == ("event", "at", "previous_status", "job")
+        record = event["job"]
+        if event["event"] == "added":
+            assert record["id"] not in state
+            assert event["previous_status"] is None
+            state[record["id"]] = record
+        elif event["event"] == "changed":
+            assert event["previous_status"] == state[record["id"]]["status"]
+            assert state[record["id"]] != record
+            state[record["id"]] = record
+        else:
+            assert event["event"] == "removed"
+            assert event["previous_status"] is None
+            del state[record["id"]]
+    return state
+
+
+async def test_wait_prints_each_job_as_it_finishes_and_exits_0() -> None:
+    """Each job is printed the poll it finishes (finish order); --project-id filters; exit 0."""
+    project = PROJECT_IDS[1]
+    jobs = [job(job_id, project_id=project) for job_id in ("bjb-c", "bjb-b", "bjb-a")]
+    async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
+        proc = await spawn_cli(
+            "wait", "bjb-a", "bjb-b", "bjb-c", *connect(cloud), *FAST, "--project-id", project
+        )
+        await requests_reach(cloud, 1)
+        finish_job(cloud, "bjb-a")
+        await requests_reach(cloud, len(cloud.requests) + 2)  # bjb-a is printed by now
+        finish_job(cloud, "bjb-b")
+        finish_job(cloud, "bjb-c")
+        result = await collect(proc)
+        assert (result.returncode, result.stderr) == (0, "")
+        records = jsonl(result.stdout)
+        assert [record["id"] for record in records] == ["bjb-a", "bjb-c", "bjb-b"]
+        by_id = {record["id"]: record for record in wire_records(cloud.jobs)}
+        assert records == [by_id[record["id"]] for record in records]
+        assert all(request.query["project_id"] == project for request in cloud.requests)
+
+
+async def test_wait_with_a_failed_job_exits_1_and_names_it() -> None:
+    """A job that fails ends wait with exit 1 and one error line naming it and its status."""
+    jobs = [job("bjb-done", "completed", processed_items=10), job("bjb-doomed")]
+    async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
+        proc = await spawn_cli("wait", "bjb-done", "bjb-doomed", *connect(cloud), *FAST)
+        await requests_reach(cloud, 2)
+        finish_job(cloud, "bjb-doomed", "failed")
+        result = await collect(proc)
+    assert result.returncode == 1
+    assert [(r["id"], r["status"]) for r in jsonl(result.stdout)] == [
+        ("bjb-done", "completed"),
+        ("bjb-doomed", "failed"),
+    ]
+    assert result.stderr == "error: 1 of 2 jobs did not complete: bjb-doomed failed\n"
+
+
+async def test_wait_on_a_progressing_cloud_matches_its_final_state() -> None:
+    """Against progress=True: one line per in-flight job, each its final record; exit agrees."""
+    async with FakeLlamaCloud(30, seed=11, api_key=KEY, progress=True, progress_seconds=1) as cloud:
+        ids = [j["id"] for j in cloud.jobs if j["status"] not in TERMINAL]
+        assert ids
+        result = await arun_cli("wait", *ids, *connect(cloud), "--poll-interval", "0.1")
+        final = {record["id"]: record for record in wire_records(cloud.jobs)}
+    records = jsonl(result.stdout)
+    assert sorted(record["id"] for record in records) == sorted(ids)
+    assert all(record == final[record["id"]] for record in records)
+    assert all(record["status"] in TERMINAL for record in records)
+    unsuccessful = [r["id"] for r in records if r["status"] != "completed"]
+    assert result.returncode == (1 if unsuccessful else 0)
+    assert all(job_id in result.stderr for job_id in unsuccessful)
+
+
+async def test_wait_timeout_exits_124_naming_the_pending_ids() -> None:
+    """--timeout: finished jobs are printed, the unfinished ids are on stderr, exit 124."""
+    jobs = [job("bjb-slow"), job("bjb-quick", "completed"), job("bjb-stuck", "pending")]
+    async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
+        result = await arun_cli(
+            "wait", "bjb-slow", "bjb-quick", "bjb-stuck", *connect(cloud), *FAST,
+            "--timeout", "0.5",
+        )  # fmt: skip
+    assert result.returncode == 124
+    assert [record["id"] for record in jsonl(result.stdout)] == ["bjb-quick"]
+    assert result.stderr == (
+        "error: timed out after 0.5 s; 2 of 3 jobs unfinished: bjb-slow bjb-stuck\n"
+    )
+
+
+async def test_wait_for_unknown_ids_exits_1_naming_them() -> None:
+    """Ids absent from the listing walk after walk: one error line naming each, exit 1."""
+    async with FakeLlamaCloud([job("bjb-real", "completed")], api_key=KEY) as cloud:
+        result = await arun_cli(
+            "wait", "bjb-real", "bjb-ghost-1", "bjb-ghost-2", *connect(cloud), *FAST
+        )
+    assert result.returncode == 1
+    assert [record["id"] for record in jsonl(result.stdout)] == ["bjb-real"]
+    assert result.stderr == (
+        "error: 2 of 3 jobs not found in the listing: bjb-ghost-1 bjb-ghost-2 (check the ids)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("wait", "--api-key", KEY),
+        ("wait", "bjb-1", "--api-key", KEY, "--poll-interval", "0"),
+        ("wait", "bjb-1", "--api-key", KEY, "--timeout", "-1"),
+        ("watch", "--demo", "--max-events", "0"),
+        ("watch", "--demo", "--duration", "nan"),
+        ("watch", "--demo", "--api-key", KEY),
+    ],
+)
+def test_wait_and_watch_usage_errors_exit_2(
+    args: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ids, a zero interval, a negative timeout or a bad stop: exit 2, the key never shown."""
+    assert main(list(args)) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "error: " in err
+    assert KEY not in err
+
+
+async def test_watch_events_replay_to_the_clouds_final_state() -> None:
+    """Events of watch --duration, applied in order, give the cloud's final listing."""
+    async with FakeLlamaCloud(25, seed=11, api_key=KEY, progress=True, progress_seconds=1) as cloud:
+        initial = [j["id"] for j in cloud.jobs]
+        proc = await spawn_cli(
+            "watch", *connect(cloud), "--poll-interval", "0.1", "--duration", "2.5"
+        )
+        await requests_reach(cloud, 1)
+        # Jobs inserted now run and finish within a second, whenever the command started.
+        cloud.insert_jobs([job("bjb-new-1", "pending"), job("bjb-new-2", "running")])
+        result = await collect(proc)
+        final = {record["id"]: record for record in wire_records(cloud.jobs)}
+    assert (result.returncode, result.stderr) == (0, "")
+    events = jsonl(result.stdout)
+    assert [e["job"]["id"] for e in events[:25]] == initial  # the first poll: all added
+    assert replay(events) == final
+    assert {final["bjb-new-1"]["status"], final["bjb-new-2"]["status"]} <= TERMINAL
+    moves = {(e["previous_status"], e["job"]["status"]) for e in events if e["event"] == "changed"}
+    assert any(after in TERMINAL and before not in TERMINAL for before, after in moves)
+
+
+async def test_watch_max_events_stops_after_n_and_sends_the_filters() -> None:
+    """--max-events N prints N events and exits 0; the filters reach the server."""
+    async with FakeLlamaCloud(60, seed=2, api_key=KEY) as cloud:
+        result = await arun_cli(
+            "watch", *connect(cloud), "--job-type", "parse", "--page-size", "5", "--max-events", "7"
+        )
+        expected = [j["id"] for j in cloud.jobs if j["job_type"] == "parse"][:7]
+        assert all(request.query["job_type"] == "parse" for request in cloud.requests)
+        assert cloud.requests[0].query["limit"] == "5"
+    assert result.returncode == 0
+    events = jsonl(result.stdout)
+    assert [event["event"] for event in events] == ["added"] * 7
+    assert [event["job"]["id"] for event in events] == expected
+
+
+async def test_watch_no_initial_reports_only_changes() -> None:
+    """--no-initial prints nothing for jobs already there, then each change as it comes."""
+    async with FakeLlamaCloud([job("bjb-x"), job("bjb-y")], api_key=KEY) as cloud:
+        proc = await spawn_cli("watch", *connect(cloud), *FAST, "--no-initial", "--max-events", "2")
+        await requests_reach(cloud, 2)
+        finish_job(cloud, "bjb-y", "cancelled")
+        cloud.remove_jobs("bjb-x")
+        result = await collect(proc)
+    assert (result.returncode, result.stderr) == (0, "")
+    first, second = jsonl(result.stdout)
+    assert (first["event"], first["previous_status"], first["job"]["status"]) == (
+        "changed",
+        "running",
+        "cancelled",
+    )
+    assert (second["event"], second["job"]["id"]) == ("removed", "bjb-x")
+
+
+def test_wait_demo_waits_for_every_unfinished_demo_job() -> None:
+    """`wait --demo` with no ids: every in-flight demo job, printed once, final status."""
+    demo = make_jobs(137, seed=7)  # what --demo serves
+    in_flight = {record["id"] for record in demo if record["status"] not in TERMINAL}
+    result = run_cli("wait", "--demo", "--poll-interval", "0.2", "--timeout", "30")
+    records = jsonl(result.stdout)
+    assert {record["id"] for record in records} == in_flight
+    assert len(records) == len(in_flight)
+    assert all(record["status"] in TERMINAL for record in records)
+    unsuccessful = [record for record in records if record["status"] != "completed"]
+    assert result.returncode == (1 if unsuccessful else 0)
+    assert len(result.stderr.splitlines()) == (1 if unsuccessful else 0)
+
+
+def test_watch_demo_shows_jobs_moving() -> None:
+    """`watch --demo`: every demo job added, then changes as in-flight jobs move along."""
+    result = run_cli("watch", "--demo", "--poll-interval", "0.2", "--max-events", "140")
+    assert (result.returncode, result.stderr) == (0, "")
+    events = jsonl(result.stdout)
+    assert [event["event"] for event in events] == ["added"] * 137 + ["changed"] * 3
+    replay(events)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_watch_ctrl_c_exits_130_quietly() -> None:
+    """SIGINT while watching exits 130 with nothing on stderr."""
+    async with FakeLlamaCloud([job("bjb-x")], api_key=KEY) as cloud:
+        proc = await spawn_cli("watch", *connect(cloud), *FAST)
+        await requests_reach(cloud, 2)
+        proc.send_signal(signal.SIGINT)
+        result = await collect(proc)
+    assert result.returncode == 130
+    assert result.stderr == ""
+    assert [event["job"]["id"] for event in jsonl(result.stdout)] == ["bjb-x"]
+
+
+async def test_wait_on_a_terminal_prints_an_aligned_table(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a terminal, wait prints a header and one aligned row per job, however wide."""
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    jobs = [
+        job("bjb-1", "completed", job_type="parse"),
+        job("bjb-2", "failed", job_type="classify"),
+    ]
+    async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
+        args = ["wait", "bjb-1", "bjb-2", *connect(cloud), *FAST]
+        assert await asyncio.to_thread(main, args) == 1
+    header, first, second = out.getvalue().splitlines()
+    column = header.index("STATUS")
+    assert first[column:].startswith("completed")
+    assert second[column:].startswith("failed")
+    assert header.index("PROGRESS") + len("PROGRESS") == first.index("0/10") + len("0/10")
+
+
+def test_watch_on_a_terminal_prints_readable_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a terminal, watch prints `HH:MM:SS added   bjb-... parse running 0/91` lines."""
+    out = Terminal()
+    monkeypatch.setattr(sys, "stdout", out)
+    assert main(["watch", "--demo", "--max-events", "3"]) == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        clock, kind, job_id, job_type, status, progress, *_ = line.split()
+        assert len(clock) == 8
+        assert clock.count(":") == 2
+        assert kind == "added"
+        assert job_id.startswith("bjb-")
+        assert job_type in {"parse", "extract", "classify"}
+        assert status in {s.value for s in JobStatus}
+        assert "/" in progress
+
+
+def test_event_line_shows_the_status_move() -> None:
+    """A changed event's line reads `previous → new`, with progress, failures and the error."""
+    moment = datetime(2026, 11, 1, 12, 0, 1, tzinfo=timezone.utc)
+    before = make_job(status=JobStatus.RUNNING, processed_items=20)
+    after = make_job(
+        status=JobStatus.FAILED, processed_items=36, failed_items=4, error_message="Worker\nlost"
+    )
+    line = _event_line(JobEvent("changed", after, before), moment)
+    assert line == "12:00:01 changed bjb-1 parse    running → failed 36/40 (4 failed) Worker lost"
+    assert _event_line(JobEvent("added", before), moment, "->") == (
+        "12:00:01 added   bjb-1 parse    running 20/40"
+    )

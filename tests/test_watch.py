@@ -370,7 +370,8 @@ async def test_wait_survives_faults_mid_poll() -> None:
     jobs = in_flight_jobs()
     ids = [item["id"] for item in jobs]
     async with (
-        FakeLlamaCloud(jobs=jobs, progress=True, progress_seconds=0.5, max_limit=5) as cloud,
+        # progress takes 3 s, so the wait is still polling when the faults are queued
+        FakeLlamaCloud(jobs=jobs, progress=True, progress_seconds=3.0, max_limit=5) as cloud,
         client_for(cloud) as client,
     ):
         waiting = asyncio.ensure_future(client.wait_for_jobs(ids, poll_interval=0.05))
