@@ -147,7 +147,7 @@ def _fast_job(o: dict[str, Any]) -> BatchJob:
     upon which `structure_page` asks the converter, which says precisely what is
     wrong. So it never returns what the converter would refuse.
     """
-    get = o.get
+    get, memo = o.get, _TIMESTAMPS.get
     job_id, project_id, total = o["id"], o["project_id"], o["total_items"]
     raw_type, raw_status = o["job_type"], o["status"]
     directory_id, error_message = get("directory_id"), get("error_message")
@@ -176,17 +176,17 @@ def _fast_job(o: dict[str, Any]) -> BatchJob:
         project_id,
         _STATUSES.get(raw_status, raw_status),
         total,
-        None if completed_at is None else _timestamp(completed_at),
-        None if created_at is None else _timestamp(created_at),
+        None if completed_at is None else (memo(completed_at) or _timestamp(completed_at)),
+        None if created_at is None else (memo(created_at) or _timestamp(created_at)),
         directory_id,
-        None if effective_at is None else _timestamp(effective_at),
+        None if effective_at is None else (memo(effective_at) or _timestamp(effective_at)),
         error_message,
         failed,
         job_record_id,
         processed,
         skipped,
-        None if started_at is None else _timestamp(started_at),
-        None if updated_at is None else _timestamp(updated_at),
+        None if started_at is None else (memo(started_at) or _timestamp(started_at)),
+        None if updated_at is None else (memo(updated_at) or _timestamp(updated_at)),
         workflow_id,
     )
     return make_job_fast(job)

@@ -231,14 +231,15 @@ class JobPager:
             stats.requests += 1
             started = time.monotonic()
             response = await context.transport.send(request)
-            logger.debug(
-                "GET %s?%s -> %d in %.3f s (attempt %d)",
-                request.url,
-                urlencode(request.params),
-                response.status,
-                time.monotonic() - started,
-                attempts,
-            )
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "GET %s?%s -> %d in %.3f s (attempt %d)",
+                    request.url,
+                    urlencode(request.params),
+                    response.status,
+                    time.monotonic() - started,
+                    attempts,
+                )
             if (error := check_status(response, secret=secret)) is not None:
                 raise error
             return structure_page(parse_body(response.body))
