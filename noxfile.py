@@ -89,9 +89,15 @@ def typecheck(session: nox.Session) -> None:
 def docs(session: nox.Session) -> None:
     """Build the documentation site with --strict."""
     session.install("-e", ".")
-    session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26")
+    # ruff lets mkdocstrings format signatures
+    session.install("mkdocs-material>=9.5", "mkdocstrings[python]>=0.26", "ruff>=0.6")
     session.run(
-        "mkdocs", "build", "--strict", "--site-dir", str(Path(session.create_tmp()) / "site")
+        "mkdocs",
+        "build",
+        "--strict",
+        "--site-dir",
+        str(Path(session.create_tmp()) / "site"),
+        env={"NO_MKDOCS_2_WARNING": "1"},
     )
 
 
@@ -111,6 +117,7 @@ def soak(session: nox.Session) -> None:
     session.run(
         "pytest",
         "tests/test_soak.py",
+        "-s",  # the soak prints its figures
         "-p",
         "no:cacheprovider",
         *session.posargs,

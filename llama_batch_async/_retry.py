@@ -149,7 +149,7 @@ async def call_with_retries(
             delay,
             state.attempt_number + 1,
             policy.max_retries + 1,
-            exc,
+            str(exc),  # text, not the exception: a kept record must not pin its frames
         )
         if on_retry is not None and exc is not None:
             on_retry(exc, delay)
