@@ -8,6 +8,7 @@ turns a non-2xx one into the typed error.
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -52,16 +53,16 @@ class Response:
     body: bytes
 
 
+@functools.cache
 def _user_agent() -> str:
+    # Read on the first request, not at import: package metadata is file I/O
+    # that `import llama_batch_async` (and every CLI start) need not pay for.
     from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415 - once
 
     try:
         return f"llama-batch-async/{version('llama-batch-async')}"
     except PackageNotFoundError:  # pragma: no cover - only from a bare source tree
         return "llama-batch-async"
-
-
-_USER_AGENT = _user_agent()
 
 
 def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
@@ -77,7 +78,7 @@ def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request
         params.append(("page_token", page.token))
     elif page.offset is not None:
         params.append(("offset", str(page.offset)))
-    headers = {"Accept": "application/json", "User-Agent": _USER_AGENT}
+    headers = {"Accept": "application/json", "User-Agent": _user_agent()}
     if config.api_key is not None:
         headers["Authorization"] = f"Bearer {config.api_key}"
     if config.session_cookie is not None:
