@@ -141,8 +141,9 @@ async def call_with_retries(
     def before_sleep(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(exc, RateLimitError):
-            # spec: retry - a 429 pauses the whole client, not only this walk
+        if isinstance(exc, RateLimitError) and exc.retry_after is None:
+            # spec: retry - a 429 pauses the whole client, not only this walk. With a
+            # Retry-After, gated_attempt has paused it already; without, the backoff does.
             gate.pause(delay)
         logger.warning(
             "retrying in %.2f s (attempt %d of %d): %s",
