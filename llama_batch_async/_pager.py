@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from urllib.parse import urlencode
 
 import attrs
@@ -17,6 +15,7 @@ from ._convert import RawPage, parse_body, structure_page
 from ._errors import LlamaBatchError
 from ._models import BatchJob, JobPage
 from ._paging import PageRequest, Position, Walk
+from ._prefetch import Prefetcher
 from ._query import Cursor, JobQuery
 from ._retry import RateLimitGate, RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
@@ -51,6 +50,9 @@ class WalkStats:
         retries: Requests that were retries.
         duplicates_dropped: Jobs skipped because an earlier page had yielded them.
         missed_prefetches: Prefetched pages thrown away because the listing moved.
+        anomalies: Pages whose paging signals disagreed (a token on an empty
+            page, ``total_size`` promising more than the token); each was
+            resolved toward losing nothing.
         total_size: The server's latest ``total_size``, when it sends one.
         elapsed: Seconds since the walk started (until it ended, once it has).
     """
@@ -58,6 +60,7 @@ class WalkStats:
     pages: int = 0
     items: int = 0
     missed_prefetches: int = 0
+    anomalies: int = 0
     requests: int = 0
     retries: int = 0
     duplicates_dropped: int = 0
@@ -69,28 +72,6 @@ class WalkStats:
     def elapsed(self) -> float:
         """Seconds the walk has run."""
         return (self.ended if self.ended is not None else time.monotonic()) - self.started
-
-
-@attrs.frozen(slots=True)
-class _Flight:
-    """A page request in flight: what was asked, and the task answering it."""
-
-    request: PageRequest
-    task: asyncio.Task[RawPage]
-
-
-def _contains(page: RawPage, job_id: str) -> bool:
-    return any(job.id == job_id for job in page.items)
-
-
-async def _cancel(flights: deque[_Flight]) -> None:
-    """Cancel every request in flight and wait until each has let go."""
-    tasks = [flight.task for flight in flights]
-    flights.clear()
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 class JobPager:
@@ -154,36 +135,29 @@ class JobPager:
         stats = self.stats = WalkStats()
         walk = Walk(self._query, self._start)
         last: Position | None = None
-        flights: deque[_Flight] = deque()
-        last_id: str | None = None
+        ahead = Prefetcher(self._fetch_counted, self._prefetch) if self._prefetch else None
         try:
             while (request := walk.next_request()) is not None:
-                if self._prefetch:
-                    await self._plan(walk, flights, stats)
-                    flight = flights.popleft()
-                    raw = await flight.task
-                    sent = flight.request
-                    if sent != request and (last_id is None or not _contains(raw, last_id)):
-                        # The guess missed: the listing moved (drift) or the server
-                        # caps pages. Ask again at the position the walk knows.
-                        stats.missed_prefetches += 1
-                        await _cancel(flights)
-                        continue
+                if ahead is None:
+                    sent, raw = request, await self._fetch(request, stats)
+                elif (answer := await ahead.next_page(walk)) is None:
+                    stats.missed_prefetches = ahead.missed
+                    continue
                 else:
-                    raw = await self._fetch(request, stats)
-                    sent = request
+                    sent, raw = answer
                 offset = walk.offset
                 fresh = walk.feed(sent, raw)
-                if raw.items:
-                    last_id = raw.items[-1].id
+                if walk.anomalies and not stats.anomalies:
+                    # spec: pagination 4 - one WARNING per walk; the rest are counted
+                    logger.warning("paging signals disagree: %s", walk.anomaly)
+                stats.anomalies = walk.anomalies
                 last = walk.position(tuple(job.id for job in raw.items[-_TAIL_IDS:]))
                 stats.pages += 1
                 stats.items += len(fresh)
                 stats.duplicates_dropped += len(raw.items) - len(fresh) - (sent != request)
                 stats.total_size = walk.total_size
-                if self._prefetch:
-                    # Pipelining: the next requests fly while the consumer works.
-                    await self._plan(walk, flights, stats)
+                if ahead is not None:
+                    await ahead.after_page(walk, sent, progressed=bool(fresh))
                 if fresh or stats.pages == 1:
                     yield JobPage(
                         items=tuple(fresh),
@@ -197,27 +171,12 @@ class JobPager:
             exc.cursor = last.encode() if last is not None else self._resume_from
             raise
         finally:
-            await _cancel(flights)
+            if ahead is not None:
+                await ahead.cancel()
             stats.ended = time.monotonic()
 
-    async def _plan(self, walk: Walk, flights: deque[_Flight], stats: WalkStats) -> None:
-        """Keep the next request and up to ``prefetch`` guesses after it in flight."""
-        request = walk.next_request()
-        if request is None:
-            await _cancel(flights)
-            return
-        if flights and flights[0].request != request and not walk.fits(flights[0].request):
-            await _cancel(flights)
-        if not flights:
-            flights.append(_Flight(request, self._start_fetch(request, stats)))
-        while len(flights) <= self._prefetch:
-            guess = walk.speculate(flights[-1].request, len(flights))
-            if guess is None:
-                break
-            flights.append(_Flight(guess, self._start_fetch(guess, stats)))
-
-    def _start_fetch(self, request: PageRequest, stats: WalkStats) -> asyncio.Task[RawPage]:
-        return asyncio.ensure_future(self._fetch(request, stats))
+    def _fetch_counted(self, page: PageRequest) -> Awaitable[RawPage]:
+        return self._fetch(page, self.stats)
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage:
         context = self._context

@@ -25,9 +25,18 @@ __all__ = ["PageRequest", "Position", "Walk"]
 # than a page holds (offset drift); a server that ignores `offset` repeats forever.
 _STALL_LIMIT = 3
 
+# Empty pages in a row that still promise more (a fresh page token each time)
+# before the walk is declared stuck. A filtered scan may legitimately answer a
+# few empty pages with a continuation token; an endless run is a broken server.
+EMPTY_PAGE_LIMIT = 10
+
 # The fewest recent ids remembered for dropping repeats: drift of up to this many
 # jobs created during one walk is absorbed whatever the page size.
 _WINDOW_IDS = 2048
+
+# The page tokens remembered to detect a cycle. Memory stays bounded on an
+# endless walk; a cycle longer than this is caught by the stall rule instead.
+_TOKEN_WINDOW = 4096
 
 
 class PageRequest(NamedTuple):
@@ -46,16 +55,46 @@ class Position:
     offset: int
     token: str | None
     tail_ids: tuple[str, ...]
+    by_token: bool = False
 
     def encode(self) -> str:
         """The opaque cursor text for `list_jobs(resume_from=...)`."""
         return encode_cursor(
-            self.query, offset=self.offset, token=self.token, tail_ids=self.tail_ids
+            self.query,
+            offset=self.offset,
+            token=self.token,
+            tail_ids=self.tail_ids,
+            by_token=self.by_token,
         )
+
+
+class _TokenWindow:
+    """The page tokens of the latest pages, bounded: enough to catch a cycle."""
+
+    def __init__(self) -> None:
+        self._order: deque[str] = deque()
+        self._seen: set[str] = set()
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._seen
+
+    def add(self, token: str) -> None:
+        self._order.append(token)
+        self._seen.add(token)
+        if len(self._order) > _TOKEN_WINDOW:
+            self._seen.discard(self._order.popleft())
 
 
 class Walk:
     """The state of one walk over the listing.
+
+    A walk pages by ``offset``, the parameter the reference documents, which
+    every server it describes honours, so that prefetching can guess ahead and
+    a resumed walk starts where it should. A ``next_page_token``, when sent, is
+    the signal that more pages follow. The walk follows the token instead only
+    when the server turns out to ignore ``offset`` (an offset request brings
+    back only jobs the walk already has) or answers an empty page with a token;
+    and it returns to offset if the server ignores ``page_token`` too.
 
     Args:
         query: The validated query.
@@ -67,19 +106,40 @@ class Walk:
         self.offset = start.offset if start else query.offset
         self.token = start.token if start else None
         self.delivered = 0
+        self._skipped = self.offset  # jobs before the walk's start (offset, or resume)
         self.done = query.max_items == 0
         self.total_size: int | None = None
-        self._by_token = self.token is not None
-        self._seen_tokens: set[str] = set() if self.token is None else {self.token}
+        self.anomalies = 0  # pages whose paging signals disagreed
+        self.anomaly: str | None = None  # what the latest one was
+        # A cursor says "by token" only once its walk saw the server honour tokens.
+        self._by_token = start is not None and start.by_token
+        self._token_works: bool | None = True if self._by_token else None
+        self._offset_works: bool | None = None
+        self._tokens_seen = self.token is not None
+        self._seen_tokens = _TokenWindow()
+        if self._by_token and self.token is not None:
+            self._seen_tokens.add(self.token)
         # Ids of the latest pages: the window in which offset drift repeats items.
         self._window: set[str] = set()
         self._window_pages: deque[set[str]] = deque()
         self._window_cap = max(2 * query.page_size, _WINDOW_IDS)
         self._resume_tail: frozenset[str] = frozenset(start.tail) if start else frozenset()
         self._stalls = 0
+        self._empty_run = 0
+        self._last_id: str | None = None  # the last job of the latest non-empty page
         self._short_page: int | None = None  # length of a short page awaiting a probe
         self._cap: int | None = None  # the server's confirmed limit cap
         self._sized = False  # seen a full page: the server's page size is known
+
+    @property
+    def _reached(self) -> int:
+        """Jobs of the listing this walk has passed: skipped at the start, then yielded."""
+        return self._skipped + self.delivered
+
+    @property
+    def by_token(self) -> bool:
+        """True when the next request sends ``page_token`` rather than ``offset``."""
+        return self._by_token
 
     def next_request(self) -> PageRequest | None:
         """The next page to ask for, or None when the walk is over."""
@@ -97,9 +157,11 @@ class Walk:
     def speculate(self, after: PageRequest, ahead: int) -> PageRequest | None:
         """A guess at the page after ``after``, for prefetching; None when unsafe.
 
-        Only an offset walk can guess: it assumes ``after`` comes back full and
-        asks from one job before where the next page would start. That overlap
-        lets the pager check the guess (the job must reappear) before using it.
+        Only an offset request can be guessed past: the guess assumes ``after``
+        comes back full and asks from one job before where the next page would
+        start. That overlap lets the pager check the guess (the job must
+        reappear) before using it. No guess reaches past a known ``total_size``
+        (a hint, so it only saves requests, it never ends the walk).
 
         Args:
             after: The last request in flight.
@@ -110,6 +172,9 @@ class Walk:
         step = min(after.limit, self._cap) if self._cap is not None else after.limit
         if step < 2:
             return None  # an overlap of one job would leave no room to progress
+        start = after.offset + step - 1
+        if self.total_size is not None and start + 1 >= self.total_size:
+            return None
         limit = self.query.page_size
         if self.query.max_items is not None:
             left = self.query.max_items - self.delivered - ahead * step
@@ -117,7 +182,20 @@ class Walk:
                 return None
             # spec: pagination 1 - ask only for what max_items leaves (+1: the overlap)
             limit = min(limit, left + 1)
-        return PageRequest(limit=limit, offset=after.offset + step - 1, token=None)
+        return PageRequest(limit=limit, offset=start, token=None)
+
+    def accepts(self, sent: PageRequest, page: RawPage) -> bool:
+        """True when ``page``, the answer to ``sent``, may be fed to the walk.
+
+        The answer to the walk's own next request always may; a guess from
+        `speculate` only when it holds the last job of the page before it (the
+        overlap it asked for), which proves the listing did not move and the
+        server honoured the offset.
+        """
+        if sent == self.next_request():
+            return True
+        last = self._last_id
+        return last is not None and any(job.id == last for job in page.items)
 
     def fits(self, guess: PageRequest) -> bool:
         """True when ``guess`` (from `speculate`) starts where the walk now stands.
@@ -128,12 +206,18 @@ class Walk:
         return not self._by_token and guess.offset is not None and guess.offset == self.offset - 1
 
     def position(self, tail_ids: tuple[str, ...] = ()) -> Position:
-        """The current position, to resume right after what was delivered."""
+        """The current position, to resume right after what was delivered.
+
+        The cursor resumes by token only when this walk saw the server honour
+        tokens; otherwise by offset, which every kind of server the reference
+        describes honours, with the latest token kept in case it does not.
+        """
         return Position(
             query=self.query,
             offset=self.offset,
-            token=self.token if self._by_token else None,
+            token=self.token,
             tail_ids=tail_ids,
+            by_token=self._by_token and bool(self._token_works),
         )
 
     def feed(self, request: PageRequest, page: RawPage) -> list[BatchJob]:
@@ -144,12 +228,15 @@ class Walk:
             page: The structured response.
 
         Raises:
-            PaginationError: The server repeated a page token, or sent pages of
-                nothing but jobs already yielded, several times in a row.
+            PaginationError: The server repeated a page token, sent pages of
+                nothing but jobs already yielded several times in a row, or
+                kept answering empty pages that promise more.
         """
         items = page.items
         count = len(items)
         fresh = self._drop_repeats(items)
+        if items:
+            self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
         if repeats_only:
             # spec: pagination 6 - a server that ignores offset must not loop us
@@ -157,8 +244,8 @@ class Walk:
             if self._stalls >= _STALL_LIMIT:
                 raise PaginationError(
                     f"{self._stalls} pages in a row held only jobs already listed "
-                    f"(last at offset {self.offset}): the server ignores offset, or "
-                    "jobs are being created as fast as the walk reads them"
+                    f"(last at offset {self.offset}): the server ignores offset and "
+                    "page_token, or jobs are being created as fast as the walk reads them"
                 )
         else:
             self._stalls = 0
@@ -167,59 +254,145 @@ class Walk:
         self.delivered += len(fresh)
         if page.total_size is not None:
             self.total_size = page.total_size
-        self._advance(request, page, count, repeats_only=repeats_only)
+        token = page.next_page_token or None
+        if count == 0 and token is not None:
+            # spec: pagination 6 - empty pages that keep promising more must end
+            self._empty_run += 1
+            if self._empty_run >= EMPTY_PAGE_LIMIT:
+                raise PaginationError(
+                    f"{self._empty_run} empty pages in a row each promised more "
+                    f"(last at offset {self.offset}): the server's paging is broken"
+                )
+        else:
+            self._empty_run = 0
+        if request.token is not None:
+            self._after_token_page(page, token, count, repeats_only=repeats_only)
+        else:
+            self._after_offset_page(request, page, token, count, repeats_only=repeats_only)
         if self.query.max_items is not None and self.delivered >= self.query.max_items:
             self.done = True
         return fresh
 
-    def _drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
-        # spec: pagination 7 - items repeated across adjacent pages are yielded once.
-        # The window holds the ids of the latest pages, at least _WINDOW_IDS of them
-        # and at least two pages, so memory stays bounded on any walk.
-        ids = [job.id for job in items]
-        page_ids = set(ids)
-        window = self._window
-        if len(page_ids) == len(ids) and window.isdisjoint(page_ids) and not self._resume_tail:
-            fresh = items
-        else:
-            seen = set()
-            fresh = []
-            for job in items:
-                if job.id in window or job.id in seen:
-                    continue
-                if self._resume_tail and id_digest(job.id) in self._resume_tail:
-                    continue
-                seen.add(job.id)
-                fresh.append(job)
-            if items:
-                self._resume_tail = frozenset()
-        new_ids = page_ids - window
-        window |= new_ids
-        self._window_pages.append(new_ids)
-        while len(window) > self._window_cap and len(self._window_pages) > 2:
-            window -= self._window_pages.popleft()
-        return fresh
+    def _anomaly(self, reason: str) -> None:
+        # spec: pagination 4 - where signals disagree, lose nothing and count it
+        self.anomalies += 1
+        self.anomaly = reason
 
-    def _advance(
-        self, request: PageRequest, page: RawPage, count: int, *, repeats_only: bool
+    def _follow(self, token: str) -> None:
+        """Page by ``token`` next, unless it would loop."""
+        if token in self._seen_tokens:
+            raise PaginationError(
+                "the server sent a page token it had already sent in this walk; "
+                "following it would loop"
+            )
+        self._seen_tokens.add(token)
+        self.token = token
+        self._by_token = True
+
+    def _after_token_page(
+        self, page: RawPage, token: str | None, count: int, *, repeats_only: bool
     ) -> None:
-        token = page.next_page_token or None
-        # A prefetched page may start one job before the walk's offset (its overlap).
-        self.offset = (request.offset if request.offset is not None else self.offset) + count
+        if repeats_only:
+            # spec: pagination 2 - the token request brought back a page the walk
+            # already has: the server ignores page_token. Walk by offset from here,
+            # from where the walk stands (this page did not move it).
+            self._token_works = False
+            self._by_token = False
+            return
+        if count:
+            self._token_works = True
+        self.offset += count
         if token is not None:
-            if token in self._seen_tokens:
-                raise PaginationError(
-                    "the server sent a page token it had already sent in this walk; "
-                    "following it would loop"
-                )
-            self._seen_tokens.add(token)
-            self.token = token
+            self._tokens_seen = True
+            self._follow(token)
+            return
+        # spec: pagination 2 - once paging by token, no token means the end
+        if self._offset_works is not False and self._more_by_size(page, count):
+            self._anomaly(
+                f"the server sent no page token but total_size {page.total_size} says "
+                f"more than {self.offset} jobs remain: asking once more by offset"
+            )
+            self._by_token = False
+            return
+        self.done = True
+
+    def _more_by_size(self, page: RawPage, count: int) -> bool:
+        """True when total_size says more remain after a non-empty page."""
+        return count > 0 and page.total_size is not None and page.total_size > self.offset
+
+    def _after_offset_page(
+        self,
+        request: PageRequest,
+        page: RawPage,
+        token: str | None,
+        count: int,
+        *,
+        repeats_only: bool,
+    ) -> None:
+        # A prefetched page may start one job before the walk's offset (its overlap).
+        assert request.offset is not None  # noqa: S101 - an offset request by construction
+        self.offset = request.offset + count
+        if count and not repeats_only and request.offset > 0:
+            self._offset_works = True
+        if (
+            repeats_only
+            and not self._offset_works
+            and self._token_works is not False
+            and self.token is not None
+        ):
+            # spec: pagination 6 - a page of repeats by offset while a token is in
+            # hand: the server may ignore offset; follow the last fresh page's token
+            # (a costly drift looks the same, and the token serves it as well).
+            self._offset_works = False
             self._by_token = True
             return
-        if self._by_token:
-            # spec: pagination 2 - once paging by token, no token means the end
+        if repeats_only and page.total_size is not None and page.total_size <= self._reached:
+            # A page that brought nothing new while total_size says the walk has had
+            # every job: together (never total_size alone) they end the walk.
             self.done = True
             return
+        if token is not None:
+            self._offset_page_with_token(request, token, count, repeats_only=repeats_only)
+        elif self._tokens_seen:
+            # spec: pagination 2 - once the server has sent tokens, a page without
+            # one is the last, unless total_size says more remain.
+            if not repeats_only and self._more_by_size(page, count):
+                self._anomaly(
+                    f"the server sent no page token but total_size {page.total_size} "
+                    f"says more than {self.offset} jobs remain: asking once more"
+                )
+            else:
+                self.done = True
+        else:
+            self._offset_page_without_tokens(request, page, count, repeats_only=repeats_only)
+
+    def _offset_page_with_token(
+        self, request: PageRequest, token: str, count: int, *, repeats_only: bool
+    ) -> None:
+        self._tokens_seen = True
+        if count == 0:
+            self._anomaly(
+                f"an empty page at offset {request.offset} came with a page token: "
+                "following the token"
+            )
+            if self._token_works is False:
+                self.done = True  # the server ignores page_token: nothing left to ask
+            else:
+                self._follow(token)
+            return
+        if repeats_only:
+            return  # drift: the token still says more follow
+        self.token = token
+        # spec: pagination 4 - a page with a token is never the last, however
+        # short: a short one shows the server's cap, with no probe needed.
+        if count < request.limit:
+            self._cap = count if self._cap is None else max(self._cap, count)
+        self._sized = True
+        self._short_page = None
+
+    def _offset_page_without_tokens(
+        self, request: PageRequest, page: RawPage, count: int, *, repeats_only: bool
+    ) -> None:
         # spec: pagination 3 - otherwise the next offset is offset + len(items)
         if count == 0:
             # spec: pagination 4 - an empty page ends an offset walk
@@ -251,3 +424,31 @@ class Walk:
             # `limit`; without total_size only one more request tells, so ask (an
             # empty answer ends the walk). A cap must never silently end a walk.
             self._short_page = count
+
+    def _drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
+        # spec: pagination 7 - items repeated across adjacent pages are yielded once.
+        # The window holds the ids of the latest pages, at least _WINDOW_IDS of them
+        # and at least two pages, so memory stays bounded on any walk.
+        ids = [job.id for job in items]
+        page_ids = set(ids)
+        window = self._window
+        if len(page_ids) == len(ids) and window.isdisjoint(page_ids) and not self._resume_tail:
+            fresh = items
+        else:
+            seen = set()
+            fresh = []
+            for job in items:
+                if job.id in window or job.id in seen:
+                    continue
+                if self._resume_tail and id_digest(job.id) in self._resume_tail:
+                    continue
+                seen.add(job.id)
+                fresh.append(job)
+            if items:
+                self._resume_tail = frozenset()
+        new_ids = page_ids - window
+        window |= new_ids
+        self._window_pages.append(new_ids)
+        while len(window) > self._window_cap and len(self._window_pages) > 2:
+            window -= self._window_pages.popleft()
+        return fresh

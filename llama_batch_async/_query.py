@@ -49,15 +49,18 @@ class Cursor:
     Attributes:
         fingerprint: `JobQuery.fingerprint` of the walk that made it.
         offset: Items passed in the listing so far (the next offset to send).
-        token: The page token to send next, when the server pages by token.
+        token: The server's latest page token, if it sent one.
         tail: Short digests of the last ids delivered, so items that drift
             into the next page after a resume are still yielded once.
+        by_token: Resume by ``token`` (the walk saw the server honour tokens)
+            rather than by ``offset``.
     """
 
     fingerprint: str
     offset: int
     token: str | None
     tail: tuple[str, ...] = ()
+    by_token: bool = False
 
 
 def _choices(enum_cls: type[JobStatus] | type[JobType]) -> str:
@@ -142,7 +145,12 @@ def id_digest(job_id: str) -> str:
 
 
 def encode_cursor(
-    query: JobQuery, *, offset: int, token: str | None, tail_ids: Iterable[str]
+    query: JobQuery,
+    *,
+    offset: int,
+    token: str | None,
+    tail_ids: Iterable[str],
+    by_token: bool = False,
 ) -> str:
     """Encode a resume position as opaque, URL-safe text.
 
@@ -150,11 +158,14 @@ def encode_cursor(
         query: The walk's query; its fingerprint is stored so that a cursor is
             refused under other filters.
         offset: Items passed in the listing so far.
-        token: The page token to send next, if the server pages by token.
+        token: The server's latest page token, if any.
         tail_ids: The ids last delivered, newest last; the last 64 are kept.
+        by_token: Resume by ``token`` rather than by ``offset``.
     """
     tail = [id_digest(job_id) for job_id in list(tail_ids)[-_TAIL_IDS_IN_CURSOR:]]
     doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
+    # Older cursors have no "m": their token, when set, meant "resume by token".
+    doc["m"] = "t" if by_token and token is not None else "o"
     raw = json.dumps(doc, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -180,6 +191,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             offset=doc["o"],
             token=doc["t"],
             tail=tuple(doc["s"]),
+            by_token=doc.get("m", "t") == "t" and doc["t"] is not None,
         )
         valid = (
             type(doc["v"]) is int
@@ -190,6 +202,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and cursor.offset >= 0
             and (cursor.token is None or isinstance(cursor.token, str))
             and all(isinstance(digest, str) for digest in cursor.tail)
+            and doc.get("m", "t") in {"t", "o"}
         )
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False

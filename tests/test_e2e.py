@@ -26,7 +26,7 @@ from llama_batch_async import (
     ResponseValidationError,
     ServerError,
 )
-from llama_batch_async.testing import ENDPOINT_PATH, FakeLlamaCloud
+from llama_batch_async.testing import ENDPOINT_PATH, PAGING_KINDS, FakeLlamaCloud, PagingKind
 
 if sys.version_info >= (3, 11):
     from asyncio import timeout as async_timeout
@@ -55,22 +55,29 @@ def all_ids(cloud: FakeLlamaCloud) -> list[str]:
     return [job["id"] for job in cloud.jobs]
 
 
-@pytest.mark.parametrize("page_tokens", [False, True], ids=["offset", "token"])
+@pytest.mark.parametrize("paging", PAGING_KINDS)
 @pytest.mark.parametrize("total_size", [True, False], ids=["total", "no-total"])
 @pytest.mark.parametrize("max_limit", [None, 7], ids=["uncapped", "capped"])
 async def test_walks_every_job_exactly_once(
-    page_tokens: bool, total_size: bool, max_limit: int | None
+    paging: PagingKind, total_size: bool, max_limit: int | None
 ) -> None:
-    """Offset or token paging, total_size or not, capped or not: every job once, in order."""
+    """Every kind of server, total_size or not, capped or not: every job once, in order."""
     async with FakeLlamaCloud(
-        jobs=61, page_tokens=page_tokens, total_size=total_size, max_limit=max_limit
+        jobs=61, paging=paging, total_size=total_size, max_limit=max_limit
     ) as cloud:
         async with client_for(cloud) as client:
-            jobs = await client.list_jobs(page_size=10).collect()
+            jobs = await client.list_jobs(page_size=10, prefetch=0).collect()
         assert ids(jobs) == all_ids(cloud)
         assert all(r.query["limit"] == "10" for r in cloud.requests)
-        if page_tokens:
-            assert all("offset" not in r.query for r in cloud.requests[1:])
+        pages = -(-61 // (max_limit or 10))
+        if paging in {"both", "token-ignored"}:
+            # spec: pagination 2 - by offset, the tokens saying more follow: no probe
+            assert len(cloud.requests) == pages
+            assert all("page_token" not in r.query for r in cloud.requests)
+        elif paging == "token":
+            # one request finds that offset is ignored; the rest follow the tokens
+            assert len(cloud.requests) == pages + 1
+            assert all("page_token" in r.query for r in cloud.requests[2:])
 
 
 async def test_records_are_typed(cloud: FakeLlamaCloud) -> None:
@@ -319,8 +326,8 @@ async def test_server_that_ignores_offset_raises_pagination_error() -> None:
 
 
 async def test_repeated_token_raises_pagination_error() -> None:
-    """A server that repeats its page token raises PaginationError."""
-    cloud = FakeLlamaCloud(jobs=30, page_tokens=True, repeat_token=True)
+    """A server that must be walked by token and repeats its token raises PaginationError."""
+    cloud = FakeLlamaCloud(jobs=30, paging="token", repeat_token=True)
     async with cloud, client_for(cloud) as client:
         with pytest.raises(PaginationError, match="token"):
             await client.list_jobs(page_size=10).collect()

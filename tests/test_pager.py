@@ -198,12 +198,26 @@ async def test_resumed_walk_error_before_a_page_keeps_its_cursor() -> None:
     assert caught.value.cursor == first.cursor
 
 
-async def test_resume_sends_the_next_offset_or_token() -> None:
-    """Rule 8: a resumed walk asks for the position right after the cursor's page."""
+async def test_resume_sends_the_next_offset() -> None:
+    """Rule 8: a resumed walk asks by offset right after the cursor's page."""
     first = await anext(make_pager(ScriptedTransport(ok(1, 2, token="tok-2"))).pages())
     transport = ScriptedTransport(ok(3))
     await make_pager(transport, resume_from=first.cursor).collect()
-    assert transport.requests[0] == {"limit": "2", "page_token": "tok-2"}
+    assert transport.requests[0] == {"limit": "2", "offset": "2"}
+
+
+async def test_resume_by_token_once_the_server_was_seen_to_honour_it() -> None:
+    """Rule 8: a cursor taken while the walk followed honoured tokens resumes by token."""
+    walked = ScriptedTransport(
+        ok(1, 2, token="tok-2"), ok(1, 2, token="tok-2b"), ok(3, 4, token="tok-4"), ok(5)
+    )
+    pages = [page async for page in make_pager(walked).pages()]
+    assert [job.id for page in pages for job in page.items] == [f"job-{n}" for n in range(1, 6)]
+    pages = pages[:2]
+    assert walked.requests[2] == {"limit": "2", "page_token": "tok-2"}  # offset was ignored
+    transport = ScriptedTransport(ok(5))
+    await make_pager(transport, resume_from=pages[-1].cursor).collect()
+    assert transport.requests[0] == {"limit": "2", "page_token": "tok-4"}
 
 
 async def test_cursor_under_other_filters_is_refused() -> None:

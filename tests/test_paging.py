@@ -49,11 +49,18 @@ class Listing:
     cap: int | None = None
     total_size: str = "exact"  # exact | none | over | under
     tokens: bool = False
+    # offset | both | token-ignored | token-only | neither (what the server honours)
+    kind: str = ""
     insert_between: int = 0  # jobs created at the head before each request after the first
     smallest_page: int = 1 << 30  # the shortest non-empty page served
     insert_for: int = 30  # ...for this many requests: creation that never stops never ends a walk
     requests: list[PageRequest] = attrs.field(factory=list)
     _created: int = 0
+
+    def __attrs_post_init__(self) -> None:
+        if not self.kind:
+            self.kind = "both" if self.tokens else "offset"
+        self.tokens = self.kind != "offset"
 
     def answer(self, request: PageRequest) -> RawPage:
         if self.requests and self.insert_between and len(self.requests) <= self.insert_for:
@@ -61,11 +68,13 @@ class Listing:
                 self._created += 1
                 self.jobs.insert(0, job(f"new-{self._created}"))
         self.requests.append(request)
-        if request.token is not None:
-            start = int(base64.b64decode(request.token))
-        else:
+        if request.token is not None and self.kind in {"both", "token-only"}:
+            start = int(base64.b64decode(request.token.split(":")[0]))
+        elif request.token is None and self.kind in {"offset", "both", "token-ignored"}:
             assert request.offset is not None
             start = request.offset
+        else:
+            start = 0  # the parameter sent is ignored: the first page again
         limit = request.limit if self.cap is None else min(request.limit, self.cap)
         items = self.jobs[start : start + limit]
         if items:
@@ -73,7 +82,8 @@ class Listing:
         end = start + len(items)
         token = None
         if self.tokens and end < len(self.jobs):
-            token = base64.b64encode(str(end).encode()).decode()
+            # unique per page served, as a salted token would be
+            token = base64.b64encode(str(end).encode()).decode() + f":{len(self.requests)}"
         total = {
             "exact": len(self.jobs),
             "none": None,
@@ -120,26 +130,100 @@ def test_first_request_sends_limit_and_offset() -> None:
     assert walk.next_request() == PageRequest(limit=25, offset=5, token=None)
 
 
-def test_token_request_omits_offset() -> None:
-    """Rule 2: after a token, requests send page_token and limit, not offset."""
-    listing = Listing([job(i) for i in range(30)], tokens=True)
+KINDS = ["offset", "both", "token-ignored", "token-only"]
+
+
+@pytest.mark.parametrize("kind", ["both", "token-ignored"])
+def test_walk_pages_by_offset_while_tokens_say_more_follow(kind: str) -> None:
+    """Rule 2: a server honouring offset is walked by offset; its tokens only signal more."""
+    listing = Listing([job(i) for i in range(30)], kind=kind, total_size="none")
+    assert ids(run(Walk(query(10)), listing)) == ids(listing.jobs)
+    assert [(r.offset, r.token) for r in listing.requests] == [(0, None), (10, None), (20, None)]
+
+
+def test_missing_token_ends_the_walk_without_a_probe() -> None:
+    """Rule 2: once tokens were sent, a page without one is the last, even a full one."""
+    listing = Listing([job(i) for i in range(20)], kind="both", total_size="none")
+    run(Walk(query(10)), listing)
+    assert len(listing.requests) == 2
+
+
+def test_server_ignoring_offset_is_walked_by_token_after_one_wasted_request() -> None:
+    """Rule 2/6: offset ignored but tokens honoured: one wasted request, then the tokens."""
+    listing = Listing([job(i) for i in range(35)], kind="token-only")
     walk = Walk(query(10))
-    run(walk, listing)
-    assert listing.requests[0].offset == 0
-    assert all(r.offset is None and r.token for r in listing.requests[1:])
+    assert ids(run(walk, listing)) == ids(listing.jobs)
+    assert len(listing.requests) == 5  # 4 pages + the one that came back as page 1
+    assert [r.token is not None for r in listing.requests] == [False, False, True, True, True]
 
 
-def test_empty_token_ends_token_walk() -> None:
-    """Rule 2: once paging by token, an empty token ends the walk even on a full page."""
+def test_server_ignoring_page_token_costs_no_request() -> None:
+    """Rule 2: a server that sends tokens but ignores page_token walks without waste."""
+    listing = Listing([job(i) for i in range(35)], kind="token-ignored", cap=7)
+    assert ids(run(Walk(query(10)), listing)) == ids(listing.jobs)
+    assert len(listing.requests) == 5
+
+
+def test_token_request_answered_with_a_known_page_falls_back_to_offset() -> None:
+    """Rule 2: a token request that brings back a page the walk has switches to offset."""
+    walk = Walk(query(3))
+    first = walk.next_request()
+    assert first is not None
+    page = [job(1), job(2), job(3)]
+    walk.feed(first, RawPage(items=[], next_page_token="t0"))  # empty page + token: follow it
+    request = walk.next_request()
+    assert request == PageRequest(limit=3, offset=None, token="t0")
+    walk.feed(request, RawPage(items=list(page), next_page_token="t1"))
+    request = walk.next_request()
+    assert request is not None
+    assert request.token == "t1"
+    walk.feed(request, RawPage(items=list(page), next_page_token="t2"))  # page_token ignored
+    assert walk.next_request() == PageRequest(limit=3, offset=3, token=None)
+
+
+def test_server_ignoring_offset_and_page_token_raises_quickly() -> None:
+    """Rule 6: a server that ignores both parameters raises within four requests."""
+    listing = Listing([job(i) for i in range(30)], kind="neither")
+    with pytest.raises(PaginationError, match="already listed"):
+        run(Walk(query(10)), listing)
+    assert len(listing.requests) <= 4
+
+
+def test_empty_page_with_token_is_followed_and_counted() -> None:
+    """Rule 4: an empty offset page that comes with a token follows the token, counted."""
     walk = Walk(query(2))
     first = walk.next_request()
     assert first is not None
-    walk.feed(first, RawPage(items=[job(1), job(2)], next_page_token="t1"))
-    second = walk.next_request()
-    assert second is not None
-    assert second.token == "t1"
-    walk.feed(second, RawPage(items=[job(3), job(4)], next_page_token=""))
-    assert walk.next_request() is None
+    walk.feed(first, RawPage(items=[], next_page_token="t1"))
+    assert walk.anomalies == 1
+    assert walk.next_request() == PageRequest(limit=2, offset=None, token="t1")
+
+
+def test_total_size_beyond_the_last_token_page_is_checked_once() -> None:
+    """Rule 4: no token but total_size says more: one more request, counted, then the end."""
+    listing = Listing([job(i) for i in range(20)], kind="both", total_size="over")
+    walk = Walk(query(10))
+    assert ids(run(walk, listing)) == ids(listing.jobs)
+    assert [r.offset for r in listing.requests] == [0, 10, 20]
+    assert walk.anomalies == 1
+
+
+def test_empty_pages_that_keep_promising_more_raise() -> None:
+    """Rule 6: a long run of empty pages, each with a fresh token, raises PaginationError."""
+    walk = Walk(query(5))
+    with pytest.raises(PaginationError, match="empty pages"):
+        for n in range(MAX_STEPS):
+            request = walk.next_request()
+            assert request is not None
+            walk.feed(request, RawPage(items=[], next_page_token=f"t{n}"))
+    assert walk.offset == 0
+
+
+def test_short_page_with_token_is_a_cap_not_the_end() -> None:
+    """Rule 4: a short page with a token is the server's cap; no probe request is needed."""
+    listing = Listing([job(i) for i in range(23)], kind="both", cap=5, total_size="none")
+    assert ids(run(Walk(query(10)), listing)) == ids(listing.jobs)
+    assert [r.offset for r in listing.requests] == [0, 5, 10, 15, 20]
 
 
 def test_offset_advances_by_items_received() -> None:
@@ -186,12 +270,16 @@ def test_total_size_never_ends_a_walk_alone() -> None:
 
 
 def test_repeated_token_raises() -> None:
-    """Rule 6: a token already seen in this walk raises PaginationError."""
+    """Rule 6: a token already followed in this walk raises PaginationError."""
     walk = Walk(query(1))
-    for n in range(2):
+    for n, token in enumerate(["t0", "t1"]):
         request = walk.next_request()
         assert request is not None
-        walk.feed(request, RawPage(items=[job(n)], next_page_token="same" if n else "t0"))
+        walk.feed(request, RawPage(items=[], next_page_token=token))
+        assert walk.next_request() == PageRequest(limit=1, offset=None, token=token)
+        follow = walk.next_request()
+        assert follow is not None
+        walk.feed(follow, RawPage(items=[job(n)], next_page_token=f"{token}x"))
     request = walk.next_request()
     assert request is not None
     with pytest.raises(PaginationError, match="already sent"):
@@ -236,21 +324,22 @@ def test_max_items_asks_only_for_what_is_left(max_items: int) -> None:
     assert sum(r.limit for r in listing.requests) == max_items
 
 
-@pytest.mark.parametrize("tokens", [False, True], ids=["offset", "token"])
-def test_resume_continues_right_after_the_page(tokens: bool) -> None:
-    """Rule 8: a walk resumed from a position continues right after that page."""
+@pytest.mark.parametrize("pages_before", [1, 2])
+@pytest.mark.parametrize("kind", KINDS)
+def test_resume_continues_right_after_the_page(kind: str, pages_before: int) -> None:
+    """Rule 8: a walk resumed from a position continues right after that page, on any kind."""
     jobs = [job(i) for i in range(35)]
     first = Walk(query(10))
-    listing = Listing(list(jobs), tokens=tokens)
+    listing = Listing(list(jobs), kind=kind)
     head: list[BatchJob] = []
-    for _ in range(2):
+    while len(head) < 10 * pages_before:
         request = first.next_request()
         assert request is not None
         page = listing.answer(request)
         head.extend(first.feed(request, page))
     cursor = first.position(tuple(j.id for j in page.items)).encode()
     resumed = Walk(query(10), decode_cursor(cursor, query(10)))
-    assert ids(head + run(resumed, Listing(list(jobs), tokens=tokens))) == ids(jobs)
+    assert ids(head + run(resumed, Listing(list(jobs), kind=kind))) == ids(jobs)
 
 
 def test_resume_drops_jobs_that_drifted_past_the_cursor() -> None:
@@ -275,7 +364,7 @@ Behaviour = Callable[[int], int]
     count=st.integers(0, 120),
     page_size=st.integers(1, 30),
     cap=st.none() | st.integers(1, 30),
-    tokens=st.booleans(),
+    kind=st.sampled_from(KINDS),
     total_size=st.sampled_from(["exact", "none", "over"]),
     insert_between=st.integers(0, 3),
     max_items=st.none() | st.integers(0, 150),
@@ -284,25 +373,29 @@ def test_generated_servers_never_lose_repeat_or_loop(
     count: int,
     page_size: int,
     cap: int | None,
-    tokens: bool,
+    kind: str,
     total_size: str,
     insert_between: int,
     max_items: int | None,
 ) -> None:
-    """For generated server behaviours the walk ends, never repeats, never loses a job."""
+    """For generated server kinds and behaviours the walk ends, never repeats, never loses."""
     original = [job(i) for i in range(count)]
     listing = Listing(
         list(original),
         cap=cap,
-        tokens=tokens,
+        kind=kind,
         total_size=total_size,
-        insert_between=insert_between if not tokens else 0,
+        insert_between=insert_between if kind != "token-only" else 0,
     )
     try:
         got = ids(run(Walk(query(page_size, max_items=max_items)), listing))
     except PaginationError:
-        # Only legitimate when jobs were created as fast as pages were read.
-        assert insert_between >= listing.smallest_page
+        # Only legitimate when jobs were created as fast as pages were read, or
+        # when a server that ignores offset never sent a token to follow instead.
+        never_sent_a_token = count <= min(page_size, cap or page_size)
+        assert insert_between >= listing.smallest_page or (
+            kind == "token-only" and never_sent_a_token and total_size != "exact"
+        )
         return
     assert len(got) == len(set(got))
     if max_items is None:

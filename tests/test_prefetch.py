@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from llama_batch_async import BatchClient, BatchJob, ServerError
-from llama_batch_async.testing import FakeLlamaCloud
+from llama_batch_async.testing import FakeLlamaCloud, PagingKind
 
 KEY = "sk-prefetch"
 
@@ -58,13 +58,22 @@ async def test_every_job_once_in_order(
         assert not other_tasks()
 
 
-async def test_requests_are_in_flight_together() -> None:
-    """prefetch=4 keeps five requests in flight before the first answer comes back."""
-    async with FakeLlamaCloud(jobs=200, latency=0.5) as cloud:
+def most_at_once(times: list[float], latency: float) -> int:
+    """The most requests in flight at once, each taking ``latency`` on the server."""
+    return max(sum(start <= t < start + latency for t in times) for start in times)
+
+
+@pytest.mark.parametrize("paging", ["offset", "both", "token-ignored"])
+async def test_requests_are_in_flight_together(paging: PagingKind) -> None:
+    """prefetch=4: the first page alone, then up to five requests in flight, never more."""
+    latency = 0.3
+    async with FakeLlamaCloud(jobs=400, latency=latency, paging=paging) as cloud:
         async with BatchClient(KEY, base_url=cloud.url) as client:
-            await client.list_jobs(page_size=20, prefetch=4, max_items=100).collect()
-        first = cloud.requests[0].time
-        assert sum(r.time < first + 0.45 for r in cloud.requests) == 5
+            jobs = await client.list_jobs(page_size=20, prefetch=4).collect()
+        assert len(jobs) == 400
+        times = [r.time for r in cloud.requests]
+        assert sum(t < times[0] + latency * 0.9 for t in times) == 1
+        assert most_at_once(times, latency * 0.9) == 5
 
 
 async def test_guesses_overlap_by_one_job(cloud: FakeLlamaCloud) -> None:
@@ -73,7 +82,7 @@ async def test_guesses_overlap_by_one_job(cloud: FakeLlamaCloud) -> None:
         pager = client.list_jobs(page_size=50, prefetch=2)
         await pager.collect()
     offsets = sorted({int(r.query["offset"]) for r in cloud.requests})
-    assert offsets[:3] == [0, 49, 98]
+    assert offsets[:3] == [0, 50, 99]
     assert pager.stats.duplicates_dropped == 0
 
 

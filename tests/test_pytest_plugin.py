@@ -32,7 +32,8 @@ async def test_marker_configures_the_fake(
     jobs = await llama_client.list_jobs().collect()
     assert len(jobs) == 120
     assert fake_llama_cloud.page_tokens
-    assert "page_token" in fake_llama_cloud.requests[1].query
+    assert fake_llama_cloud.max_limit == 25
+    assert fake_llama_cloud.requests[1].query["offset"] == "25"
 
 
 async def test_scripted_faults_are_retried(

@@ -317,9 +317,21 @@ def test_decode_refuses_missing_keys() -> None:
 
 def test_hand_made_valid_cursor_is_accepted() -> None:
     """The document format itself (sanity check of the garbage table's base)."""
-    assert decode_cursor(cursor_doc(o=7, t="x"), query()) == Cursor(
+    assert decode_cursor(cursor_doc(o=7, t="x", m="o"), query()) == Cursor(
         fingerprint=query().fingerprint, offset=7, token="x", tail=()
     )
+
+
+def test_cursor_without_a_mode_resumes_by_its_token() -> None:
+    """A cursor from 0.1 (no "m") with a token still resumes by that token."""
+    assert decode_cursor(cursor_doc(o=7, t="x"), query()).by_token
+    assert not decode_cursor(cursor_doc(o=7, t=None), query()).by_token
+
+
+def test_cursor_with_an_unknown_mode_is_refused() -> None:
+    """A cursor whose paging mode is neither token nor offset is refused."""
+    with pytest.raises(ValueError, match="resume_from"):
+        decode_cursor(cursor_doc(o=7, t="x", m="z"), query())
 
 
 @pytest.mark.parametrize(

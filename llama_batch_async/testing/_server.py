@@ -51,9 +51,11 @@ __all__ = [
     "DEFAULT_CHAOS_KINDS",
     "ECHO_PATH",
     "ENDPOINT_PATH",
+    "PAGING_KINDS",
     "FakeLlamaCloud",
     "Fault",
     "FaultKind",
+    "PagingKind",
     "RecordedRequest",
     "run_fake_server",
 ]
@@ -71,6 +73,19 @@ DEFAULT_CHAOS_KINDS: Final[tuple[str, ...]] = ("503", "502", "429", "reset", "tr
 
 FaultKind = Literal["status", "respond", "reset", "truncate", "delay", "redirect"]
 """What a `Fault` does to the request it is applied to."""
+
+PagingKind = Literal["offset", "both", "token-ignored", "token"]
+"""How the fake pages, one of the ways a real server may read the reference:
+
+- ``"offset"``: honours ``offset``, sends no ``next_page_token``;
+- ``"both"``: sends tokens and honours both ``page_token`` and ``offset``;
+- ``"token-ignored"``: sends tokens but ignores ``page_token`` (a request
+  without ``offset`` gets the first page again);
+- ``"token"``: sends tokens and honours only ``page_token`` (ignores ``offset``).
+"""
+
+PAGING_KINDS: Final[tuple[PagingKind, ...]] = ("offset", "both", "token-ignored", "token")
+"""Every `PagingKind`."""
 
 _FILTERS: Final[tuple[str, ...]] = (
     "directory_id",
@@ -229,7 +244,10 @@ class FakeLlamaCloud:
         seed: The seed for synthetic jobs (also for jobs added by
             `insert_jobs` and progress schedules).
         api_key: When set, require ``Authorization: Bearer <api_key>``.
-        page_tokens: Issue ``next_page_token`` while more items remain.
+        page_tokens: Issue ``next_page_token`` while more items remain (the
+            same as ``paging="both"``).
+        paging: How to page (a `PagingKind`): ``"offset"``, ``"both"``,
+            ``"token-ignored"`` or ``"token"``; overrides ``page_tokens``.
         total_size: Include ``total_size`` (the filtered count) in responses.
         max_limit: Silently cap ``limit`` at this many items.
         default_limit: The page size when no ``limit`` is sent.
@@ -257,6 +275,7 @@ class FakeLlamaCloud:
         seed: int = 0,
         api_key: str | None = None,
         page_tokens: bool = False,
+        paging: PagingKind | None = None,
         total_size: bool = True,
         max_limit: int | None = None,
         default_limit: int = 50,
@@ -270,6 +289,9 @@ class FakeLlamaCloud:
         progress_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if paging is not None and paging not in PAGING_KINDS:
+            msg = f"paging must be one of {', '.join(PAGING_KINDS)}, got {paging!r}"
+            raise ValueError(msg)
         if max_limit is not None and max_limit < 1:
             msg = f"max_limit must be >= 1 or None, got {max_limit}"
             raise ValueError(msg)
@@ -285,7 +307,7 @@ class FakeLlamaCloud:
             self.jobs = [complete_job(job) for job in jobs]
         self.seed = seed
         self.api_key = api_key
-        self.page_tokens = page_tokens
+        self.paging: PagingKind = paging or ("both" if page_tokens else "offset")
         self.total_size = total_size
         self.max_limit = max_limit
         self.default_limit = default_limit
@@ -328,6 +350,15 @@ class FakeLlamaCloud:
             raise RuntimeError(msg)
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self._bound_port}"
+
+    @property
+    def page_tokens(self) -> bool:
+        """Whether the fake sends ``next_page_token`` (every `paging` but ``"offset"``)."""
+        return self.paging != "offset"
+
+    @page_tokens.setter
+    def page_tokens(self, value: bool) -> None:
+        self.paging = "both" if value else "offset"
 
     @property
     def endpoint_url(self) -> str:
@@ -980,7 +1011,9 @@ class FakeLlamaCloud:
         if errors:
             return _json_response({"detail": errors}, status=422)
         token = query.get("page_token")
-        if token:
+        if self.paging == "token":
+            offset = 0  # this kind ignores offset
+        if token and self.paging != "token-ignored":
             try:
                 offset = self._read_token(token, filters)
             except _PageTokenError as exc:
