@@ -171,6 +171,47 @@ def test_python_block_runs(block: Block, cloud: FakeLlamaCloud, tmp_path: Path) 
     assert "Unclosed" not in result.stderr, f"{block.where} left a session open\n{output}"
 
 
+def _block_containing(source: Path, text: str) -> Block:
+    (block,) = [block for block in PYTHON_BLOCKS if block.path == source and text in block.code]
+    return block
+
+
+def _run_ok(block: Block, cloud: FakeLlamaCloud, folder: Path) -> str:
+    result = run_block(block, cloud, folder)
+    assert result.returncode == 0, f"{block.where}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_tutorial_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Run twice in one folder, the checkpoint example handles the full listing both times."""
+    block = _block_containing(ROOT / "docs" / "tutorial.md", 'CHECKPOINT = Path("walk.cursor")')
+    outputs = [_run_ok(block, cloud, tmp_path) for _ in range(2)]
+    assert outputs == ["100 + 150 jobs handled of 250\n"] * 2
+    assert not (tmp_path / "walk.cursor").exists()
+
+
+def test_readme_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Run twice in one folder, the README's page walk handles every job both times."""
+    block = _block_containing(ROOT / "README.md", "walk.cursor")
+    for _ in range(2):
+        lines = _run_ok(block, cloud, tmp_path).splitlines()
+        pages = [int(line.split()[0]) for line in lines if line.endswith(" jobs handled")]
+        assert sum(pages) == len(cloud.jobs)
+    assert not (tmp_path / "walk.cursor").exists()
+
+
+def test_new_jobs_recipe_finds_jobs_added_since(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """The "new jobs since the last run" recipe handles exactly the jobs added in between."""
+    block = _block_containing(ROOT / "docs" / "tutorial.md", "async def handle_new_jobs")
+    assert _run_ok(block, cloud, tmp_path) == "250 new jobs handled; then 0\n"
+    cloud.insert_jobs(2)  # at the head: newest first
+    cloud.insert_jobs(1, at=120)  # and one in the middle: the listing has no promised order
+    cloud.remove_jobs([cloud.jobs[-1]["id"]])
+    assert _run_ok(block, cloud, tmp_path) == "3 new jobs handled; then 0\n"
+    handled = (tmp_path / "handled.ids").read_text().split()
+    assert handled == sorted(job["id"] for job in cloud.jobs)
+
+
 def test_api_reference_covers_the_public_names() -> None:
     """docs/api.md renders every name `llama_batch_async` exports."""
     import llama_batch_async  # noqa: PLC0415 - only this test needs the names
