@@ -95,6 +95,19 @@ ALL_BLOCKS = [block for source in SOURCES for block in fenced_blocks(source)]
 PYTHON_BLOCKS = [block for block in ALL_BLOCKS if block.language == "python"]
 
 
+def pytest_configuration(source: Path) -> Block | None:
+    """The ```toml block of ``source`` that configures pytest, if it shows one."""
+    configs = [
+        block
+        for block in ALL_BLOCKS
+        if block.path == source
+        and block.language == "toml"
+        and block.code.startswith("[tool.pytest.ini_options]")
+    ]
+    assert len(configs) <= 1, f"{source.name}: more than one pytest configuration"
+    return configs[0] if configs else None
+
+
 def test_docs_have_python_examples() -> None:
     """Every docs page this test is meant to cover is found, with runnable examples."""
     pages = {block.path.name for block in PYTHON_BLOCKS}
@@ -129,8 +142,11 @@ def run_block(
     script.write_text(block.code, encoding="utf-8")
     command = [sys.executable, "-W", "error"]
     if block.is_test_module:
+        # The page's own pytest configuration, as printed: nothing is added here, so
+        # a page whose async tests need a setting must show it.
+        if (config := pytest_configuration(block.path)) is not None:
+            (folder / "pyproject.toml").write_text(config.code, encoding="utf-8")
         command += ["-m", "pytest", script.name, "-q", "-p", "no:cacheprovider"]
-        command += ["-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"]
     else:
         command.append(script.name)
     env = {
@@ -210,6 +226,32 @@ def test_new_jobs_recipe_finds_jobs_added_since(cloud: FakeLlamaCloud, tmp_path:
     assert _run_ok(block, cloud, tmp_path) == "3 new jobs handled; then 0\n"
     handled = (tmp_path / "handled.ids").read_text().split()
     assert handled == sorted(job["id"] for job in cloud.jobs)
+
+
+def test_readme_testing_snippet_passes_as_printed(tmp_path: Path) -> None:
+    """The README's "Testing your code" test and pytest configuration pass as printed."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Testing your code") :]
+    section = section[: section.index("\n#")]
+    readme_blocks = list(fenced_blocks(ROOT / "README.md"))
+    (config,) = [b for b in readme_blocks if b.language == "toml" and b.code in section]
+    (test,) = [b for b in readme_blocks if b.language == "python" and b.code in section]
+    (tmp_path / "pyproject.toml").write_text(config.code, encoding="utf-8")
+    (tmp_path / "test_failed_jobs.py").write_text(test.code, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.pop("LLAMA_CLOUD_API_KEY", None)  # the plugin's fixtures need no environment
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "warning" not in result.stdout.lower()
 
 
 def test_api_reference_covers_the_public_names() -> None:
