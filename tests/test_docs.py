@@ -254,6 +254,30 @@ def test_readme_testing_snippet_passes_as_printed(tmp_path: Path) -> None:
     assert "warning" not in result.stdout.lower()
 
 
+def _tree_names(text: str) -> list[str]:
+    return re.findall(r"^[\s│├└─]*(\w+Error)\b", text, re.MULTILINE)
+
+
+def test_readme_error_tree_matches_the_errors_module() -> None:
+    """The README draws the same error tree as llama_batch_async._errors, every class in it."""
+    import llama_batch_async  # noqa: PLC0415 - only this test needs the names
+    from llama_batch_async import _errors  # noqa: PLC0415 - the tree is drawn in its docstring
+
+    (tree,) = [
+        block
+        for block in fenced_blocks(ROOT / "README.md")
+        if block.language == "text" and block.code.startswith("LlamaBatchError")
+    ]
+    assert _tree_names(tree.code) == _tree_names(_errors.__doc__ or "")
+    errors = {
+        name
+        for name in llama_batch_async.__all__
+        if isinstance(cls := getattr(llama_batch_async, name), type)
+        and issubclass(cls, llama_batch_async.LlamaBatchError)
+    }
+    assert set(_tree_names(tree.code)) == errors
+
+
 def test_api_reference_covers_the_public_names() -> None:
     """docs/api.md renders every name `llama_batch_async` exports."""
     import llama_batch_async  # noqa: PLC0415 - only this test needs the names
