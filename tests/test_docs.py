@@ -278,6 +278,23 @@ def test_readme_error_tree_matches_the_errors_module() -> None:
     assert set(_tree_names(tree.code)) == errors
 
 
+def test_site_stylesheets_exist() -> None:
+    """Every stylesheet mkdocs.yml lists under extra_css is in docs/."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    listed = re.search(r"^extra_css:\n((?:[ ]+- .+\n)+)", config, re.MULTILINE)
+    assert listed is not None
+    sheets = re.findall(r"- (\S+)", listed[1])
+    assert sheets
+    assert [sheet for sheet in sheets if not (ROOT / "docs" / sheet).is_file()] == []
+
+
+def test_pages_name_no_internal_issues() -> None:
+    """Published pages do not point at the project's internal issue numbers."""
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    leaks = [page.name for page in pages if re.search(r"issue #\d", page.read_text())]
+    assert leaks == []
+
+
 def test_api_reference_covers_the_public_names() -> None:
     """docs/api.md renders every name `llama_batch_async` exports."""
     import llama_batch_async  # noqa: PLC0415 - only this test needs the names
