@@ -2,7 +2,10 @@
 
 Each page's cursor is written to a checkpoint file once the page is handled, so
 a worker that stops (deploy, crash, Ctrl-C) resumes right after the last page it
-finished, in a new process, with nothing lost and nothing handled twice.
+finished, in a new process, with nothing lost and nothing handled twice. When the
+walk completes, the checkpoint is deleted and the next run walks every job again:
+a cursor resumes an interrupted walk, it does not find jobs created since (see
+"New jobs since the last run" in docs/tutorial.md for that).
 
     LLAMA_CLOUD_API_KEY=... python examples/worker.py --checkpoint walk.cursor
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -39,16 +43,21 @@ async def run(resume_from: str | None, out: Path, checkpoint: Path, stop_after: 
     async with BatchClient() as client:
         pages = client.list_jobs(page_size=100, resume_from=resume_from).pages()
         try:
-            async for page in pages:
-                # File I/O off the event loop, so other tasks keep running.
-                await asyncio.to_thread(handle_page, page.items, out, checkpoint, page.cursor)
-                handled += len(page.items)
-                pages_done += 1
-                if stop_after is not None and pages_done >= stop_after:
-                    break
+            async with contextlib.aclosing(pages):  # an early return stops the walk at once
+                async for page in pages:
+                    # File I/O off the event loop, so other tasks keep running.
+                    await asyncio.to_thread(handle_page, page.items, out, checkpoint, page.cursor)
+                    handled += len(page.items)
+                    pages_done += 1
+                    if stop_after is not None and pages_done >= stop_after:
+                        return handled  # stopped early: the checkpoint stays for the next run
         except RateLimitError as exc:
             # A long Retry-After: stop at the checkpoint; the scheduler runs us again later.
             logger.warning("rate limited for %s s; stopping at the checkpoint", exc.retry_after)
+            return handled
+    # The walk completed: a checkpoint left behind would point at the end of the
+    # listing, and every later run would resume there and handle nothing.
+    await asyncio.to_thread(checkpoint.unlink, missing_ok=True)
     return handled
 
 

@@ -19,6 +19,8 @@ __all__ = ["DEFAULT_BASE_URL", "ENDPOINT_PATH", "Config", "is_loopback", "make_c
 DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
 ENDPOINT_PATH = "/api/v1/beta/batch-processing"
 API_KEY_ENV = "LLAMA_CLOUD_API_KEY"
+# The official llama-cloud SDK falls back to this one too (llama_cloud/_client.py).
+API_KEY_FALLBACK_ENV = "LLAMA_PARSE_API_KEY"
 BASE_URL_ENV = "LLAMA_CLOUD_BASE_URL"
 
 
@@ -78,7 +80,8 @@ def make_config(
     """Resolve and validate the client's settings.
 
     Args:
-        api_key: The key, else ``LLAMA_CLOUD_API_KEY``.
+        api_key: The key, else ``LLAMA_CLOUD_API_KEY``, else ``LLAMA_PARSE_API_KEY``
+            (as the official SDK reads it; an empty variable counts as unset).
         base_url: The API's base URL, else ``LLAMA_CLOUD_BASE_URL``, else the
             public LlamaCloud URL.
         session_cookie: Sent as the ``session`` cookie, if given.
@@ -93,7 +96,11 @@ def make_config(
             would travel in clear text to a host other than this machine.
     """
     env = os.environ if environ is None else environ
-    key = api_key if api_key is not None else env.get(API_KEY_ENV) or None
+    key = (
+        api_key
+        if api_key is not None
+        else (env.get(API_KEY_ENV) or env.get(API_KEY_FALLBACK_ENV) or None)
+    )
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise ValueError("api_key must be a non-empty string")
     if session_cookie is not None and (not isinstance(session_cookie, str) or not session_cookie):

@@ -1,6 +1,7 @@
 """FastAPI integration: one shared client for the app's lifetime, and NDJSON streaming.
 
-Needs the ``fastapi`` extra (``pip install "llama-batch-async[fastapi]"``):
+Needs the ``fastapi`` extra (``pip install 'llama-batch-async[fastapi]'``; without
+FastAPI, importing this module raises a `ModuleNotFoundError` that says so):
 
     from fastapi import FastAPI
     from llama_batch_async.fastapi import BatchClientDep, batch_client_lifespan, ndjson_response
@@ -27,8 +28,18 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import StreamingResponse
+try:
+    from fastapi import Depends, FastAPI, Request
+    from fastapi.responses import StreamingResponse
+except ModuleNotFoundError as exc:
+    # Only FastAPI's own absence gets the hint; a broken install says what broke.
+    if (exc.name or "").partition(".")[0] not in {"fastapi", "starlette"}:
+        raise
+    raise ModuleNotFoundError(
+        "llama_batch_async.fastapi needs FastAPI, which is not installed: "
+        "pip install 'llama-batch-async[fastapi]'",
+        name=exc.name,
+    ) from exc
 
 from ._client import BatchClient
 from ._errors import LlamaBatchError

@@ -95,6 +95,19 @@ ALL_BLOCKS = [block for source in SOURCES for block in fenced_blocks(source)]
 PYTHON_BLOCKS = [block for block in ALL_BLOCKS if block.language == "python"]
 
 
+def pytest_configuration(source: Path) -> Block | None:
+    """The ```toml block of ``source`` that configures pytest, if it shows one."""
+    configs = [
+        block
+        for block in ALL_BLOCKS
+        if block.path == source
+        and block.language == "toml"
+        and block.code.startswith("[tool.pytest.ini_options]")
+    ]
+    assert len(configs) <= 1, f"{source.name}: more than one pytest configuration"
+    return configs[0] if configs else None
+
+
 def test_docs_have_python_examples() -> None:
     """Every docs page this test is meant to cover is found, with runnable examples."""
     pages = {block.path.name for block in PYTHON_BLOCKS}
@@ -129,8 +142,11 @@ def run_block(
     script.write_text(block.code, encoding="utf-8")
     command = [sys.executable, "-W", "error"]
     if block.is_test_module:
+        # The page's own pytest configuration, as printed: nothing is added here, so
+        # a page whose async tests need a setting must show it.
+        if (config := pytest_configuration(block.path)) is not None:
+            (folder / "pyproject.toml").write_text(config.code, encoding="utf-8")
         command += ["-m", "pytest", script.name, "-q", "-p", "no:cacheprovider"]
-        command += ["-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"]
     else:
         command.append(script.name)
     env = {
@@ -169,6 +185,114 @@ def test_python_block_runs(block: Block, cloud: FakeLlamaCloud, tmp_path: Path) 
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.returncode == 0, f"{block.where} failed (exit {result.returncode})\n{output}"
     assert "Unclosed" not in result.stderr, f"{block.where} left a session open\n{output}"
+
+
+def _block_containing(source: Path, text: str) -> Block:
+    (block,) = [block for block in PYTHON_BLOCKS if block.path == source and text in block.code]
+    return block
+
+
+def _run_ok(block: Block, cloud: FakeLlamaCloud, folder: Path) -> str:
+    result = run_block(block, cloud, folder)
+    assert result.returncode == 0, f"{block.where}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_tutorial_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Run twice in one folder, the checkpoint example handles the full listing both times."""
+    block = _block_containing(ROOT / "docs" / "tutorial.md", 'CHECKPOINT = Path("walk.cursor")')
+    outputs = [_run_ok(block, cloud, tmp_path) for _ in range(2)]
+    assert outputs == ["100 + 150 jobs handled of 250\n"] * 2
+    assert not (tmp_path / "walk.cursor").exists()
+
+
+def test_readme_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Run twice in one folder, the README's page walk handles every job both times."""
+    block = _block_containing(ROOT / "README.md", "walk.cursor")
+    for _ in range(2):
+        lines = _run_ok(block, cloud, tmp_path).splitlines()
+        pages = [int(line.split()[0]) for line in lines if line.endswith(" jobs handled")]
+        assert sum(pages) == len(cloud.jobs)
+    assert not (tmp_path / "walk.cursor").exists()
+
+
+def test_new_jobs_recipe_finds_jobs_added_since(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """The "new jobs since the last run" recipe handles exactly the jobs added in between."""
+    block = _block_containing(ROOT / "docs" / "tutorial.md", "async def handle_new_jobs")
+    assert _run_ok(block, cloud, tmp_path) == "250 new jobs handled; then 0\n"
+    cloud.insert_jobs(2)  # at the head: newest first
+    cloud.insert_jobs(1, at=120)  # and one in the middle: the listing has no promised order
+    cloud.remove_jobs([cloud.jobs[-1]["id"]])
+    assert _run_ok(block, cloud, tmp_path) == "3 new jobs handled; then 0\n"
+    handled = (tmp_path / "handled.ids").read_text().split()
+    assert handled == sorted(job["id"] for job in cloud.jobs)
+
+
+def test_readme_testing_snippet_passes_as_printed(tmp_path: Path) -> None:
+    """The README's "Testing your code" test and pytest configuration pass as printed."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("### Testing your code") :]
+    section = section[: section.index("\n#")]
+    readme_blocks = list(fenced_blocks(ROOT / "README.md"))
+    (config,) = [b for b in readme_blocks if b.language == "toml" and b.code in section]
+    (test,) = [b for b in readme_blocks if b.language == "python" and b.code in section]
+    (tmp_path / "pyproject.toml").write_text(config.code, encoding="utf-8")
+    (tmp_path / "test_failed_jobs.py").write_text(test.code, encoding="utf-8")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
+    env.pop("LLAMA_CLOUD_API_KEY", None)  # the plugin's fixtures need no environment
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "warning" not in result.stdout.lower()
+
+
+def _tree_names(text: str) -> list[str]:
+    return re.findall(r"^[\s│├└─]*(\w+Error)\b", text, re.MULTILINE)
+
+
+def test_readme_error_tree_matches_the_errors_module() -> None:
+    """The README draws the same error tree as llama_batch_async._errors, every class in it."""
+    import llama_batch_async  # noqa: PLC0415 - only this test needs the names
+    from llama_batch_async import _errors  # noqa: PLC0415 - the tree is drawn in its docstring
+
+    (tree,) = [
+        block
+        for block in fenced_blocks(ROOT / "README.md")
+        if block.language == "text" and block.code.startswith("LlamaBatchError")
+    ]
+    assert _tree_names(tree.code) == _tree_names(_errors.__doc__ or "")
+    errors = {
+        name
+        for name in llama_batch_async.__all__
+        if isinstance(cls := getattr(llama_batch_async, name), type)
+        and issubclass(cls, llama_batch_async.LlamaBatchError)
+    }
+    assert set(_tree_names(tree.code)) == errors
+
+
+def test_site_stylesheets_exist() -> None:
+    """Every stylesheet mkdocs.yml lists under extra_css is in docs/."""
+    config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    listed = re.search(r"^extra_css:\n((?:[ ]+- .+\n)+)", config, re.MULTILINE)
+    assert listed is not None
+    sheets = re.findall(r"- (\S+)", listed[1])
+    assert sheets
+    assert [sheet for sheet in sheets if not (ROOT / "docs" / sheet).is_file()] == []
+
+
+def test_pages_name_no_internal_issues() -> None:
+    """Published pages do not point at the project's internal issue numbers."""
+    pages = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+    leaks = [page.name for page in pages if re.search(r"issue #\d", page.read_text())]
+    assert leaks == []
 
 
 def test_api_reference_covers_the_public_names() -> None:

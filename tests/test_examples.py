@@ -51,8 +51,21 @@ def test_worker_resumes_from_its_checkpoint(cloud: FakeLlamaCloud, tmp_path: Pat
     second = run_example(cloud, tmp_path, worker)
     assert second.returncode == 0, second.stderr
     assert "handled 145 jobs" in second.stdout
+    assert not (tmp_path / "walk.cursor").exists()
     lines = (tmp_path / "jobs.jsonl").read_text().splitlines()
     assert [json.loads(line)["id"] for line in lines] == [job["id"] for job in cloud.jobs]
+
+
+def test_worker_on_a_schedule_walks_everything_each_run(
+    cloud: FakeLlamaCloud, tmp_path: Path
+) -> None:
+    """A completed walk deletes its checkpoint, so the next run handles every job again."""
+    worker = str(EXAMPLES / "worker.py")
+    for run in range(2):
+        result = run_example(cloud, tmp_path, worker)
+        assert result.returncode == 0, result.stderr
+        assert "handled 345 jobs" in result.stdout, f"run {run + 1}: {result.stdout}"
+        assert not (tmp_path / "walk.cursor").exists()
 
 
 def test_deadline_call_lists_failed_parse_jobs(cloud: FakeLlamaCloud, tmp_path: Path) -> None:

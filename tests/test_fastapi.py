@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -104,3 +106,27 @@ async def test_lifespan_closes_the_client() -> None:
             client = state["batch_client"]
             assert len(await client.list_jobs().collect()) == 3
         assert client.closed
+
+
+@pytest.mark.parametrize("blocked", ["fastapi", "starlette"])
+def test_import_without_fastapi_names_the_extra(blocked: str) -> None:
+    """Without FastAPI installed, the import error says which extra to install."""
+    code = f"import sys; sys.modules[{blocked!r}] = None; import llama_batch_async.fastapi"
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError: llama_batch_async.fastapi needs FastAPI")
+    assert last.endswith("pip install 'llama-batch-async[fastapi]'")
+
+
+def test_import_error_of_a_broken_install_is_not_masked() -> None:
+    """A missing module other than FastAPI's own is reported as it is, without the hint."""
+    code = "import sys; sys.modules['pydantic'] = None; import llama_batch_async.fastapi"
+    result = subprocess.run(  # noqa: S603 - this interpreter, fixed code
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 1
+    assert "pydantic" in result.stderr
+    assert "llama-batch-async[fastapi]" not in result.stderr
