@@ -9,7 +9,7 @@ from types import TracebackType
 import aiohttp
 
 from . import _watch
-from ._config import Config, make_config
+from ._config import DEFAULT_PREFETCH, Config, make_config
 from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import decode_cursor, make_query
@@ -125,7 +125,7 @@ class BatchClient:
         offset: int = 0,
         max_items: int | None = None,
         resume_from: str | None = None,
-        prefetch: int = 0,
+        prefetch: int = DEFAULT_PREFETCH,
     ) -> JobPager:
         """List batch jobs, lazily: returns a `JobPager` and sends nothing yet.
 
@@ -141,10 +141,11 @@ class BatchClient:
                 what is left); None for every job.
             resume_from: A `JobPage.cursor` (or an error's ``.cursor``) from an
                 earlier walk with the same filters: continue right after it.
-            prefetch: Page requests to keep in flight ahead of the consumer (0:
-                one at a time). Jobs still come in order, each once; an offset
-                walk guesses the next offsets, a token walk can only fetch the
-                next page while the current one is consumed.
+            prefetch: Page requests to keep in flight ahead of the consumer,
+                besides the next one (0: one at a time; default 8). Jobs still
+                come in order, each once: the guesses ask by offset, one job
+                early, and a guess that does not fit is dropped. Guessing starts
+                after the first page and doubles while it proves right.
 
         Raises:
             ValueError: A bad argument, named in the message, before any request.

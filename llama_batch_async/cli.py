@@ -469,9 +469,9 @@ def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
     walk.add_argument(
         "--prefetch",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
-        help="page requests to keep in flight ahead of the output, 0-32 (default: 0)",
+        help="page requests to keep in flight ahead of the output, 0-32 (default: 8)",
     )
     parser.add_argument(
         "--format",
@@ -542,7 +542,8 @@ async def _list(args: argparse.Namespace) -> int:
             max_items=args.max_items,
             offset=args.offset,
             resume_from=args.resume_from,
-            prefetch=args.prefetch,
+            # None: the library's default, so the CLI never disagrees with it
+            **({} if args.prefetch is None else {"prefetch": args.prefetch}),
         )
         writer = _WRITERS[output_format](sys.stdout)
         progress = _Progress(sys.stderr, enabled=_isatty(sys.stderr))

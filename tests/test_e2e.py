@@ -121,7 +121,7 @@ async def test_filters_are_sent_and_applied(cloud: FakeLlamaCloud) -> None:
 async def test_max_items_last_request_asks_only_for_what_is_left(cloud: FakeLlamaCloud) -> None:
     """max_items=25 with pages of 10: requests ask for 10, 10, then 5."""
     async with client_for(cloud) as client:
-        jobs = await client.list_jobs(page_size=10, max_items=25).collect()
+        jobs = await client.list_jobs(page_size=10, max_items=25, prefetch=0).collect()
     assert ids(jobs) == all_ids(cloud)[:25]
     assert [r.query["limit"] for r in cloud.requests] == ["10", "10", "5"]
 
@@ -165,7 +165,8 @@ async def test_resume_from_error_cursor(cloud: FakeLlamaCloud) -> None:
     """The error that ends a walk carries the cursor; resuming from it loses nothing."""
     seen: list[BatchJob] = []
     async with client_for(cloud, max_retries=1) as client:
-        pages = client.list_jobs(page_size=30).pages()
+        # one request at a time, so that the scripted faults hit the next page
+        pages = client.list_jobs(page_size=30, prefetch=0).pages()
         with pytest.raises(ServerError) as caught:
             async for page in pages:
                 seen.extend(page.items)
@@ -183,7 +184,7 @@ async def test_resume_from_error_cursor(cloud: FakeLlamaCloud) -> None:
 async def test_faults_are_retried_without_loss_or_repeat(cloud: FakeLlamaCloud, fault: str) -> None:
     """Retried faults (5xx, 429, reset, truncated body) lose and double nothing."""
     async with client_for(cloud) as client:
-        pager = client.list_jobs(page_size=25)
+        pager = client.list_jobs(page_size=25, prefetch=0)
         seen: list[BatchJob] = []
         async for page in pager.pages():
             seen.extend(page.items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -80,7 +81,8 @@ def test_stream_ends_with_an_error_line_and_cursor() -> None:
             lines = [json.loads(line) for line in response.text.splitlines()]
         assert len(lines) == 51
         assert lines[-1]["type"] == "ResponseValidationError"
-        assert "$.items[0].total_items" in lines[-1]["error"]
+        # the page that failed may be a prefetched guess starting one job early
+        assert re.search(r"\$\.items\[[01]\]\.total_items", lines[-1]["error"])
         assert lines[-1]["cursor"]
         assert original not in [line.get("id") for line in lines]
 

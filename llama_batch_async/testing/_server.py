@@ -1149,6 +1149,7 @@ def run_fake_server(
     seed: int = 0,
     api_key: str | None = None,
     page_tokens: bool = False,
+    paging: PagingKind | None = None,
     total_size: bool = True,
     max_limit: int | None = None,
     default_limit: int = 50,
@@ -1167,6 +1168,7 @@ def run_fake_server(
         seed: The seed for synthetic jobs.
         api_key: When set, require this bearer key.
         page_tokens: Issue ``next_page_token``.
+        paging: How to page (see `FakeLlamaCloud`); overrides ``page_tokens``.
         total_size: Include ``total_size``.
         max_limit: Silently cap ``limit``.
         default_limit: The page size when no ``limit`` is sent.
@@ -1179,6 +1181,7 @@ def run_fake_server(
         seed=seed,
         api_key=api_key,
         page_tokens=page_tokens,
+        paging=paging,
         total_size=total_size,
         max_limit=max_limit,
         default_limit=default_limit,
