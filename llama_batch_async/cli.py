@@ -332,6 +332,43 @@ def _seconds(text: str) -> float:
     return value
 
 
+class _AttemptSeconds(argparse.Action):
+    """``--timeout`` / ``--request-timeout``: finite seconds > 0, the flag named as typed.
+
+    Infinity is refused as the library refuses it (aiohttp cannot time an attempt
+    with it); only ``wait --timeout``, the whole wait, takes ``inf``.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            parser.error(
+                f"argument {option_string}: must be a finite number of seconds > 0, got {text!r}"
+            )
+        setattr(namespace, self.dest, value)
+
+
+def _delay_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _limit_seconds(text: str) -> float:
     """An argparse type: a number of seconds >= 0 (``inf``: no limit)."""
     try:
@@ -385,7 +422,7 @@ def _add_connection_options(
     group.add_argument(
         *timeout_flags,
         dest="request_timeout",
-        type=float,
+        action=_AttemptSeconds,
         default=60.0,
         metavar="SECONDS",
         help="seconds one attempt of one page request may take (default: 60)",
@@ -895,7 +932,7 @@ def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--latency",
-        type=float,
+        type=_delay_seconds,
         default=0.0,
         metavar="SECONDS",
         help="delay before every response (default: 0)",

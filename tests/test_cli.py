@@ -287,6 +287,42 @@ def test_library_value_errors_exit_2_with_flag_names() -> None:
     assert KEY not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("list", "--timeout", "inf"), "--timeout"),
+        (("list", "--request-timeout", "nan"), "--request-timeout"),
+        (("list", "--timeout=-inf"), "--timeout"),
+        (("list", "--timeout", "0"), "--timeout"),
+        (("watch", "--request-timeout", "Infinity"), "--request-timeout"),
+        (("wait", "bjb-1", "--request-timeout", "inf"), "--request-timeout"),
+    ],
+)
+def test_non_finite_attempt_timeout_is_a_usage_error_naming_the_flag(
+    args: tuple[str, ...], flag: str
+) -> None:
+    """An infinite or NaN per-attempt timeout exits 2 naming the flag as typed, no traceback."""
+    result = run_cli(*args, "--demo")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert f"error: argument {flag}: must be a finite number of seconds > 0" in result.stderr
+
+
+def test_wait_timeout_inf_still_means_no_limit() -> None:
+    """The whole wait's ``wait --timeout inf`` is accepted: it waits as long as it takes."""
+    result = run_cli("wait", "--demo", "--timeout", "inf", "--poll-interval", "0.2")
+    assert result.returncode in {0, 1}  # 1: a demo job failed, as demo jobs may
+    assert "--timeout" not in result.stderr
+
+
+def test_password_in_base_url_is_refused_unechoed() -> None:
+    """--base-url with user:password@ exits 2 naming --base-url; the password is never shown."""
+    result = run_cli("list", "--api-key", KEY, "--base-url", "https://u:hunter2-PW@api.example")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --base-url must not contain a user name or password")
+    assert "hunter2-PW" not in result.stderr
+
+
 def test_demo_prints_real_jobs() -> None:
     """`llama-batch list --demo` lists the demo cloud's jobs with no key and no network."""
     result = run_cli("list", "--demo", "--max-items", "5")
