@@ -43,7 +43,7 @@ import shutil
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, Protocol, TextIO
+from typing import TYPE_CHECKING, Final, Protocol, TextIO, cast
 
 import attrs
 
@@ -1092,6 +1092,9 @@ def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_serve_fake(args: argparse.Namespace) -> int:
     from .testing import run_fake_server  # noqa: PLC0415 - aiohttp.web only when serving
 
+    # The URL line goes through _Output too: a closed or full stdout is an output
+    # error, not "cannot serve". run_fake_server only writes and flushes it.
+    out = cast("TextIO", _stdout())
     try:
         # Prints the URL on one line, flushed, then serves until SIGINT or SIGTERM.
         run_fake_server(
@@ -1105,6 +1108,7 @@ def _run_serve_fake(args: argparse.Namespace) -> int:
             max_limit=args.max_limit,
             latency=args.latency,
             progress=args.progress,
+            stream=out,
         )
     except BrokenPipeError:
         raise

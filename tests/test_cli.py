@@ -1012,11 +1012,18 @@ def run_to(stdout: Any, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("output_format", ["table", "jsonl", "json", "csv"])
-def test_full_disk_is_one_error_line_and_exit_1(output_format: str) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        *(("list", "--demo", "--format", output) for output in ("table", "jsonl", "json", "csv")),
+        ("watch", "--demo", "--max-events", "3"),
+        ("serve-fake",),
+    ],
+)
+def test_full_disk_is_one_error_line_and_exit_1(args: tuple[str, ...]) -> None:
     """Writing to /dev/full prints one error line and exits 1, without a traceback."""
     with open("/dev/full", "w") as full:
-        done = run_to(full, "list", "--demo", "--format", output_format)
+        done = run_to(full, *args)
     assert done.returncode == 1
     assert done.stderr == "error: cannot write the output: No space left on device\n"
 
@@ -1027,6 +1034,7 @@ def test_full_disk_is_one_error_line_and_exit_1(output_format: str) -> None:
         ("list", "--demo", "--format", "table"),
         ("watch", "--demo", "--max-events", "3"),
         ("wait", "--demo", "--poll-interval", "0.2"),
+        ("serve-fake",),
     ],
 )
 def test_closed_stdout_is_one_error_line_and_exit_1(args: tuple[str, ...]) -> None:
@@ -1109,3 +1117,14 @@ def test_an_encoding_failure_left_is_an_output_error_exit_1(
     assert code == 1
     err = capsys.readouterr().err
     assert err == "error: cannot write the output: stdout's encoding (cp1252) cannot show it\n"
+
+
+@pytest.mark.parametrize("output_format", ["table", "jsonl", "csv"])
+async def test_timestamp_without_a_utc_equivalent_is_one_error_line(output_format: str) -> None:
+    """A created_at with no UTC instant is an invalid response (exit 1), not an OverflowError."""
+    jobs = [{"id": "bjb-edge", "created_at": "9999-12-31T23:59:59-05:00"}]
+    async with FakeLlamaCloud(jobs=jobs, api_key=KEY) as cloud:
+        result = await arun_cli("list", *connect(cloud), "--format", output_format)
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: response body does not match the reference")
+    assert "timestamp out of range in UTC @ $.items[0].created_at" in result.stderr
