@@ -1128,3 +1128,14 @@ async def test_timestamp_without_a_utc_equivalent_is_one_error_line(output_forma
     assert result.returncode == 1
     assert result.stderr.startswith("error: response body does not match the reference")
     assert "timestamp out of range in UTC @ $.items[0].created_at" in result.stderr
+
+
+async def test_verbose_retry_lines_escape_server_text() -> None:
+    """With -v, a retry WARNING quoting the server's body shows its control characters escaped."""
+    async with FakeLlamaCloud(jobs=3, api_key=KEY) as cloud:
+        cloud.fail_next(503, body="down \x1b[2J\x07 now", content_type="text/plain")
+        result = await arun_cli("list", *connect(cloud), "-v")
+    assert result.returncode == 0
+    assert_no_raw_controls(result.stderr)
+    assert "WARNING: retrying in" in result.stderr
+    assert "down \\x1b[2J\\x07 now" in result.stderr
