@@ -31,12 +31,15 @@ class BatchClient:
         api_key: The LlamaCloud API key; default ``LLAMA_CLOUD_API_KEY``.
         base_url: The API's base URL; default ``LLAMA_CLOUD_BASE_URL``, else
             ``https://api.cloud.llamaindex.ai``. Plain ``http://`` is allowed to
-            loopback hosts only.
+            loopback hosts only; a user name or password in it is refused.
         session_cookie: Sent as the ``session`` cookie (the endpoint's cookie
-            parameter); the only cookie the client ever sends.
+            parameter); the only cookie the client ever sends. It must be one
+            RFC 6265 cookie value (no spaces, ``;``, ``,`` or backslash).
         session: A caller's `aiohttp.ClientSession` to send with; the client
             never closes it, and its own cookie jar and environment settings apply.
-        timeout: Seconds one attempt of one page request may take.
+        timeout: Seconds one attempt of one page request may take: finite and
+            > 0 (``math.inf`` is refused; bound a whole walk with
+            `asyncio.timeout` instead).
         max_retries: Retries after the first attempt of each page request
             (0 disables retrying).
         retry_after_cap: The longest ``Retry-After`` (seconds) slept through; a
@@ -47,7 +50,8 @@ class BatchClient:
 
     Raises:
         ValueError: No credentials, an invalid setting, or an ``http://`` URL to a
-            host other than this machine.
+            host other than this machine; the message names the parameter and
+            never repeats a credential.
     """
 
     def __init__(

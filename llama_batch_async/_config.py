@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -61,12 +62,61 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def _seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+def _seconds(name: str, value: object, *, allow_zero: bool = False, finite: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if finite and math.isinf(value):
+        # aiohttp turns an infinite timeout into a raw OverflowError at the first request
+        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
     if value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
     return float(value)
+
+
+# RFC 6265 4.1.1: cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE ); one
+# or more octets here, so "abc; admin=1" cannot smuggle a second cookie.
+_COOKIE_OCTETS = r"[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]+"
+_COOKIE_VALUE = re.compile(rf'{_COOKIE_OCTETS}|"{_COOKIE_OCTETS}"')
+
+
+def _check_session_cookie(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError("session_cookie must be a non-empty string")
+    if not _COOKIE_VALUE.fullmatch(value):
+        # The value is a credential: say what is wrong, never what it is.
+        raise ValueError(
+            "session_cookie must be one cookie value: printable ASCII without "
+            'spaces, ";", ",", "\\" or inner quotes (RFC 6265)'
+        )
+    return value
+
+
+def _check_base_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        has_userinfo = "@" in parts.netloc
+    except ValueError:
+        parts, has_userinfo = None, "@" in url
+    if has_userinfo:
+        # Checked first: every later message quotes the URL, and this one must not.
+        # A user or password would go out as Basic auth beside the bearer key.
+        raise ValueError(
+            "base_url must not contain a user name or password (user:password@host); "
+            "pass the key as api_key"
+        )
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        # spec: security - no bearer token over plain http except to loopback
+        raise ValueError(
+            f"base_url {url!r} is plain http to a host other than this machine; "
+            "the API key would travel in clear text: use https://"
+        )
+    return url
 
 
 def make_config(
@@ -87,8 +137,9 @@ def make_config(
             (as the official SDK reads it; an empty variable counts as unset).
         base_url: The API's base URL, else ``LLAMA_CLOUD_BASE_URL``, else the
             public LlamaCloud URL.
-        session_cookie: Sent as the ``session`` cookie, if given.
-        timeout: Seconds one attempt may take.
+        session_cookie: Sent as the ``session`` cookie, if given: one RFC 6265
+            cookie value.
+        timeout: Seconds one attempt may take: finite and > 0.
         max_retries: Retries after the first attempt of each page request.
         retry_after_cap: The longest ``Retry-After`` (seconds) that is slept through.
         trust_env: Read proxy variables and ``.netrc``.
@@ -106,8 +157,7 @@ def make_config(
     )
     if key is not None and (not isinstance(key, str) or not key.strip()):
         raise ValueError("api_key must be a non-empty string")
-    if session_cookie is not None and (not isinstance(session_cookie, str) or not session_cookie):
-        raise ValueError("session_cookie must be a non-empty string")
+    session_cookie = _check_session_cookie(session_cookie)
     if key is None and session_cookie is None:
         raise ValueError(
             f"no API key: pass api_key=... or set {API_KEY_ENV} "
@@ -116,18 +166,7 @@ def make_config(
     url = (base_url if base_url is not None else env.get(BASE_URL_ENV)) or DEFAULT_BASE_URL
     if not isinstance(url, str):
         raise ValueError(f"base_url must be a string, got {type(url).__name__}")
-    url = url.rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
-    if parts.scheme == "http" and not is_loopback(parts.hostname):
-        # spec: security - no bearer token over plain http except to loopback
-        raise ValueError(
-            f"base_url {url!r} is plain http to a host other than this machine; "
-            "the API key would travel in clear text: use https://"
-        )
+    url = _check_base_url(url.rstrip("/"))
     if type(max_retries) is not int or max_retries < 0:
         raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
     if not isinstance(trust_env, bool):
@@ -136,7 +175,7 @@ def make_config(
         api_key=key,
         base_url=url,
         session_cookie=session_cookie,
-        timeout=_seconds("timeout", timeout),
+        timeout=_seconds("timeout", timeout, finite=True),
         max_retries=max_retries,
         retry_after_cap=_seconds("retry_after_cap", retry_after_cap, allow_zero=True),
         trust_env=trust_env,

@@ -143,7 +143,8 @@ class ResponseValidationError(LlamaBatchError):
     (``$.items[3].total_items``), never the payload itself.
 
     Attributes:
-        paths: Every offending path with its reason, in body order.
+        paths: The offending paths with their reasons, in body order: at most
+            50, from at most the first 10 bad items (the message counts the rest).
     """
 
     def __init__(self, message: str, *, paths: tuple[str, ...] = ()) -> None:

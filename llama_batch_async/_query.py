@@ -10,6 +10,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 
 import attrs
@@ -20,6 +21,11 @@ __all__ = ["Cursor", "JobQuery", "decode_cursor", "encode_cursor", "make_query"]
 
 _CURSOR_VERSION = 1
 _TAIL_IDS_IN_CURSOR = 64
+# A cursor is a few hundred characters plus the server's page token; anything
+# longer is not ours, and is refused before it is decoded.
+MAX_CURSOR_CHARS = 64 * 1024
+# The JSON strings of a cursor document; what is left holds its structure.
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 @attrs.frozen(slots=True)
@@ -178,13 +184,26 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
         query: The query of the walk that wants to resume.
 
     Raises:
-        ValueError: The text is not a cursor of this library, or it was made
-            under other filters (``resume_from`` is named in the message).
+        ValueError: The text is not a cursor of this library (longer than
+            `MAX_CURSOR_CHARS`, nested, or malformed), or it was made under
+            other filters (``resume_from`` is named in the message).
     """
     if not isinstance(text, str) or not text:
         raise ValueError("resume_from must be a cursor string from JobPage.cursor")
+    if len(text) > MAX_CURSOR_CHARS:
+        raise ValueError(
+            f"resume_from is not a cursor made by this library (JobPage.cursor): "
+            f"{len(text):,} characters, more than a cursor's {MAX_CURSOR_CHARS:,}"
+        )
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        # ASCII, as encode_cursor writes it: json.loads(bytes) would guess UTF-16
+        # from NUL bytes, and then see other quotes than the check below.
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        # One object holding one list: refuse deeper nesting before json.loads,
+        # which would recurse into it (RecursionError, not ValueError).
+        structure = _JSON_STRINGS.sub("", raw)
+        if structure.count("{") + structure.count("[") > 2:
+            raise ValueError("nested too deeply")  # joins the refusals below
         doc = json.loads(raw)
         cursor = Cursor(
             fingerprint=doc["f"],

@@ -7,6 +7,10 @@ Subcommands:
     llama-batch watch [filters] [--poll-interval S] [--no-initial] [--demo]
     llama-batch serve-fake [--port N] [--jobs N] ...
 
+Server text printed for a person goes through `_printable` (control characters
+as visible escapes); stdout is written through `_Output`, which turns a failed
+write into one error line and exit 1.
+
 Each subcommand is one `_Command`: a function that declares its arguments and a
 function that runs it and returns the exit code. Commands that talk to the API
 share one set of connection options (`_add_connection_options`) and one way to
@@ -19,8 +23,8 @@ back-off stay the library's. ``watch`` prints `BatchClient.watch_jobs` events.
 
 Exit codes: 0 success (also when the reader of a pipe stops early), 1 the API or
 the walk failed (``wait``: a job failed or was cancelled, or an id is not
-listed), 2 bad usage or a bad value, 124 ``wait --timeout`` ran out, 130
-interrupted (Ctrl-C).
+listed) or stdout cannot take the output, 2 bad usage or a bad value, 124
+``wait --timeout`` ran out, 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -38,7 +43,7 @@ import shutil
 import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, Protocol, TextIO
+from typing import TYPE_CHECKING, Final, Protocol, TextIO, cast
 
 import attrs
 
@@ -114,6 +119,118 @@ def job_to_dict(job: BatchJob) -> dict[str, JsonValue]:
 # --------------------------------------------------------------------- output
 
 
+def _escape_table() -> dict[int, str]:
+    named = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"}
+    table = {code: named.get(code, f"\\x{code:02x}") for code in range(0x20)}
+    table.update({code: f"\\x{code:02x}" for code in range(0x7F, 0xA0)})  # DEL and C1
+    # Bidi controls and line separators reorder or break what a terminal shows.
+    bidi = (0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A))
+    table.update({code: f"\\u{code:04x}" for code in bidi})
+    return table
+
+
+_ESCAPES: Final = _escape_table()
+
+
+def _printable(text: str) -> str:
+    r"""Server text made safe for a terminal: control characters as visible escapes.
+
+    ESC, BEL, CR, a newline, DEL, C1 controls and bidi overrides become ``\x1b``,
+    ``\x07``, ``\r``, ``\n``, ... so an id or message cannot move the cursor,
+    recolour the screen or forge a row. Everything printed for a person goes
+    through it; JSON output is exact JSON (it escapes these itself).
+    """
+    return text.translate(_ESCAPES)
+
+
+class _OutputError(Exception):
+    """stdout cannot take the output (a full disk, a closed descriptor): exit 1."""
+
+
+class _Stream(Protocol):
+    """What the writers need of stdout."""
+
+    @property
+    def encoding(self) -> str: ...
+
+    def write(self, text: str, /) -> int: ...
+
+    def flush(self) -> None: ...
+
+    def isatty(self) -> bool: ...
+
+
+@attrs.define
+class _Output:
+    """stdout for the writers: a write that fails is an `_OutputError`, not a traceback.
+
+    A closed reader (`BrokenPipeError`) passes through: `main` treats it as the
+    reader's choice, not a failure.
+    """
+
+    stream: TextIO
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def write(self, text: str, /) -> int:
+        try:
+            return self.stream.write(text)
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise _OutputError(_output_failure(exc, self.encoding)) from exc
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except BrokenPipeError:
+            raise
+        except (OSError, ValueError) as exc:
+            raise _OutputError(_output_failure(exc, self.encoding)) from exc
+
+    def isatty(self) -> bool:
+        return _isatty(self.stream)
+
+
+def _output_failure(exc: OSError | ValueError, encoding: str) -> str:
+    if isinstance(exc, UnicodeEncodeError):
+        return f"cannot write the output: stdout's encoding ({encoding}) cannot show it"
+    if isinstance(exc, OSError):
+        return f"cannot write the output: {exc.strerror or exc}"
+    return f"cannot write the output: {exc}"
+
+
+def _stdout() -> _Output:
+    """The output stream, or `_OutputError` at once if stdout is closed (``>&-``)."""
+    if sys.stdout is None:  # Python found no file descriptor 1 at startup
+        raise _OutputError("cannot write the output: stdout is closed")
+    return _Output(sys.stdout)
+
+
+@contextlib.contextmanager
+def _lenient_stdout() -> Iterator[None]:
+    r"""Write what stdout's encoding cannot show as ``\u4e2d`` escapes, not an error.
+
+    A cp1252 console and a CJK error message must still give the listing. JSON
+    is ASCII and unaffected. The previous setting comes back afterwards, so
+    `main` can run again in one process.
+    """
+    stream = sys.stdout
+    if not isinstance(stream, io.TextIOWrapper):
+        yield
+        return
+    errors = stream.errors
+    with contextlib.suppress(OSError, ValueError):
+        stream.reconfigure(errors="backslashreplace")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            stream.reconfigure(errors=errors)
+
+
 class _Writer(Protocol):
     """Writes a walk's jobs in one format, page by page, flushing each page."""
 
@@ -124,7 +241,7 @@ class _Writer(Protocol):
 
 @attrs.define
 class _JsonLinesWriter:
-    stream: TextIO
+    stream: _Stream
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         for job in jobs:
@@ -139,7 +256,7 @@ class _JsonLinesWriter:
 class _JsonWriter:
     """One JSON array, one job per line, written as the walk goes."""
 
-    stream: TextIO
+    stream: _Stream
     count: int = 0
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
@@ -156,19 +273,31 @@ class _JsonWriter:
 
 
 class _CsvWriter:
-    """A header row of the 17 field names, then one row per job; None is empty."""
+    r"""A header row of the 17 field names, then one row per job; None is empty.
 
-    def __init__(self, stream: TextIO) -> None:
+    Values are exact, quoted as RFC 4180 says (a newline or CR inside a quoted
+    field): CSV is data for a program, so it is not escaped for a terminal.
+    Rows end in ``\n``.
+    """
+
+    def __init__(self, stream: _Stream) -> None:
         self.stream = stream
-        self.writer = csv.writer(stream, lineterminator="\n")
-        self.writer.writerow(JOB_FIELDS)
+        self.buffer = io.StringIO()
+        # With "\r\n" as its terminator the csv module quotes a field holding a
+        # lone "\r" too; with "\n" it would not, and a reader would split the row.
+        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
+        self._write_row(JOB_FIELDS)
+
+    def _write_row(self, row: Sequence[object]) -> None:
+        self.buffer.seek(0)
+        self.buffer.truncate()
+        self.writer.writerow(row)
+        self.stream.write(self.buffer.getvalue()[:-2] + "\n")
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         for job in jobs:
             record = job_to_dict(job)
-            self.writer.writerow(
-                ["" if record[name] is None else record[name] for name in JOB_FIELDS]
-            )
+            self._write_row(["" if record[name] is None else record[name] for name in JOB_FIELDS])
         self.stream.flush()
 
     def end(self) -> None:
@@ -190,13 +319,13 @@ def _table_row(job: BatchJob) -> tuple[str, ...]:
         created = job.created_at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     error = " ".join((job.error_message or "").split())  # one line per job
     return (
-        job.id,
-        str(record["job_type"]),
-        str(record["status"]),
+        _printable(job.id),
+        _printable(str(record["job_type"])),
+        _printable(str(record["status"])),
         f"{processed}/{job.total_items}",
         failed,
         created,
-        error,
+        _printable(error),
     )
 
 
@@ -212,7 +341,7 @@ class _TableWriter:
     (``wait`` prints each job as it finishes).
     """
 
-    stream: TextIO
+    stream: _Stream
     widths: list[int] | None = None
     floor: Sequence[int] = ()
     fit: bool = attrs.field(init=False)
@@ -253,7 +382,7 @@ class _TableWriter:
         self.stream.flush()
 
 
-_WRITERS: Final[dict[str, Callable[[TextIO], _Writer]]] = {
+_WRITERS: Final[dict[str, Callable[[_Stream], _Writer]]] = {
     "table": _TableWriter,
     "json": _JsonWriter,
     "jsonl": _JsonLinesWriter,
@@ -286,20 +415,21 @@ class _Progress:
             self.shown = 0
 
 
-def _isatty(stream: TextIO) -> bool:
+def _isatty(stream: TextIO | _Stream) -> bool:
     try:
         return stream.isatty()
-    except (AttributeError, ValueError):  # a replaced or closed stream
+    except (AttributeError, ValueError):  # a replaced, closed or missing stream
         return False
 
 
 def _error(message: str) -> None:
-    _say("error: " + " ".join(message.split()))
+    # Escaped first, so a newline in server text shows as "\\n" rather than a space.
+    _say("error: " + " ".join(_printable(message).split()))
 
 
 def _say(line: str) -> None:
-    """Write one line to stderr, at once."""
-    sys.stderr.write(line + "\n")
+    """Write one line to stderr, at once, its control characters escaped."""
+    sys.stderr.write(_printable(line) + "\n")
     sys.stderr.flush()
 
 
@@ -329,6 +459,43 @@ def _seconds(text: str) -> float:
         value = math.nan
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+class _AttemptSeconds(argparse.Action):
+    """``--timeout`` / ``--request-timeout``: finite seconds > 0, the flag named as typed.
+
+    Infinity is refused as the library refuses it (aiohttp cannot time an attempt
+    with it); only ``wait --timeout``, the whole wait, takes ``inf``.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[object] | None,
+        option_string: str | None = None,
+    ) -> None:
+        text = str(values)
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            parser.error(
+                f"argument {option_string}: must be a finite number of seconds > 0, got {text!r}"
+            )
+        setattr(namespace, self.dest, value)
+
+
+def _delay_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -385,7 +552,7 @@ def _add_connection_options(
     group.add_argument(
         *timeout_flags,
         dest="request_timeout",
-        type=float,
+        action=_AttemptSeconds,
         default=60.0,
         metavar="SECONDS",
         help="seconds one attempt of one page request may take (default: 60)",
@@ -530,7 +697,8 @@ def _api_error(exc: LlamaBatchError) -> None:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    output_format: str = args.format or ("table" if _isatty(sys.stdout) else "jsonl")
+    out = _stdout()
+    output_format: str = args.format or ("table" if _isatty(out) else "jsonl")
     async with _connect(args) as client:
         pager = client.list_jobs(
             status=args.status,
@@ -545,7 +713,7 @@ async def _list(args: argparse.Namespace) -> int:
             # None: the library's default, so the CLI never disagrees with it
             **({} if args.prefetch is None else {"prefetch": args.prefetch}),
         )
-        writer = _WRITERS[output_format](sys.stdout)
+        writer = _WRITERS[output_format](out)
         progress = _Progress(sys.stderr, enabled=_isatty(sys.stderr))
         try:
             async for page in pager.pages():
@@ -566,6 +734,13 @@ async def _list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines quote server text (a reason, a request id): escape it for the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return _printable(super().format(record))
+
+
 @contextlib.contextmanager
 def _logging_to_stderr(verbosity: int) -> Iterator[None]:
     """Retries are WARNING log records: shown with -v only, so stderr stays for errors.
@@ -580,7 +755,7 @@ def _logging_to_stderr(verbosity: int) -> Iterator[None]:
         handler = logging.NullHandler()
     else:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
         logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
     logger.addHandler(handler)
     try:
@@ -660,7 +835,7 @@ class _Finishing:
 def _wait_table_floor(job_ids: Sequence[str]) -> tuple[int, ...]:
     """Column widths fit for any job, so rows printed one at a time still line up."""
     return (
-        max(len(job_id) for job_id in job_ids),
+        max(len(_printable(job_id)) for job_id in job_ids),
         max(len(kind.value) for kind in JobType),
         max(len(status.value) for status in JobStatus),
         len("99999/99999"),
@@ -683,14 +858,15 @@ async def _wait(args: argparse.Namespace) -> int:
     if timeout is not None and math.isinf(timeout):
         timeout = None
     interval = _poll_interval(args)
-    output_format: str = args.format or ("table" if _isatty(sys.stdout) else "jsonl")
+    out = _stdout()
+    output_format: str = args.format or ("table" if _isatty(out) else "jsonl")
     async with _connect(args, moving=True) as client:
         if not job_ids:  # --demo: wait for what the demo cloud has in flight
             listed = client.list_jobs(project_id=args.project_id, directory_id=args.directory_id)
             job_ids = tuple([job.id async for job in listed if not job.is_terminal])
             if not job_ids:
                 return EXIT_OK
-        writer = _WRITERS[output_format](sys.stdout)
+        writer = _WRITERS[output_format](out)
         if isinstance(writer, _TableWriter):
             writer.floor = _wait_table_floor(job_ids)
         finishing = _Finishing(writer, set(job_ids))
@@ -788,7 +964,7 @@ def _event_record(event: JobEvent, moment: datetime) -> dict[str, object]:
     }
 
 
-def _arrow(stream: TextIO) -> str:
+def _arrow(stream: _Stream) -> str:
     try:
         "→".encode(stream.encoding or "ascii")
     except (LookupError, UnicodeEncodeError):
@@ -798,10 +974,10 @@ def _arrow(stream: TextIO) -> str:
 
 def _event_line(event: JobEvent, moment: datetime, arrow: str = "→") -> str:
     """An event as one line for people: ``12:00:01 changed  bjb-... running → completed 40/40``."""
-    _, kind, status, progress, failed, _, error = _table_row(event.job)
-    if event.previous is not None and _wire_status(event.previous) != status:
-        status = f"{_wire_status(event.previous)} {arrow} {status}"
-    parts = [moment.strftime("%H:%M:%S"), f"{event.kind:<7}", event.job.id, f"{kind:<8}", status]
+    job_id, kind, status, progress, failed, _, error = _table_row(event.job)
+    if event.previous is not None and _printable(_wire_status(event.previous)) != status:
+        status = f"{_printable(_wire_status(event.previous))} {arrow} {status}"
+    parts = [moment.strftime("%H:%M:%S"), f"{event.kind:<7}", job_id, f"{kind:<8}", status]
     parts.append(progress)
     if failed not in {"-", "0"}:
         parts.append(f"({failed} failed)")
@@ -814,7 +990,7 @@ def _event_line(event: JobEvent, moment: datetime, arrow: str = "→") -> str:
 class _EventPrinter:
     """Writes each event at once, as JSON Lines or as a line of text."""
 
-    stream: TextIO
+    stream: _Stream
     text: bool
     arrow: str = attrs.field(init=False)
 
@@ -844,8 +1020,9 @@ async def _print_events(
 
 
 async def _watch_events(args: argparse.Namespace) -> int:
-    output_format: str = args.format or ("text" if _isatty(sys.stdout) else "jsonl")
-    printer = _EventPrinter(sys.stdout, text=output_format == "text")
+    out = _stdout()
+    output_format: str = args.format or ("text" if _isatty(out) else "jsonl")
+    printer = _EventPrinter(out, text=output_format == "text")
     async with _connect(args, moving=True) as client:
         events = client.watch_jobs(
             directory_id=args.directory_id,
@@ -896,7 +1073,7 @@ def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--latency",
-        type=float,
+        type=_delay_seconds,
         default=0.0,
         metavar="SECONDS",
         help="delay before every response (default: 0)",
@@ -916,6 +1093,9 @@ def _add_serve_fake_arguments(parser: argparse.ArgumentParser) -> None:
 def _run_serve_fake(args: argparse.Namespace) -> int:
     from .testing import run_fake_server  # noqa: PLC0415 - aiohttp.web only when serving
 
+    # The URL line goes through _Output too: a closed or full stdout is an output
+    # error, not "cannot serve". run_fake_server only writes and flushes it.
+    out = cast("TextIO", _stdout())
     try:
         # Prints the URL on one line, flushed, then serves until SIGINT or SIGTERM.
         run_fake_server(
@@ -929,6 +1109,7 @@ def _run_serve_fake(args: argparse.Namespace) -> int:
             max_limit=args.max_limit,
             latency=args.latency,
             progress=args.progress,
+            stream=out,
         )
     except BrokenPipeError:
         raise
@@ -1026,6 +1207,8 @@ def _exit_code(exc: SystemExit) -> int:
 def _silence_stdout() -> None:
     """Point stdout at devnull so the interpreter's last flush cannot fail again."""
     # https://docs.python.org/3/library/signal.html#note-on-sigpipe
+    if sys.stdout is None:  # closed from the start: fd 1 may be a socket of ours by now
+        return
     with contextlib.suppress(OSError, ValueError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -1039,15 +1222,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Returns:
         0 on success (also when a pipe's reader stops early), 1 when the API or
-        the walk failed, 2 on bad usage or a bad value, 130 on Ctrl-C.
+        the walk failed or stdout cannot take the output, 2 on bad usage or a
+        bad value, 130 on Ctrl-C.
     """
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: --help, or a usage error already printed
         return _exit_code(exc)
+    return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run the parsed command; every failure it reports becomes its exit code."""
     run: Callable[[argparse.Namespace], int] = args.run
     try:
-        return run(args)
+        with _lenient_stdout():
+            return run(args)
+    except _OutputError as exc:
+        # A full disk, a closed stdout: one line, not a traceback, and no second
+        # failure when the interpreter flushes stdout on the way out.
+        _error(str(exc))
+        _silence_stdout()
+        return EXIT_FAILURE
     except _UsageError as exc:
         _error(str(exc))
         return EXIT_USAGE

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
 from typing import Any
 
 import pytest
 
+from llama_batch_async import BatchClient
 from llama_batch_async._config import DEFAULT_BASE_URL, Config, is_loopback, make_config
+from llama_batch_async.testing import FakeLlamaCloud
 
 API_KEY = "llx-CONFIGKEY-0123456789"
 ENV_KEY = "llx-ENVKEY-9876543210"
@@ -105,6 +109,47 @@ def test_bad_credentials(changes: dict[str, object], match: str) -> None:
         config(**changes)
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        pytest.param("abc; admin=1", id="second-cookie"),
+        pytest.param("abc;admin=1", id="semicolon"),
+        pytest.param("abc, admin=1", id="comma"),
+        pytest.param("abc def", id="space"),
+        pytest.param(" abc", id="leading-space"),
+        pytest.param("abc\tdef", id="tab"),
+        pytest.param("abc\r\nX-Admin: 1", id="crlf"),
+        pytest.param("abc\x00", id="nul"),
+        pytest.param("abc\x7f", id="del"),
+        pytest.param('ab"c', id="inner-quote"),
+        pytest.param('"abc', id="unbalanced-quote"),
+        pytest.param('""', id="empty-quoted"),
+        pytest.param("abc\\def", id="backslash"),
+        pytest.param("séance", id="non-ascii"),
+    ],
+)
+def test_session_cookie_must_be_one_cookie_value(cookie: str) -> None:
+    """A session cookie that is not one RFC 6265 cookie value is refused, unechoed."""
+    with pytest.raises(ValueError, match="session_cookie") as info:
+        config(session_cookie=cookie)
+
+    assert cookie not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        pytest.param(COOKIE, id="plain"),
+        pytest.param("eyJhbGciOiJIUzI1NiJ9.e30.ZRrHA1JJJW8opsbCGfG_HACGpVUMN_a9=", id="jwt"),
+        pytest.param("a/b+c=d%20e!#$&'()*-.:<>?@[]^_`{|}~", id="every-punctuation-allowed"),
+        pytest.param('"quoted-value"', id="quoted"),
+    ],
+)
+def test_session_cookie_value_forms_are_kept(cookie: str) -> None:
+    """Any RFC 6265 cookie value, quoted or not, is kept exactly."""
+    assert config(session_cookie=cookie).session_cookie == cookie
+
+
 # --- base URL -----------------------------------------------------------------------------
 
 
@@ -199,6 +244,39 @@ def test_malformed_base_url_is_refused(base_url: str) -> None:
         config(base_url=base_url)
 
 
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        pytest.param("https://user:hunter2-PASSWORD@api.example", id="user-password"),
+        pytest.param("https://:hunter2-PASSWORD@api.example", id="password-only"),
+        pytest.param("https://hunter2-PASSWORD@api.example", id="user-only"),
+        pytest.param("http://u:hunter2-PASSWORD@127.0.0.1:8080", id="loopback"),
+        pytest.param("ftp://u:hunter2-PASSWORD@api.example", id="other-scheme"),
+        pytest.param("https://u:hunter2-PASSWORD@api.example?q=1", id="with-query"),
+    ],
+)
+def test_userinfo_in_base_url_is_refused_unechoed(base_url: str) -> None:
+    """A user or password in base_url is a ValueError naming base_url, never showing it."""
+    with pytest.raises(ValueError, match="base_url must not contain a user name") as info:
+        config(base_url=base_url)
+
+    assert "hunter2-PASSWORD" not in str(info.value)
+
+
+def test_userinfo_in_base_url_from_environment_is_refused() -> None:
+    """The same rule holds for LLAMA_CLOUD_BASE_URL."""
+    environ = {"LLAMA_CLOUD_BASE_URL": "https://u:hunter2-PASSWORD@api.example"}
+    with pytest.raises(ValueError, match="base_url") as info:
+        config(environ=environ)
+
+    assert "hunter2-PASSWORD" not in str(info.value)
+
+
+def test_at_sign_in_the_path_is_not_userinfo() -> None:
+    """An ``@`` after the host (in the path) is part of the path, not a user name."""
+    assert config(base_url="https://api.example/@team").base_url == "https://api.example/@team"
+
+
 # --- numbers ------------------------------------------------------------------------------
 
 
@@ -208,6 +286,8 @@ def test_malformed_base_url_is_refused(base_url: str) -> None:
         pytest.param({"timeout": 0}, "timeout", id="timeout-zero"),
         pytest.param({"timeout": -1.0}, "timeout", id="timeout-negative"),
         pytest.param({"timeout": float("nan")}, "timeout", id="timeout-nan"),
+        pytest.param({"timeout": float("inf")}, "timeout must be a finite", id="timeout-inf"),
+        pytest.param({"timeout": -float("inf")}, "timeout must be a finite", id="timeout--inf"),
         pytest.param({"timeout": "60"}, "timeout", id="timeout-str"),
         pytest.param({"timeout": True}, "timeout", id="timeout-bool"),
         pytest.param({"timeout": None}, "timeout", id="timeout-none"),
@@ -297,3 +377,27 @@ def test_errors_never_show_the_key() -> None:
 def test_is_loopback(host: str | None, expected: bool) -> None:
     """Only localhost names and loopback addresses count as this machine."""
     assert is_loopback(host) is expected
+
+
+# --- timeouts through the client ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_client_refuses_a_non_finite_attempt_timeout(value: float) -> None:
+    """BatchClient(timeout=inf or nan) is a ValueError naming timeout, before any request."""
+    with pytest.raises(ValueError, match=r"^timeout must be"):
+        BatchClient(API_KEY, timeout=value)
+
+
+async def test_wait_for_jobs_timeout_inf_means_no_limit() -> None:
+    """wait_for_jobs(timeout=math.inf) is the documented "no limit" and returns the jobs."""
+    ids = ["bjb-1", "bjb-2", "bjb-3"]
+    jobs = [{"id": job_id, "status": "completed"} for job_id in ids]
+    async with (
+        FakeLlamaCloud(jobs=jobs, api_key=API_KEY) as cloud,
+        BatchClient(API_KEY, base_url=cloud.url, timeout=5) as client,
+    ):
+        final = await asyncio.wait_for(
+            client.wait_for_jobs(ids, poll_interval=0.05, timeout=math.inf), 30
+        )
+    assert list(final) == ids

@@ -5,14 +5,22 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import cattrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llama_batch_async._convert import RawPage, parse_body, structure_page
+from llama_batch_async._convert import (
+    RawPage,
+    _converter,
+    _fast_job,
+    parse_body,
+    structure_page,
+)
 from llama_batch_async._errors import ResponseValidationError
 from llama_batch_async._models import BatchJob, JobStatus, JobType
 
@@ -213,6 +221,44 @@ def test_timestamps_become_aware_datetimes(field: str, text: str, expected: date
     assert value.tzinfo is not None
     assert value == expected
     assert value.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("0001-01-01T00:00:00+05:00", id="before-year-1-in-utc"),
+        pytest.param("9999-12-31T23:59:59-05:00", id="after-year-9999-in-utc"),
+        pytest.param("9999-12-31T23:59:59.999999-00:01", id="one-minute-over"),
+    ],
+)
+@pytest.mark.parametrize("field", TIMESTAMP_FIELDS)
+def test_timestamp_without_a_utc_equivalent_is_refused(field: str, text: str) -> None:
+    """A timestamp whose UTC instant is outside datetime's range is refused at parse time."""
+    error = validation_error({"items": [item(**{field: text})]})
+
+    assert error.paths == (f"timestamp out of range in UTC @ $.items[0].{field}",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00-05:00",
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00",
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:59+05:00",
+    ],
+)
+def test_timestamp_at_the_edge_of_range_is_kept_and_serialisable(text: str) -> None:
+    """Edge-of-range timestamps with a UTC equivalent parse, and to_dict() writes them."""
+    expected = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if expected.tzinfo is None:
+        expected = expected.replace(tzinfo=timezone.utc)
+
+    job = one_job(created_at=text)
+
+    assert job.created_at == expected
+    assert isinstance(job.to_dict()["created_at"], str)
 
 
 @pytest.mark.parametrize(
@@ -529,7 +575,7 @@ def test_path_names_the_item_index_and_field() -> None:
 
 
 def test_message_shows_three_paths_and_a_count() -> None:
-    """At most 3 paths are shown, then "and N more"; ``.paths`` carries every one."""
+    """At most 3 paths are shown, then "and N more"; ``.paths`` carries them (up to 50)."""
     items = [item(id=f"bjb-{n}", total_items=f"{SECRET_VALUE}-{n}") for n in range(7)]
 
     error = validation_error({"items": items})
@@ -600,6 +646,42 @@ def test_validation_error_is_not_chained_to_cattrs() -> None:
 
     assert error.__cause__ is None
     assert error.__suppress_context__ is True
+
+
+def test_hostile_page_of_empty_items_is_explained_with_bounded_work() -> None:
+    """100,000 ``{}`` items: the first 10 are explained, the rest are counted, not checked."""
+    error = validation_error(parse_body(json.dumps({"items": [{}] * 100_000}).encode()))
+
+    assert len(error.paths) == 50  # 5 missing required fields x the first 10 items
+    assert error.paths[-1] == "required field missing @ $.items[9].total_items"
+    message = str(error)
+    assert message.startswith(
+        "response body does not match the reference "
+        "(at least 50 problems; 99,990 more items not checked): "
+        "required field missing @ $.items[0].id; "
+    )
+    assert message.endswith("; and 47 more")
+
+
+def test_paths_are_capped_and_the_rest_counted() -> None:
+    """Past 50 paths, problems are counted in the message but not kept in ``.paths``."""
+    # A list where every field wants something else: 17 problems an item.
+    bad: dict[str, object] = {name: [] for name in [*MINIMAL_ITEM, *OPTIONAL_FIELDS]}
+    error = validation_error({"items": [bad] * 4, "next_page_token": 5})
+
+    assert len(error.paths) == 50
+    assert "(69 problems)" in str(error)  # 4 x 17 + the token
+    assert str(error).endswith("; and 66 more")
+
+
+def test_bad_items_after_good_ones_keep_the_good_ones_cheap() -> None:
+    """A bad item after many good ones is found; the good ones are not reported."""
+    items = [item(id=f"bjb-{n}") for n in range(1000)]
+    items.append(item(total_items="x"))
+
+    error = validation_error({"items": items})
+
+    assert error.paths == ("expected an integer @ $.items[1000].total_items",)
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -721,3 +803,29 @@ def test_fast_path_and_converter_agree(jobs: list[dict[str, Any]]) -> None:
     assert slow.items[:-1] == fast.items
     assert [type(job.status) for job in slow.items[:-1]] == [type(j.status) for j in fast.items]
     assert [type(job.job_type) for job in slow.items[:-1]] == [type(j.job_type) for j in fast.items]
+
+
+EDGE_TIMESTAMPS = st.datetimes(
+    timezones=st.integers(-23 * 60, 23 * 60).map(lambda m: timezone(timedelta(minutes=m)))
+).map(datetime.isoformat) | st.sampled_from(
+    ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "0001-01-01T04:59:59+05:00"]
+)
+
+
+@given(EDGE_TIMESTAMPS)
+def test_fast_path_and_converter_agree_on_any_timestamp(text: str) -> None:
+    """Both paths keep a timestamp with a UTC equivalent, and both refuse one without."""
+    raw = item(created_at=text, updated_at=text)
+    fast = _outcome(lambda: _fast_job(copy.deepcopy(raw)))
+    slow = _outcome(lambda: _converter.structure(copy.deepcopy(raw), BatchJob))
+
+    assert fast == slow
+    if fast is not None:
+        assert isinstance(fast.to_dict()["created_at"], str)  # never OverflowError later
+
+
+def _outcome(build: Callable[[], BatchJob]) -> BatchJob | None:
+    try:
+        return build()
+    except (ValueError, cattrs.BaseValidationError):
+        return None

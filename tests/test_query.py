@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from llama_batch_async import BatchClient
 from llama_batch_async._models import JobStatus, JobType
 from llama_batch_async._query import (
+    MAX_CURSOR_CHARS,
     Cursor,
     JobQuery,
     decode_cursor,
@@ -304,6 +306,55 @@ def test_decode_refuses_garbage(text: object) -> None:
     """Anything not made by encode_cursor is a ValueError that names resume_from."""
     with pytest.raises(ValueError, match="resume_from"):
         decode_cursor(text, query())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(b64(b"[" * 100_000 + b"]" * 100_000), id="list-100000-deep"),
+        pytest.param(b64(b"[" * 5_000 + b"]" * 5_000), id="list-5000-deep"),
+        pytest.param(cursor_doc(s=[[[]]]), id="nested-tail"),
+        pytest.param(
+            b64(json.dumps({"v": 1, "t": None, "s": []}).encode()[:-1] + b',"x":' + b"{" * 3000),
+            id="objects-3000-deep",
+        ),
+        pytest.param(
+            b64(json.dumps({"v": 1, "t": "a[{", "s": []}).encode()[:-1] + b',"x":[[]]}'),
+            id="brackets-in-a-string-then-nesting",
+        ),
+        pytest.param(b64(("[\x00" * 2000 + "]\x00" * 2000).encode()), id="utf-16-nesting"),
+    ],
+)
+def test_decode_refuses_nested_documents_with_value_error(text: str) -> None:
+    """A deeply nested cursor document is a ValueError naming resume_from, not RecursionError."""
+    with pytest.raises(ValueError, match="resume_from"):
+        decode_cursor(text, query())
+
+
+def test_decode_refuses_an_overlong_cursor_before_decoding() -> None:
+    """Text longer than MAX_CURSOR_CHARS is refused by length, naming resume_from."""
+    text = "A" * (MAX_CURSOR_CHARS + 1)
+
+    with pytest.raises(ValueError, match=r"resume_from .*65,537 characters"):
+        decode_cursor(text, query())
+
+
+def test_brackets_inside_the_token_are_not_nesting() -> None:
+    """A page token full of brackets and quotes round-trips: only structure is counted."""
+    token = '[[{{"\\[' * 50
+
+    text = encode_cursor(query(), offset=3, token=token, tail_ids=["bjb-1"])
+
+    assert decode_cursor(text, query()).token == token
+
+
+def test_list_jobs_refuses_a_nested_cursor_before_any_request() -> None:
+    """BatchClient.list_jobs(resume_from=<nested>) raises ValueError naming resume_from."""
+    client = BatchClient("key", base_url="http://127.0.0.1:9")
+    nested = b64(b"[" * 100_000 + b"]" * 100_000)[:MAX_CURSOR_CHARS]
+
+    with pytest.raises(ValueError, match="resume_from"):
+        client.list_jobs(resume_from=nested)
 
 
 def test_decode_refuses_missing_keys() -> None:
