@@ -144,7 +144,7 @@ def table(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         f"{args.jobs:,} jobs, page {args.page_size}, {args.latency_ms:g} ms per request on "
         f"the server (its own process), median of {args.repeat} interleaved rounds. "
         "'÷ default' is each round's wall time over the default walk's, then the median "
-        "(min–max in brackets).",
+        "(min to max in brackets).",
         "",
         "| server | variant | wall, s | ÷ default | requests / pages |",
         "| --- | --- | ---: | ---: | ---: |",
@@ -154,7 +154,7 @@ def table(rows: list[dict[str, object]], args: argparse.Namespace) -> str:
         per_page = row["per_page"]
         lines.append(
             f"| {row['kind']} | {row['variant']} | {row['median']:.2f} | "
-            f"{row['ratio']:.2f} ({low:.2f}–{high:.2f}) | "
+            f"{row['ratio']:.2f} ({low:.2f} to {high:.2f}) | "
             f"{'' if per_page is None else f'{per_page:.3f}'} |"
         )
     return "\n".join(lines)
