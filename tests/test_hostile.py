@@ -1,0 +1,205 @@
+"""Hostile and buggy servers (issue 11): a raw-socket HTTP server that writes every byte.
+
+aiohttp.web cannot misbehave enough for these cases (a gzip bomb, an endless body, a
+stray response on an idle connection, credentials echoed into a malformed header), so
+`RawServer` reads each request line and headers itself and lets the test's handler
+write whatever bytes it likes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl, urlsplit
+
+import attrs
+import pytest
+
+from llama_batch_async import (
+    RateLimitError,
+)
+from llama_batch_async._retry import RateLimitGate
+from llama_batch_async.testing import make_job
+
+KEY = "sk-live-SECRETKEY-0123456789"
+COOKIE = "cookie-SECRET-abcdef"
+
+
+@attrs.frozen
+class RawRequest:
+    """One request as the raw server read it."""
+
+    method: str
+    target: str
+    headers: dict[str, str]
+    connection: int
+
+    @property
+    def query(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.target).query))
+
+
+Handler = Callable[[RawRequest, asyncio.StreamWriter], Awaitable[bool]]
+
+
+def http_response(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: tuple[tuple[str, str], ...] = (),
+    content_type: str = "application/json",
+) -> bytes:
+    """A complete HTTP/1.1 response with a Content-Length, as bytes."""
+    lines = [f"HTTP/1.1 {status} X", f"Content-Type: {content_type}"]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def page_body(offset: int, limit: int, total: int) -> bytes:
+    """A reference page of ``total`` jobs named ``job-<n>``, from ``offset``."""
+    items = [make_job(id=f"job-{n:03d}") for n in range(offset, min(offset + limit, total))]
+    return json.dumps({"items": items, "total_size": total}).encode()
+
+
+class RawServer:
+    """An HTTP/1.1 server on 127.0.0.1 that hands every request to ``handler``.
+
+    The handler writes the response bytes itself and returns whether to keep the
+    connection open for another request. Each connection serves at most 50 requests.
+    """
+
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self.requests: list[RawRequest] = []
+        self.connections = 0
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for writer in list(self._writers):
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        connection = self.connections
+        self._writers.add(writer)
+        try:
+            for _ in range(50):
+                try:
+                    head = await reader.readuntil(b"\r\n\r\n")
+                except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
+                    return
+                line, *fields = head.decode("latin-1").split("\r\n")
+                method, target, _version = line.split(" ", 2)
+                headers = {}
+                for field in fields:
+                    if ":" in field:
+                        name, value = field.split(":", 1)
+                        headers[name.strip().lower()] = value.strip()
+                request = RawRequest(method, target, headers, connection)
+                self.requests.append(request)
+                if not await self._handler(request, writer):
+                    return
+        except (OSError, ConnectionError):
+            return
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def raw_server(handler: Handler) -> AsyncIterator[RawServer]:
+    """Run a `RawServer` for the block."""
+    async with RawServer(handler) as server:
+        yield server
+
+
+def test_aiohttp_floor_has_the_decompression_and_redirect_cookie_fixes() -> None:
+    """The package requires aiohttp 3.14.4 or later (issue 11, item 15)."""
+    requires = importlib.metadata.requires("llama-batch-async") or []
+    (aiohttp_req,) = [r for r in requires if r.startswith("aiohttp")]
+    assert aiohttp_req.replace(" ", "") == "aiohttp>=3.14.4"
+
+
+# --- item 14: a pause extended while a walk waits ---------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that only the recording sleep moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+        self.on_sleep: Callable[[], None] | None = None
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        assert len(self.sleeps) < 100, "the gate kept sleeping"
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+            self.on_sleep = None
+
+
+async def test_gate_waits_again_when_another_429_extends_the_pause() -> None:
+    """A pause extended during the wait is slept out too, before anything is sent."""
+    clock = FakeClock()
+    gate = RateLimitGate(clock=clock)
+    gate.pause(2.0)
+    # While this walk sleeps, another walk's 429 pauses the client for 5 s more.
+    clock.on_sleep = lambda: gate.pause(5.0)
+    await gate.wait(clock.sleep, cap=60.0)
+    assert clock.sleeps == [2.0, 5.0]
+    assert gate.remaining == 0.0
+
+
+async def test_gate_rechecks_the_cap_after_an_extension() -> None:
+    """An extension past the cap raises RateLimitError with what remains, not a long sleep."""
+    clock = FakeClock()
+    gate = RateLimitGate(clock=clock)
+    gate.pause(2.0)
+    clock.on_sleep = lambda: gate.pause(3600.0)
+    with pytest.raises(RateLimitError) as info:
+        await gate.wait(clock.sleep, cap=60.0)
+    assert clock.sleeps == [2.0]
+    assert info.value.retry_after == 3600.0
+
+
+async def test_gate_gives_up_on_a_pause_extended_without_end() -> None:
+    """A pause extended on every wake ends in RateLimitError after a bounded number of sleeps."""
+    clock = FakeClock()
+    gate = RateLimitGate(clock=clock)
+    gate.pause(1.0)
+
+    async def sleep(seconds: float) -> None:
+        await clock.sleep(seconds)
+        gate.pause(1.0)
+
+    with pytest.raises(RateLimitError, match="extended 16 times"):
+        await gate.wait(sleep, cap=60.0)
+    assert len(clock.sleeps) == 16
