@@ -22,15 +22,13 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from ._config import is_loopback
 from ._errors import APIConnectionError, APITimeoutError
-from ._wire import Request, Response
+from ._wire import Request, Response, decide_redirect
 
 __all__ = ["AiohttpTransport", "Transport"]
 
 logger = logging.getLogger(__name__)
 
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _CREDENTIAL_HEADERS = ("Authorization", "Cookie")
 
@@ -131,14 +129,13 @@ class AiohttpTransport:
                     timeout=self._timeout,
                     proxy=self._environment(url, headers),
                 ) as resp:
-                    location = resp.headers.get("Location")
-                    if resp.status in _REDIRECTS and location:
-                        url = resp.url.join(URL(location))
+                    redirect = decide_redirect(
+                        resp.url, resp.status, resp.headers.get("Location"), origin=origin
+                    )
+                    if redirect is not None:
+                        url = redirect.url
                         params = None  # the Location carries its own query
-                        if url.origin() != origin or (
-                            url.scheme == "http" and not is_loopback(url.host)
-                        ):
-                            # spec: security - no credentials on a redirect to another host
+                        if not redirect.keep_credentials:
                             for name in _CREDENTIAL_HEADERS:
                                 headers.pop(name, None)
                         logger.debug("following redirect %s -> %s", resp.status, url.host)

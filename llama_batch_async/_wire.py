@@ -1,4 +1,4 @@
-"""Pure HTTP: build a request, classify a response, parse ``Retry-After``.
+"""Pure HTTP: build a request, classify a response, decide a redirect, parse ``Retry-After``.
 
 Plain values in, plain values out: no event loop, no aiohttp. The transport
 sends what `build_request` makes and hands back a `Response`; `check_status`
@@ -14,22 +14,28 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 
 import attrs
+from yarl import URL
 
-from ._config import Config
-from ._errors import APIStatusError, error_for_status
+from ._config import Config, is_loopback
+from ._errors import APIConnectionError, APIStatusError, error_for_status
 from ._paging import PageRequest
 from ._query import JobQuery
 
 __all__ = [
+    "REDIRECT_STATUSES",
+    "Redirect",
     "Request",
     "Response",
     "body_excerpt",
     "build_request",
     "check_status",
+    "decide_redirect",
     "parse_retry_after",
 ]
 
 _EXCERPT_CHARS = 500
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 @attrs.frozen(slots=True)
@@ -85,6 +91,54 @@ def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request
         # spec: security - only the configured `session` cookie is ever sent
         headers["Cookie"] = f"session={config.session_cookie}"
     return Request(url=config.endpoint, params=tuple(params), headers=headers)
+
+
+@attrs.frozen(slots=True)
+class Redirect:
+    """Where a redirect leads, and whether the credentials may follow it."""
+
+    url: URL
+    keep_credentials: bool
+
+
+def decide_redirect(
+    current: URL, status: int, location: str | None, *, origin: URL
+) -> Redirect | None:
+    """The redirect decision: follow ``location``, take the response as final, or refuse.
+
+    Args:
+        current: The URL that answered.
+        status: Its status code.
+        location: Its ``Location`` header, if any.
+        origin: The origin of the first request of this attempt.
+
+    Returns:
+        None when the response is final (not a redirect status, or no
+        ``Location``); else where to go next.
+
+    Raises:
+        APIConnectionError: (``retryable=False``) the target is not an
+            ``http(s)`` URL with a host: no later attempt can follow it.
+    """
+    if status not in REDIRECT_STATUSES or not location:
+        return None
+    try:
+        target = current.join(URL(location))
+    except ValueError:
+        target = None
+    if target is None or target.scheme not in _HTTP_SCHEMES or not target.host:
+        # spec: security - only http(s) is ever followed; anything else is final
+        # here, before aiohttp sees it, so it is not mistaken for a flaky network.
+        scheme = f"{target.scheme}:" if target is not None and target.scheme else "?"
+        raise APIConnectionError(
+            f"HTTP {status} redirect from {current.host} to a non-HTTP URL ({scheme}) refused",
+            retryable=False,
+        )
+    # spec: security - no credentials on a redirect to another host, or to plain http
+    keep = target.origin() == origin.origin() and (
+        target.scheme == "https" or is_loopback(target.host)
+    )
+    return Redirect(url=target, keep_credentials=keep)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -17,12 +17,16 @@ from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 import pytest
+from yarl import URL
 
 from llama_batch_async import (
+    APIConnectionError,
+    BatchClient,
     RateLimitError,
 )
 from llama_batch_async._retry import RateLimitGate
-from llama_batch_async.testing import make_job
+from llama_batch_async._wire import decide_redirect
+from llama_batch_async.testing import FakeLlamaCloud, make_job
 
 KEY = "sk-live-SECRETKEY-0123456789"
 COOKIE = "cookie-SECRET-abcdef"
@@ -203,3 +207,52 @@ async def test_gate_gives_up_on_a_pause_extended_without_end() -> None:
     with pytest.raises(RateLimitError, match="extended 16 times"):
         await gate.wait(sleep, cap=60.0)
     assert len(clock.sleeps) == 16
+
+
+# --- item 12: a redirect to a non-HTTP URL ------------------------------------------------
+
+_HERE = URL("https://api.example/api/v1/beta/batch-processing?limit=10")
+
+
+@pytest.mark.parametrize(
+    ("status", "location", "expected"),
+    [
+        pytest.param(200, "/elsewhere", None, id="not-a-redirect"),
+        pytest.param(307, None, None, id="no-location"),
+        pytest.param(307, "/next?x=1", ("https://api.example/next?x=1", True), id="relative"),
+        pytest.param(302, "https://other.example/", ("https://other.example/", False), id="host"),
+        pytest.param(308, "http://api.example/", ("http://api.example/", False), id="to-http"),
+    ],
+)
+def test_the_redirect_decision(
+    status: int, location: str | None, expected: tuple[str, bool] | None
+) -> None:
+    """decide_redirect: final, or where to go and whether the credentials follow."""
+    redirect = decide_redirect(_HERE, status, location, origin=_HERE.origin())
+    if expected is None:
+        assert redirect is None
+    else:
+        assert redirect is not None
+        assert (str(redirect.url), redirect.keep_credentials) == expected
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["ftp://files.example/jobs", "file:///etc/passwd", "javascript:alert(1)", "mailto:a@b.example"],
+)
+def test_the_redirect_decision_refuses_non_http_targets(location: str) -> None:
+    """A redirect to anything but http(s) with a host is a final, typed error."""
+    with pytest.raises(APIConnectionError, match="non-HTTP") as info:
+        decide_redirect(_HERE, 302, location, origin=_HERE.origin())
+    assert info.value.retryable is False
+
+
+async def test_redirect_to_ftp_is_final_and_not_retried() -> None:
+    """A redirect to ftp:// ends the walk after one request with retryable=False."""
+    async with FakeLlamaCloud(jobs=5) as cloud:
+        cloud.redirect_next(location="ftp://files.example/batch", times=5)
+        async with BatchClient("k", base_url=cloud.url, max_retries=3) as client:
+            with pytest.raises(APIConnectionError, match="non-HTTP") as info:
+                await client.list_jobs().collect()
+        assert info.value.retryable is False
+        assert len(cloud.requests) == 1
