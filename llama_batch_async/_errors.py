@@ -19,13 +19,17 @@ The tree, drawn:
     └── WaitTimeoutError                 wait_for_jobs: time ran out (also a TimeoutError)
 
 Statuses without a class of their own (408, 409, other 4xx) are plain
-`APIStatusError`. Bad arguments are `ValueError` and use after close is
-`RuntimeError`, as the standard library does; neither is a `LlamaBatchError`.
+`APIStatusError`. Every text built from server data (request id, body excerpt,
+a wrapped aiohttp message) goes through `redact` first, so a server that echoes
+the API key or the session cookie cannot put it into a message or a log.
+
+Bad arguments are `ValueError` and use after close is `RuntimeError`, as the
+standard library does; neither is a `LlamaBatchError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -48,7 +52,28 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "error_for_status",
+    "redact",
 ]
+
+MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``.
+
+    The one place credentials are masked: the transport, the status classifier
+    and the body excerpt all call it on text a server may have written.
+
+    Args:
+        text: Text built from server data.
+        secrets: The API key and the session cookie value (None or empty ones
+            are skipped). A ``Bearer <key>`` or ``session=<cookie>`` echo is
+            masked through the secret inside it.
+    """
+    # Longest first, so a secret containing another is masked whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 class LlamaBatchError(Exception):

@@ -22,7 +22,7 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from ._errors import APIConnectionError, APITimeoutError
+from ._errors import APIConnectionError, APITimeoutError, redact
 from ._wire import Request, Response, decide_redirect
 
 __all__ = ["AiohttpTransport", "Transport"]
@@ -119,6 +119,8 @@ class AiohttpTransport:
         origin = url.origin()
         params: tuple[tuple[str, str], ...] | None = request.params
         headers = dict(request.headers)
+        secrets = request.secrets
+        error: APIConnectionError
         try:
             for _ in range(_MAX_REDIRECTS + 1):
                 async with session.get(
@@ -138,50 +140,33 @@ class AiohttpTransport:
                         if not redirect.keep_credentials:
                             for name in _CREDENTIAL_HEADERS:
                                 headers.pop(name, None)
-                        logger.debug("following redirect %s -> %s", resp.status, url.host)
+                        logger.debug(
+                            "following redirect %s -> %s",
+                            resp.status,
+                            redact(url.host or "", secrets),
+                        )
                         continue
                     body = await resp.read()
                     return Response(
                         status=resp.status,
                         headers={k.lower(): v for k, v in resp.headers.items()},
                         body=body,
+                        secrets=secrets,
                     )
-        except aiohttp.ClientConnectorCertificateError as exc:
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
+            error = _translate(exc, redact(url.host or "?", secrets), self._timeout.total)
+            if not _mentions(exc, secrets):
+                raise error from exc
+            # The server echoed a credential into text aiohttp quotes (a bad header
+            # line, say): mask it, and keep that exception out of the chain so no
+            # traceback shows it. Raised below, outside this block, so that
+            # __context__ stays empty too.
+            error.args = (redact(str(error), secrets),)
+        else:
             raise APIConnectionError(
-                f"TLS certificate verification failed for {url.host}: {exc.certificate_error}",
-                retryable=False,
-            ) from exc
-        except aiohttp.ServerFingerprintMismatch as exc:
-            raise APIConnectionError(
-                f"TLS certificate fingerprint mismatch for {url.host}", retryable=False
-            ) from exc
-        except aiohttp.InvalidURL as exc:
-            raise APIConnectionError(f"invalid URL: {exc}", retryable=False) from exc
-        except asyncio.TimeoutError as exc:
-            # aiohttp's own deadline; a caller's asyncio.timeout arrives as
-            # CancelledError and is not caught here.
-            raise APITimeoutError(
-                f"no complete response from {url.host} within {self._timeout.total:g} s"
-            ) from exc
-        except aiohttp.ClientPayloadError as exc:
-            raise APIConnectionError(f"the response body from {url.host} was cut short") from exc
-        except aiohttp.ServerDisconnectedError as exc:
-            raise APIConnectionError(
-                f"{url.host} closed the connection without a response"
-            ) from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise APIConnectionError(
-                f"cannot reach {url.host}: {type(exc).__name__}: {exc}"
-            ) from exc
-        except ValueError as exc:
-            # aiohttp refuses a request it cannot build, e.g. a caller's session with
-            # trust_env=True whose .netrc credentials collide with our bearer token.
-            raise APIConnectionError(
-                f"aiohttp refused the request: {exc}", retryable=False
-            ) from exc
-        raise APIConnectionError(
-            f"more than {_MAX_REDIRECTS} redirects from {origin.host}", retryable=False
-        )
+                f"more than {_MAX_REDIRECTS} redirects from {origin.host}", retryable=False
+            )
+        raise error
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; idempotent."""
@@ -189,6 +174,54 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
+
+
+def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
+    exc: BaseException, host: str, timeout: float | None
+) -> APIConnectionError:
+    """Our error for an aiohttp (or socket) failure, on one line."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return APIConnectionError(
+            f"TLS certificate verification failed for {host}: {exc.certificate_error}",
+            retryable=False,
+        )
+    if isinstance(exc, aiohttp.ServerFingerprintMismatch):
+        return APIConnectionError(
+            f"TLS certificate fingerprint mismatch for {host}", retryable=False
+        )
+    if isinstance(exc, aiohttp.InvalidURL):
+        return APIConnectionError(_one_line(f"invalid URL: {exc}"), retryable=False)
+    if isinstance(exc, asyncio.TimeoutError):
+        # aiohttp's own deadline; a caller's asyncio.timeout arrives as
+        # CancelledError and is never caught.
+        return APITimeoutError(f"no complete response from {host} within {timeout:g} s")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError(f"the response body from {host} was cut short")
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return APIConnectionError(f"{host} closed the connection without a response")
+    if isinstance(exc, (aiohttp.ClientError, OSError)):
+        return APIConnectionError(_one_line(f"cannot reach {host}: {type(exc).__name__}: {exc}"))
+    # aiohttp refuses a request it cannot build, e.g. a caller's session with
+    # trust_env=True whose .netrc credentials collide with our bearer token.
+    return APIConnectionError(_one_line(f"aiohttp refused the request: {exc}"), retryable=False)
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its whitespace runs as single spaces: aiohttp quotes bad lines over several."""
+    return " ".join(text.split())
+
+
+def _mentions(exc: BaseException, secrets: Sequence[str]) -> bool:
+    """True when the text of ``exc``, or of an exception chained to it, holds a secret."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        text = f"{current!s} {current!r}"
+        if any(secret in text for secret in secrets if secret):
+            return True
+        current = current.__cause__ or current.__context__
+    return True  # a chain that deep is not worth showing
 
 
 def _netrc_login(host: str) -> tuple[str, str] | None:

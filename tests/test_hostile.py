@@ -12,6 +12,8 @@ import asyncio
 import contextlib
 import importlib.metadata
 import json
+import logging
+import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -23,6 +25,7 @@ from llama_batch_async import (
     APIConnectionError,
     BatchClient,
     RateLimitError,
+    ServerError,
 )
 from llama_batch_async._retry import RateLimitGate
 from llama_batch_async._wire import decide_redirect
@@ -256,3 +259,80 @@ async def test_redirect_to_ftp_is_final_and_not_retried() -> None:
                 await client.list_jobs().collect()
         assert info.value.retryable is False
         assert len(cloud.requests) == 1
+
+
+# --- item 5: credentials reflected by the server -------------------------------------------
+
+
+def assert_masked(exc: BaseException, log_text: str) -> None:
+    """Neither the key nor the cookie is in the error, its attributes, traceback or the log."""
+    texts = [
+        str(exc),
+        repr(exc),
+        "".join(traceback.format_exception(exc)),
+        repr(vars(exc)),
+        log_text,
+    ]
+    for text in texts:
+        assert KEY not in text
+        assert COOKIE not in text
+
+
+async def test_credentials_echoed_into_request_id_and_body_are_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A gateway echoing Authorization into x-request-id and Cookie into the body leaks neither."""
+
+    async def echo(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        body = json.dumps({"detail": f"{request.headers['cookie']} {request.headers}"})
+        writer.write(
+            http_response(
+                body.encode(),
+                status=503,
+                headers=(("x-request-id", request.headers["authorization"]),),
+            )
+        )
+        await writer.drain()
+        return True
+
+    caplog.set_level(logging.DEBUG, logger="llama_batch_async")
+    async with raw_server(echo) as server:
+        client = BatchClient(
+            KEY, base_url=server.url, session_cookie=COOKIE, max_retries=1, retry_after_cap=0
+        )
+        async with client:
+            with pytest.raises(ServerError) as info:
+                await client.list_jobs().collect()
+    assert len(server.requests) == 2
+    assert "retrying" in caplog.text
+    assert info.value.request_id == "Bearer ***"
+    assert "session=***" in info.value.body
+    assert_masked(info.value, caplog.text)
+
+
+async def test_credentials_echoed_into_a_malformed_header_line_are_masked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The parser error quoting a bad header line with the key is masked and not chained."""
+
+    async def bad_header(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        echo = f"{request.headers['authorization']} {request.headers['cookie']}"
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            + f"X-Echo {echo}\r\nContent-Length: 2\r\n\r\n{{}}".encode()
+        )
+        await writer.drain()
+        return False
+
+    caplog.set_level(logging.DEBUG, logger="llama_batch_async")
+    async with raw_server(bad_header) as server:
+        client = BatchClient(KEY, base_url=server.url, session_cookie=COOKIE, max_retries=1)
+        async with client:
+            with pytest.raises(APIConnectionError) as info:
+                await client.list_jobs().collect()
+    assert "retrying" in caplog.text
+    assert "Bearer ***" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__context__ is None
+    assert_masked(info.value, caplog.text)
