@@ -12,7 +12,8 @@ The tree, drawn:
     │   ├── RateLimitError               429
     │   └── ServerError                  5xx
     ├── APIConnectionError               no usable response (reset, TLS, truncated body)
-    │   └── APITimeoutError              one attempt took longer than ``timeout``
+    │   ├── APITimeoutError              one attempt took longer than ``timeout``
+    │   └── ResponseTooLargeError        the body passed ``max_response_bytes`` (not retried)
     ├── ResponseValidationError          the body is not what the reference says
     ├── PaginationError                  the server's paging is inconsistent
     ├── JobNotFoundError                 wait_for_jobs: ids absent from the listing
@@ -47,6 +48,7 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
@@ -159,6 +161,22 @@ class APIConnectionError(LlamaBatchError):
 
 class APITimeoutError(APIConnectionError):
     """One attempt took longer than the client's ``timeout``."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """The response body grew past the client's ``max_response_bytes``.
+
+    Counted after decompression, so a small compressed "bomb" is caught too.
+    Never retried (``retryable`` is False): the same request would bring the
+    same body. The connection it came on is closed, not reused.
+
+    Attributes:
+        limit: The ``max_response_bytes`` that was passed, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, retryable=False)
+        self.limit = limit
 
 
 class ResponseValidationError(LlamaBatchError):

@@ -1,8 +1,8 @@
 """The only module that imports aiohttp.
 
 `AiohttpTransport.send` sends one `Request`, follows redirects itself (so
-credentials never cross to another host), reads the whole body, releases the
-connection and returns a `Response`. aiohttp's exceptions become ours here and
+credentials never cross to another host), reads the whole body within a byte
+budget, releases the connection and returns a `Response`. aiohttp's exceptions become ours here and
 nowhere else, most specific first, chained with ``from``. Cancellation is never
 caught.
 """
@@ -22,14 +22,18 @@ from typing import Protocol
 import aiohttp
 from yarl import URL
 
-from ._errors import APIConnectionError, APITimeoutError, redact
+from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, redact
 from ._wire import Request, Response, decide_redirect
 
-__all__ = ["AiohttpTransport", "Transport"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AiohttpTransport", "Transport"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_REDIRECTS = 5
+# A page of the reference's largest `limit` is a few MB; 64 MiB leaves room for any
+# honest server and bounds a dishonest one (issue 11.1: gzip bombs, endless bodies).
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+_READ_CHUNK = 256 * 1024
 _CREDENTIAL_HEADERS = ("Authorization", "Cookie")
 
 
@@ -55,6 +59,11 @@ class AiohttpTransport:
         trust_env: For an owned session: read proxy variables and ``.netrc``.
         trace_configs: For an owned session: aiohttp tracing hooks.
         connection_limit: For an owned session: the connection pool's size.
+        max_response_bytes: The most body bytes (after decompression) one
+            response may have, error responses included.
+
+    Raises:
+        ValueError: ``max_response_bytes`` is not an int >= 1.
     """
 
     def __init__(
@@ -65,7 +74,11 @@ class AiohttpTransport:
         trust_env: bool = False,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         connection_limit: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
+        if type(max_response_bytes) is not int or max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}")
+        self._max_response_bytes = max_response_bytes
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owns_session = session is None
@@ -146,7 +159,7 @@ class AiohttpTransport:
                             redact(url.host or "", secrets),
                         )
                         continue
-                    body = await resp.read()
+                    body = await self._read_body(resp, redact(url.host or "?", secrets))
                     return Response(
                         status=resp.status,
                         headers={k.lower(): v for k, v in resp.headers.items()},
@@ -167,6 +180,26 @@ class AiohttpTransport:
                 f"more than {_MAX_REDIRECTS} redirects from {origin.host}", retryable=False
             )
         raise error
+
+    async def _read_body(self, resp: aiohttp.ClientResponse, host: str) -> bytes:
+        """The whole body, or `ResponseTooLargeError` once it passes the budget.
+
+        Streamed in chunks and counted after decompression, so neither a
+        compressed bomb nor an endless chunked body is held in memory.
+        """
+        limit = self._max_response_bytes
+        body = bytearray()
+        async for chunk in resp.content.iter_chunked(_READ_CHUNK):
+            body += chunk
+            if len(body) > limit:
+                # The rest is never read: this connection cannot be reused.
+                resp.close()
+                raise ResponseTooLargeError(
+                    f"the response body from {host} passed max_response_bytes={limit} "
+                    f"({_size(limit)}); refused, not retried",
+                    limit=limit,
+                )
+        return bytes(body)
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; idempotent."""
@@ -204,6 +237,14 @@ def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
     # aiohttp refuses a request it cannot build, e.g. a caller's session with
     # trust_env=True whose .netrc credentials collide with our bearer token.
     return APIConnectionError(_one_line(f"aiohttp refused the request: {exc}"), retryable=False)
+
+
+def _size(count: int) -> str:
+    """``count`` bytes for a person: ``64 MiB``, ``1.5 KiB``, ``10 bytes``."""
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= size:
+            return f"{count / size:g} {unit}"
+    return f"{count} bytes"
 
 
 def _one_line(text: str) -> str:

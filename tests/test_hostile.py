@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.metadata
 import json
 import logging
 import traceback
+import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from urllib.parse import parse_qsl, urlsplit
 
@@ -24,7 +26,9 @@ from yarl import URL
 from llama_batch_async import (
     APIConnectionError,
     BatchClient,
+    LlamaBatchError,
     RateLimitError,
+    ResponseTooLargeError,
     ServerError,
 )
 from llama_batch_async._retry import RateLimitGate
@@ -336,3 +340,108 @@ async def test_credentials_echoed_into_a_malformed_header_line_are_masked(
     assert info.value.__cause__ is None
     assert info.value.__context__ is None
     assert_masked(info.value, caplog.text)
+
+
+# --- item 1: a cap on the response body ----------------------------------------------------
+
+MiB = 1024 * 1024
+
+
+@functools.cache
+def gzip_bomb(inflated: int = 200 * MiB) -> bytes:
+    """``inflated`` bytes of zeros, gzipped (about 200 KB for 200 MB), made in 1 MiB steps."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(MiB)
+    parts = [packer.compress(zeros) for _ in range(inflated // MiB)]
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+async def test_gzip_bomb_is_refused_at_the_default_cap() -> None:
+    """200 MB of gzipped zeros stop at the 64 MiB default: typed, not retried, one request."""
+    bomb = gzip_bomb()
+    assert len(bomb) < MiB
+
+    async def serve_bomb(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(http_response(bomb, headers=(("Content-Encoding", "gzip"),)))
+        await writer.drain()
+        return True
+
+    async with (
+        raw_server(serve_bomb) as server,
+        BatchClient("k", base_url=server.url, max_retries=3) as client,
+    ):
+        with pytest.raises(ResponseTooLargeError) as info:
+            await client.list_jobs().collect()
+    assert len(server.requests) == 1
+    assert info.value.limit == 64 * MiB
+    assert info.value.retryable is False
+    assert "max_response_bytes=67108864 (64 MiB)" in str(info.value)
+    assert isinstance(info.value, LlamaBatchError)
+
+
+async def test_endless_chunked_body_is_cut_at_the_cap() -> None:
+    """A chunked body that never ends is refused once past the cap; the server wrote little more."""
+    written = 0
+
+    async def endless(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        nonlocal written
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+        chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"[" * 64 * 1024)
+        for _ in range(3200):  # at most 200 MiB, should the client never stop
+            writer.write(chunk)
+            await writer.drain()
+            written += 64 * 1024
+        return False
+
+    async with raw_server(endless) as server:
+        client = BatchClient("k", base_url=server.url, max_retries=2, max_response_bytes=MiB)
+        async with client:
+            with pytest.raises(
+                ResponseTooLargeError, match=r"max_response_bytes=1048576 \(1 MiB\)"
+            ):
+                await client.list_jobs().collect()
+    assert len(server.requests) == 1
+    # The client stopped reading at the cap: what the server got out is the cap
+    # plus what the sockets' buffers hold, far from the 200 MiB it would write.
+    assert written < 32 * MiB
+
+
+async def test_error_bodies_are_capped_too() -> None:
+    """A 503 with a body past the cap is ResponseTooLargeError, not a retried ServerError."""
+
+    async def big_error(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(http_response(b"x" * (2 * MiB), status=503, content_type="text/plain"))
+        await writer.drain()
+        return True
+
+    async with raw_server(big_error) as server:
+        client = BatchClient("k", base_url=server.url, max_retries=2, max_response_bytes=MiB)
+        async with client:
+            with pytest.raises(ResponseTooLargeError):
+                await client.list_jobs().collect()
+    assert len(server.requests) == 1
+
+
+async def test_a_body_at_the_cap_is_accepted() -> None:
+    """A body of exactly max_response_bytes is read whole."""
+    body = page_body(0, 3, 3)
+
+    async def exact(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        writer.write(http_response(body))
+        await writer.drain()
+        return True
+
+    async with raw_server(exact) as server:
+        client = BatchClient("k", base_url=server.url, max_response_bytes=len(body))
+        async with client:
+            jobs = await client.list_jobs(max_items=3).collect()
+    assert [job.id for job in jobs] == ["job-000", "job-001", "job-002"]
+
+
+@pytest.mark.parametrize("value", [0, -1, 1.5, "64", True, None])
+def test_max_response_bytes_is_validated(value: object) -> None:
+    """max_response_bytes must be an int >= 1; the ValueError names it."""
+    with pytest.raises(ValueError, match="max_response_bytes"):
+        BatchClient("k", max_response_bytes=value)  # type: ignore[arg-type]
