@@ -102,6 +102,7 @@ class AiohttpTransport:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 trace_configs=self._trace_configs or None,
+                middlewares=(_no_hidden_resend,),
             )
         return self._session
 
@@ -209,10 +210,36 @@ class AiohttpTransport:
             await session.close()
 
 
+class _DroppedError(aiohttp.ClientConnectionError):
+    """A dropped connection, relabelled so that aiohttp does not re-send the request."""
+
+
+async def _no_hidden_resend(
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Session middleware: a request whose connection drops fails, once.
+
+    aiohttp re-sends an idempotent request once, silently, when a connection
+    drops under it (``ServerDisconnectedError`` or ``ClientOSError`` from
+    sending it or reading the status line): with ``max_retries=2`` a server
+    that drops every connection would get 6 requests, not 3. aiohttp re-sends
+    only those two types, so this relabels them; the retry policy then
+    decides, and counts, every further request (spec: retry - ``max_retries``).
+    """
+    try:
+        return await handler(request)
+    except aiohttp.ClientConnectorError:
+        raise  # could not connect: nothing was sent, and aiohttp does not re-send
+    except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+        raise _DroppedError(str(exc)) from exc
+
+
 def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
     exc: BaseException, host: str, timeout: float | None
 ) -> APIConnectionError:
     """Our error for an aiohttp (or socket) failure, on one line."""
+    if isinstance(exc, _DroppedError) and exc.__cause__ is not None:
+        exc = exc.__cause__
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return APIConnectionError(
             f"TLS certificate verification failed for {host}: {exc.certificate_error}",

@@ -31,7 +31,7 @@ from llama_batch_async import (
     ResponseTooLargeError,
     ServerError,
 )
-from llama_batch_async._retry import RateLimitGate
+from llama_batch_async._retry import RateLimitGate, RetryPolicy
 from llama_batch_async._wire import decide_redirect
 from llama_batch_async.testing import FakeLlamaCloud, make_job
 
@@ -445,3 +445,31 @@ def test_max_response_bytes_is_validated(value: object) -> None:
     """max_response_bytes must be an int >= 1; the ValueError names it."""
     with pytest.raises(ValueError, match="max_response_bytes"):
         BatchClient("k", max_response_bytes=value)  # type: ignore[arg-type]
+
+
+# --- item 13: aiohttp's hidden re-send -----------------------------------------------------
+
+
+def fast_retries(client: BatchClient, max_retries: int) -> BatchClient:
+    """Keep the retry budget, back off in milliseconds (the context is private and frozen)."""
+    policy = RetryPolicy(max_retries=max_retries, backoff_base=0.001, backoff_max=0.01)
+    client._context = attrs.evolve(client._context, policy=policy)
+    return client
+
+
+async def test_max_retries_bounds_requests_when_every_connection_drops() -> None:
+    """With max_retries=2 a page whose connections all drop is asked 3 times, not 6."""
+    async with FakeLlamaCloud(jobs=20) as cloud:
+        async with BatchClient("k", base_url=cloud.url) as client:
+            fast_retries(client, max_retries=2)
+            pages = client.list_jobs(page_size=10).pages()
+            first = await anext(pages)  # the connection is now pooled
+            assert len(first.items) == 10
+            cloud.reset_next(times=10)
+            with pytest.raises(APIConnectionError) as info:
+                await anext(pages)
+            await pages.aclose()
+        assert info.value.retryable is True
+    failing = [r for r in cloud.requests if r.query.get("offset") == "10"]
+    assert len(failing) == 3
+    assert len(cloud.requests) == 4
