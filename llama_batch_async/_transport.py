@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Protocol
 
 import aiohttp
+from aiohttp.connector import Connection
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, redact
@@ -98,7 +100,7 @@ class AiohttpTransport:
             # this transport applies proxies and .netrc per request (_environment),
             # so that a .netrc entry cannot collide with the bearer token.
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=_CheckedConnector(limit=self._connection_limit),
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
                 trace_configs=self._trace_configs or None,
@@ -208,6 +210,34 @@ class AiohttpTransport:
         session, self._session = self._session, None
         if session is not None and self._owns_session:
             await session.close()
+
+
+class _CheckedConnector(aiohttp.TCPConnector):
+    """A `aiohttp.TCPConnector` that never hands out a pooled connection holding unread data.
+
+    A server or proxy may write a complete, unasked-for response on a kept-alive
+    connection while it idles in the pool; aiohttp parses and buffers it, and the
+    next request sent on that connection would take it as its own answer (a stray
+    empty page would end a walk early). aiohttp checks a connection's protocol
+    for unread data (``should_close``) only when it returns to the pool; this
+    checks again as it leaves. The few microseconds between this check and the
+    request being written remain; a response arriving in them is not detected.
+    """
+
+    async def connect(
+        self, req: aiohttp.ClientRequest, traces: list[Trace], timeout: aiohttp.ClientTimeout
+    ) -> Connection:
+        """A connection from the pool or a new one, without unread data."""
+        # Each pass takes one pooled connection out; a new one has nothing buffered.
+        for _ in range(min(self.limit or 100, 100) + 1):
+            conn = await super().connect(req, traces, timeout)
+            protocol = conn.protocol
+            if protocol is None or not protocol.should_close:
+                return conn
+            # spec: pagination - exactly once: what the server wrote unasked is not an answer
+            logger.debug("closing a pooled connection that holds data nobody asked for")
+            conn.close()
+        raise aiohttp.ClientConnectionError("every pooled connection held unread data")
 
 
 class _DroppedError(aiohttp.ClientConnectionError):

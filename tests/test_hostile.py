@@ -473,3 +473,33 @@ async def test_max_retries_bounds_requests_when_every_connection_drops() -> None
     failing = [r for r in cloud.requests if r.query.get("offset") == "10"]
     assert len(failing) == 3
     assert len(cloud.requests) == 4
+
+
+# --- item 4: a stray response on an idle kept-alive connection -----------------------------
+
+
+async def test_stray_response_on_an_idle_connection_is_not_taken_as_the_next_page() -> None:
+    """A complete extra response written while the connection idles is never read as a page."""
+    stray = http_response(json.dumps({"items": [], "total_size": 10}).encode())
+
+    async def pages(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query["limit"])
+        writer.write(http_response(page_body(offset, limit, 30)))
+        await writer.drain()
+        if len(server.requests) == 1:
+            # A proxy (or a buggy server) answers once more, unasked, while the
+            # client holds this connection idle in its pool.
+            await asyncio.sleep(0.05)
+            writer.write(stray)
+            await writer.drain()
+        return True
+
+    async with raw_server(pages) as server, BatchClient("k", base_url=server.url) as client:
+        seen: list[str] = []
+        async for page in client.list_jobs(page_size=10).pages():
+            seen.extend(job.id for job in page.items)
+            if len(seen) == 10:
+                await asyncio.sleep(0.3)  # the consumer works; the connection idles
+    assert seen == [f"job-{n:03d}" for n in range(30)]
+    assert server.connections == 2  # the connection with the stray was not reused
