@@ -15,7 +15,7 @@ import logging
 import netrc
 import os
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -88,10 +88,17 @@ class AiohttpTransport:
         self._trace_configs = list(trace_configs or ())
         self._connection_limit = connection_limit
         self._closed = False
+        # The owned session's loop, and the async generator that closes the session
+        # when that loop shuts down (see _closer).
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closer: AsyncGenerator[None, None] | None = None
 
-    def _get_session(self) -> aiohttp.ClientSession:
+    async def _get_session(self) -> aiohttp.ClientSession:
         if self._closed:
             raise RuntimeError("this client is closed; create a new BatchClient")
+        loop = asyncio.get_running_loop()
+        if self._session is not None and self._owns_session and self._loop is not loop:
+            self._forget_session_of(loop)
         if self._session is None:
             # Created on first use, inside the running loop. A dummy jar: cookies a
             # server sets are never replayed (spec: security), and one client may
@@ -106,7 +113,31 @@ class AiohttpTransport:
                 trace_configs=self._trace_configs or None,
                 middlewares=(_no_hidden_resend,),
             )
+            self._loop = loop
+            self._closer = _closer(self._session)
+            # Started here, so the loop registers it; asyncio.run (and every runner
+            # that calls loop.shutdown_asyncgens) closes it, and so the session, as
+            # the loop ends, while the loop can still close sockets.
+            await anext(self._closer)
         return self._session
+
+    def _forget_session_of(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let go of an owned session made in another loop, so ``loop`` gets its own.
+
+        A client used by two ``asyncio.run`` calls in a row (a module-level
+        client; pytest-asyncio's function-scoped loops): the first loop is closed,
+        and its session with it, closed by `_closer` at the loop's shutdown.
+        """
+        old = self._loop
+        if old is not None and not old.is_closed():
+            raise RuntimeError(
+                "this BatchClient's session belongs to another event loop that is still "
+                "open; use one client per event loop, or close it with aclose() there first"
+            )
+        logger.debug("the event loop of this client's session has closed; opening a new one")
+        self._session = None
+        self._closer = None
+        self._loop = None
 
     def _environment(self, url: URL, headers: dict[str, str]) -> str | None:
         """Apply proxy variables and ``.netrc`` when trust_env=True; return the proxy."""
@@ -130,7 +161,7 @@ class AiohttpTransport:
             APIConnectionError: No usable response (``retryable`` says whether
                 another attempt may help).
         """
-        session = self._get_session()
+        session = await self._get_session()
         url = URL(request.url)
         origin = url.origin()
         params: tuple[tuple[str, str], ...] | None = request.params
@@ -208,7 +239,30 @@ class AiohttpTransport:
         """Close the session if this transport created it; idempotent."""
         self._closed = True
         session, self._session = self._session, None
-        if session is not None and self._owns_session:
+        closer, self._closer = self._closer, None
+        if session is None or not self._owns_session:
+            return
+        if self._loop is not asyncio.get_running_loop():
+            # Made in a loop that has ended; its shutdown closed it (see _closer).
+            return
+        if closer is not None:
+            await closer.aclose()
+        await session.close()
+
+
+async def _closer(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    """Close ``session`` when its loop shuts down its async generators.
+
+    ``asyncio.run`` ends by closing every async generator still open in its
+    loop (``loop.shutdown_asyncgens``), then the loop: a session its owner
+    never closed is closed here, while the loop can still close its sockets.
+    Otherwise a second ``asyncio.run`` would find a session bound to a closed
+    loop ("Event loop is closed") and sockets nobody closes (ResourceWarning).
+    """
+    try:
+        yield
+    finally:
+        if not session.closed:
             await session.close()
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import importlib.metadata
 import json
 import logging
@@ -33,7 +34,7 @@ from llama_batch_async import (
 )
 from llama_batch_async._retry import RateLimitGate, RetryPolicy
 from llama_batch_async._wire import decide_redirect
-from llama_batch_async.testing import FakeLlamaCloud, make_job
+from llama_batch_async.testing import FakeLlamaCloud, make_job, serve_in_thread
 
 KEY = "sk-live-SECRETKEY-0123456789"
 COOKIE = "cookie-SECRET-abcdef"
@@ -503,3 +504,36 @@ async def test_stray_response_on_an_idle_connection_is_not_taken_as_the_next_pag
                 await asyncio.sleep(0.3)  # the consumer works; the connection idles
     assert seen == [f"job-{n:03d}" for n in range(30)]
     assert server.connections == 2  # the connection with the stray was not reused
+
+
+# --- item 10: one client, two asyncio.run calls --------------------------------------------
+
+
+def test_one_client_across_two_asyncio_runs() -> None:
+    """A client whose first loop ended opens a new session in the next one, without warnings."""
+    with serve_in_thread(jobs=25) as cloud:
+        client = BatchClient("k", base_url=cloud.url, max_retries=0)
+
+        async def walk() -> int:
+            return len(await client.list_jobs(page_size=10).collect())
+
+        assert asyncio.run(walk()) == 25
+        gc.collect()  # a socket of the first loop left open would warn here
+        assert asyncio.run(walk()) == 25
+        asyncio.run(client.aclose())
+        gc.collect()
+    assert client.closed
+
+
+def test_a_session_of_a_loop_still_open_is_refused_clearly() -> None:
+    """A client whose session belongs to another, still open loop says so, in our words."""
+    with serve_in_thread(jobs=5) as cloud:
+        client = BatchClient("k", base_url=cloud.url, max_retries=0)
+        first = asyncio.new_event_loop()
+        try:
+            assert len(first.run_until_complete(client.list_jobs().collect())) == 5
+            with pytest.raises(RuntimeError, match="another event loop that is still open"):
+                asyncio.run(client.list_jobs().collect())
+            first.run_until_complete(client.aclose())
+        finally:
+            first.close()
