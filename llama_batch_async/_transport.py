@@ -222,18 +222,26 @@ class AiohttpTransport:
         compressed bomb nor an endless chunked body is held in memory.
         """
         limit = self._max_response_bytes
-        body = bytearray()
+        length = resp.content_length
+        encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+        if length is not None and encoding == "identity":
+            # perf: an uncompressed body with a length is that many bytes, no more
+            # (aiohttp reads exactly Content-Length), so it is checked up front and
+            # read in one go; streaming costs a copy per chunk on every page.
+            if length <= limit:
+                return await resp.read()
+            resp.close()
+            raise _too_large(host, limit)
+        size = 0
+        chunks: list[bytes] = []
         async for chunk in resp.content.iter_chunked(_READ_CHUNK):
-            body += chunk
-            if len(body) > limit:
+            size += len(chunk)
+            if size > limit:
                 # The rest is never read: this connection cannot be reused.
                 resp.close()
-                raise ResponseTooLargeError(
-                    f"the response body from {host} passed max_response_bytes={limit} "
-                    f"({_size(limit)}); refused, not retried",
-                    limit=limit,
-                )
-        return bytes(body)
+                raise _too_large(host, limit)
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def aclose(self) -> None:
         """Close the session if this transport created it; idempotent."""
@@ -348,6 +356,14 @@ def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
     # aiohttp refuses a request it cannot build, e.g. a caller's session with
     # trust_env=True whose .netrc credentials collide with our bearer token.
     return APIConnectionError(_one_line(f"aiohttp refused the request: {exc}"), retryable=False)
+
+
+def _too_large(host: str, limit: int) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"the response body from {host} passed max_response_bytes={limit} "
+        f"({_size(limit)}); refused, not retried",
+        limit=limit,
+    )
 
 
 def _size(count: int) -> str:

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import gzip
 import importlib.metadata
 import json
 import logging
@@ -439,6 +440,32 @@ async def test_a_body_at_the_cap_is_accepted() -> None:
         async with client:
             jobs = await client.list_jobs(max_items=3).collect()
     assert [job.id for job in jobs] == ["job-000", "job-001", "job-002"]
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_gzipped_page_within_the_cap_is_read_whole(chunked: bool) -> None:
+    """A compressed page whose inflated size is within the cap streams through intact."""
+    body = page_body(0, 5, 5)
+    packed = gzip.compress(body)
+
+    async def gzipped(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        if chunked:
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"%x\r\n%s\r\n0\r\n\r\n"
+                % (len(packed), packed)
+            )
+        else:
+            writer.write(http_response(packed, headers=(("Content-Encoding", "gzip"),)))
+        await writer.drain()
+        return True
+
+    async with raw_server(gzipped) as server:
+        client = BatchClient("k", base_url=server.url, max_response_bytes=len(body))
+        async with client:
+            jobs = await client.list_jobs(max_items=5).collect()
+    assert len(jobs) == 5
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, "64", True, None])
