@@ -14,7 +14,7 @@ from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import decode_cursor, make_query
 from ._retry import RateLimitGate, RetryPolicy
-from ._transport import AiohttpTransport, Transport
+from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
 
 __all__ = ["BatchClient"]
 
@@ -47,6 +47,9 @@ class BatchClient:
         trust_env: Read proxy variables and ``.netrc`` (owned session only).
         trace_configs: aiohttp tracing hooks (owned session only).
         connection_limit: Size of the owned session's connection pool.
+        max_response_bytes: The largest response body accepted, in bytes after
+            decompression (default 64 MiB); a larger one raises
+            `ResponseTooLargeError`, not retried.
 
     Raises:
         ValueError: No credentials, an invalid setting, or an ``http://`` URL to a
@@ -67,6 +70,7 @@ class BatchClient:
         trust_env: bool = False,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         connection_limit: int = 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._config: Config = make_config(
             api_key=api_key,
@@ -90,6 +94,7 @@ class BatchClient:
             trust_env=trust_env,
             trace_configs=trace_configs,
             connection_limit=connection_limit,
+            max_response_bytes=max_response_bytes,
         )
         self._context = WalkContext(
             config=self._config,

@@ -12,20 +12,25 @@ The tree, drawn:
     │   ├── RateLimitError               429
     │   └── ServerError                  5xx
     ├── APIConnectionError               no usable response (reset, TLS, truncated body)
-    │   └── APITimeoutError              one attempt took longer than ``timeout``
+    │   ├── APITimeoutError              one attempt took longer than ``timeout``
+    │   └── ResponseTooLargeError        the body passed ``max_response_bytes`` (not retried)
     ├── ResponseValidationError          the body is not what the reference says
     ├── PaginationError                  the server's paging is inconsistent
     ├── JobNotFoundError                 wait_for_jobs: ids absent from the listing
     └── WaitTimeoutError                 wait_for_jobs: time ran out (also a TimeoutError)
 
 Statuses without a class of their own (408, 409, other 4xx) are plain
-`APIStatusError`. Bad arguments are `ValueError` and use after close is
-`RuntimeError`, as the standard library does; neither is a `LlamaBatchError`.
+`APIStatusError`. Every text built from server data (request id, body excerpt,
+a wrapped aiohttp message) goes through `redact` first, so a server that echoes
+the API key or the session cookie cannot put it into a message or a log.
+
+Bad arguments are `ValueError` and use after close is `RuntimeError`, as the
+standard library does; neither is a `LlamaBatchError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -43,12 +48,34 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "error_for_status",
+    "redact",
 ]
+
+MASK = "***"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``.
+
+    The one place credentials are masked: the transport, the status classifier
+    and the body excerpt all call it on text a server may have written.
+
+    Args:
+        text: Text built from server data.
+        secrets: The API key and the session cookie value (None or empty ones
+            are skipped). A ``Bearer <key>`` or ``session=<cookie>`` echo is
+            masked through the secret inside it.
+    """
+    # Longest first, so a secret containing another is masked whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
 
 
 class LlamaBatchError(Exception):
@@ -134,6 +161,22 @@ class APIConnectionError(LlamaBatchError):
 
 class APITimeoutError(APIConnectionError):
     """One attempt took longer than the client's ``timeout``."""
+
+
+class ResponseTooLargeError(APIConnectionError):
+    """The response body grew past the client's ``max_response_bytes``.
+
+    Counted after decompression, so a small compressed "bomb" is caught too.
+    Never retried (``retryable`` is False): the same request would bring the
+    same body. The connection it came on is closed, not reused.
+
+    Attributes:
+        limit: The ``max_response_bytes`` that was passed, in bytes.
+    """
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message, retryable=False)
+        self.limit = limit
 
 
 class ResponseValidationError(LlamaBatchError):

@@ -27,6 +27,10 @@ logger = logging.getLogger("llama_batch_async")
 _T = TypeVar("_T")
 Sleep = Callable[[float], Awaitable[None]]
 
+# A pause extended this many times in a row while a walk waits ends that walk with a
+# RateLimitError instead of waiting on: each extension is another 429 on this client.
+_MAX_PAUSE_WAITS = 16
+
 # spec: retry - 408, 409, 429, 500, 502, 503, 504; every other status is final
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
@@ -81,27 +85,45 @@ class RateLimitGate:
         return max(0.0, self._until - self._clock())
 
     async def wait(self, sleep: Sleep, *, cap: float = math.inf) -> None:
-        """Sleep out the current pause, if any.
+        """Sleep until no pause remains, re-checking after every sleep.
 
         Args:
             sleep: The sleep to use.
             cap: The longest pause to sleep through.
 
         Raises:
-            RateLimitError: The pause is longer than ``cap``; ``retry_after``
-                says how long it has left.
+            RateLimitError: The pause is longer than ``cap`` (checked again each
+                time another 429 extends it), or was extended 16 times in a row;
+                ``retry_after`` says how long it has left.
         """
-        delay = self.remaining
-        if delay > cap:
-            # spec: retry - a Retry-After past the cap is not slept through, and a
-            # 429 pauses the whole client: other walks learn it without a request.
-            raise RateLimitError(
-                f"rate limited: this client is paused for another {delay:.1f} s by an earlier 429",
-                status_code=429,
-                retry_after=delay,
-            )
-        if delay > 0:
+        for _ in range(_MAX_PAUSE_WAITS):
+            delay = self.remaining
+            if delay <= 0:
+                return
+            if delay > cap:
+                # spec: retry - a Retry-After past the cap is not slept through, and a
+                # 429 pauses the whole client: other walks learn it without a request.
+                raise RateLimitError(
+                    f"rate limited: this client is paused for another {delay:.1f} s "
+                    "by an earlier 429",
+                    status_code=429,
+                    retry_after=delay,
+                )
+            until = self._until
             await sleep(delay)
+            if self._until == until:
+                return
+            # Another walk's 429 extended the pause while this one slept: wait out
+            # the new end too, so nothing is sent inside the pause (issue 11.14).
+        delay = self.remaining
+        if delay <= 0:
+            return
+        raise RateLimitError(
+            f"rate limited: this client's pause was extended {_MAX_PAUSE_WAITS} times "
+            f"in a row; {delay:.1f} s remain",
+            status_code=429,
+            retry_after=delay,
+        )
 
 
 class _Wait(tenacity.wait.wait_base):

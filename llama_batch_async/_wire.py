@@ -1,4 +1,4 @@
-"""Pure HTTP: build a request, classify a response, parse ``Retry-After``.
+"""Pure HTTP: build a request, classify a response, decide a redirect, parse ``Retry-After``.
 
 Plain values in, plain values out: no event loop, no aiohttp. The transport
 sends what `build_request` makes and hands back a `Response`; `check_status`
@@ -10,47 +10,60 @@ from __future__ import annotations
 import email.utils
 import functools
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 
 import attrs
+from yarl import URL
 
-from ._config import Config
-from ._errors import APIStatusError, error_for_status
+from ._config import Config, is_loopback
+from ._errors import APIConnectionError, APIStatusError, error_for_status, redact
 from ._paging import PageRequest
 from ._query import JobQuery
 
 __all__ = [
+    "REDIRECT_STATUSES",
+    "Redirect",
     "Request",
     "Response",
     "body_excerpt",
     "build_request",
     "check_status",
+    "decide_redirect",
     "parse_retry_after",
 ]
 
 _EXCERPT_CHARS = 500
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_HTTP_SCHEMES = frozenset({"http", "https"})
 
 
 @attrs.frozen(slots=True)
 class Request:
-    """One GET to send. ``headers`` may hold the key, so it stays out of the repr."""
+    """One GET to send. ``headers`` may hold the key, so it stays out of the repr.
+
+    ``secrets`` are the credential values in ``headers`` (API key, session
+    cookie): what `redact` masks in any text built from the answer.
+    """
 
     url: str
     params: tuple[tuple[str, str], ...]
     headers: Mapping[str, str] = attrs.field(repr=False)
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
 
 @attrs.frozen(slots=True)
 class Response:
     """A whole response, body read and connection released.
 
-    ``headers`` keys are lower-case.
+    ``headers`` keys are lower-case. ``secrets`` are the request's credential
+    values, masked in every text `check_status` builds from this response.
     """
 
     status: int
     headers: Mapping[str, str]
     body: bytes
+    secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
 
 
 @functools.cache
@@ -79,12 +92,65 @@ def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request
     elif page.offset is not None:
         params.append(("offset", str(page.offset)))
     headers = {"Accept": "application/json", "User-Agent": _user_agent()}
+    secrets: list[str] = []
     if config.api_key is not None:
         headers["Authorization"] = f"Bearer {config.api_key}"
+        secrets.append(config.api_key)
     if config.session_cookie is not None:
         # spec: security - only the configured `session` cookie is ever sent
         headers["Cookie"] = f"session={config.session_cookie}"
-    return Request(url=config.endpoint, params=tuple(params), headers=headers)
+        secrets.append(config.session_cookie)
+    return Request(
+        url=config.endpoint, params=tuple(params), headers=headers, secrets=tuple(secrets)
+    )
+
+
+@attrs.frozen(slots=True)
+class Redirect:
+    """Where a redirect leads, and whether the credentials may follow it."""
+
+    url: URL
+    keep_credentials: bool
+
+
+def decide_redirect(
+    current: URL, status: int, location: str | None, *, origin: URL
+) -> Redirect | None:
+    """The redirect decision: follow ``location``, take the response as final, or refuse.
+
+    Args:
+        current: The URL that answered.
+        status: Its status code.
+        location: Its ``Location`` header, if any.
+        origin: The origin of the first request of this attempt.
+
+    Returns:
+        None when the response is final (not a redirect status, or no
+        ``Location``); else where to go next.
+
+    Raises:
+        APIConnectionError: (``retryable=False``) the target is not an
+            ``http(s)`` URL with a host: no later attempt can follow it.
+    """
+    if status not in REDIRECT_STATUSES or not location:
+        return None
+    try:
+        target = current.join(URL(location))
+    except ValueError:
+        target = None
+    if target is None or target.scheme not in _HTTP_SCHEMES or not target.host:
+        # spec: security - only http(s) is ever followed; anything else is final
+        # here, before aiohttp sees it, so it is not mistaken for a flaky network.
+        scheme = f"{target.scheme}:" if target is not None and target.scheme else "?"
+        raise APIConnectionError(
+            f"HTTP {status} redirect from {current.host} to a non-HTTP URL ({scheme}) refused",
+            retryable=False,
+        )
+    # spec: security - no credentials on a redirect to another host, or to plain http
+    keep = target.origin() == origin.origin() and (
+        target.scheme == "https" or is_loopback(target.host)
+    )
+    return Redirect(url=target, keep_credentials=keep)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -114,17 +180,19 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - current).total_seconds())
 
 
-def body_excerpt(body: bytes, *, secret: str | None = None) -> str:
-    """The start of a body as one short line, for error messages.
+def body_excerpt(body: bytes, *, secret: str | None = None, secrets: Sequence[str] = ()) -> str:
+    """The start of a body as one short line, for error messages, credentials masked.
 
     Args:
         body: The raw body.
         secret: Text to mask should the server echo it (the API key).
+        secrets: More such texts (the API key, the session cookie).
     """
-    if secret:
-        # Mask before cutting: a cut through the secret would leave a piece of it.
-        body = body.replace(secret.encode(), b"***")
-    text = body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    masked = [s for s in (secret, *secrets) if s]
+    # Decode a little past the excerpt, so a secret across its end is masked
+    # whole before the cut (a cut through it would leave a piece of it).
+    reach = _EXCERPT_CHARS * 4 + 4 * max((len(s) for s in masked), default=0)
+    text = redact(body[:reach].decode("utf-8", "replace"), masked)
     text = " ".join(text.split())
     if len(text) > _EXCERPT_CHARS:
         text = text[: _EXCERPT_CHARS - 3] + "..."
@@ -134,15 +202,20 @@ def body_excerpt(body: bytes, *, secret: str | None = None) -> str:
 def check_status(response: Response, *, secret: str | None = None) -> APIStatusError | None:
     """The typed error for a non-2xx response, or None for a success.
 
+    Every text taken from the response (request id, body excerpt) is masked
+    with `redact`: a gateway may echo the credentials into either.
+
     Args:
-        response: The response.
-        secret: The API key, masked out of the body excerpt.
+        response: The response; its ``secrets`` are masked.
+        secret: The API key, masked too.
     """
     if 200 <= response.status < 300:
         return None
+    secrets = (*response.secrets, *((secret,) if secret else ()))
+    request_id = response.headers.get("x-request-id")
     return error_for_status(
         response.status,
-        request_id=response.headers.get("x-request-id"),
-        body=body_excerpt(response.body, secret=secret),
+        request_id=redact(request_id, secrets) if request_id is not None else None,
+        body=body_excerpt(response.body, secrets=secrets),
         retry_after=parse_retry_after(response.headers.get("retry-after")),
     )

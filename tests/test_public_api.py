@@ -28,6 +28,7 @@ PUBLIC = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
     "UnprocessableEntityError",
