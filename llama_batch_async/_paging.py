@@ -127,6 +127,8 @@ class Walk:
         self._stalls = 0
         self._empty_run = 0
         self._last_id: str | None = None  # the last job of the latest non-empty page
+        self._head_id: str | None = None  # the first job of the walk's first non-empty page
+        self._probed_at: int | None = None  # where total_size last made the walk ask again
         self._short_page: int | None = None  # length of a short page awaiting a probe
         self._cap: int | None = None  # the server's confirmed limit cap
         self._sized = False  # seen a full page: the server's page size is known
@@ -234,7 +236,15 @@ class Walk:
         """
         items = page.items
         count = len(items)
-        fresh = self._drop_repeats(items)
+        if self._serves_the_head_again(request, items):
+            # spec: pagination 6 - the first job of this walk's first page came back
+            # in a later page asked by offset: the server ignored the offset and served
+            # the head of the listing again. Drift cannot do that unless jobs are
+            # created as fast as the walk reads them; what precedes that job in the
+            # page was created meanwhile, and what follows it the walk has.
+            fresh: list[BatchJob] = []
+        else:
+            fresh = self._drop_repeats(items)
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
@@ -252,26 +262,59 @@ class Walk:
         if self.query.max_items is not None:
             fresh = fresh[: self.query.max_items - self.delivered]
         self.delivered += len(fresh)
+        promised = self.total_size  # what the pages before this one said
         if page.total_size is not None:
             self.total_size = page.total_size
         token = page.next_page_token or None
-        if count == 0 and token is not None:
-            # spec: pagination 6 - empty pages that keep promising more must end
-            self._empty_run += 1
-            if self._empty_run >= EMPTY_PAGE_LIMIT:
-                raise PaginationError(
-                    f"{self._empty_run} empty pages in a row each promised more "
-                    f"(last at offset {self.offset}): the server's paging is broken"
-                )
-        else:
-            self._empty_run = 0
+        self._count_empty_run(count, token)
         if request.token is not None:
             self._after_token_page(page, token, count, repeats_only=repeats_only)
         else:
             self._after_offset_page(request, page, token, count, repeats_only=repeats_only)
+            if self.done and promised is not None and promised > self.offset:
+                self._confirm_end(promised)
         if self.query.max_items is not None and self.delivered >= self.query.max_items:
             self.done = True
         return fresh
+
+    def _serves_the_head_again(self, request: PageRequest, items: list[BatchJob]) -> bool:
+        if not items or request.offset is None:
+            return False
+        head = self._head_id
+        if head is None:
+            self._head_id = items[0].id
+            return False
+        return any(job.id == head for job in items)
+
+    def _count_empty_run(self, count: int, token: str | None) -> None:
+        if count or token is None:
+            self._empty_run = 0
+            return
+        # spec: pagination 6 - empty pages that keep promising more must end
+        self._empty_run += 1
+        if self._empty_run >= EMPTY_PAGE_LIMIT:
+            raise PaginationError(
+                f"{self._empty_run} empty pages in a row each promised more "
+                f"(last at offset {self.offset}): the server's paging is broken"
+            )
+
+    def _probe(self) -> bool:
+        """Ask once more where the walk stands, at most once per position."""
+        if self._probed_at == self.offset:
+            return False
+        self._probed_at = self.offset
+        return True
+
+    def _confirm_end(self, promised: int) -> None:
+        # spec: pagination 4 - an end that the earlier pages' total_size contradicts
+        # is confirmed by one more request at the same position. It also defends
+        # against a stray response (a proxy's, a buggy server's) taken as this page.
+        if self._probe():
+            self._anomaly(
+                f"a page ended the walk at offset {self.offset}, but the page before said "
+                f"total_size {promised}: asking once more"
+            )
+            self.done = False
 
     def _anomaly(self, reason: str) -> None:
         # spec: pagination 4 - where signals disagree, lose nothing and count it
@@ -293,6 +336,13 @@ class Walk:
         self, page: RawPage, token: str | None, count: int, *, repeats_only: bool
     ) -> None:
         if repeats_only:
+            if self._offset_works is False:
+                # spec: pagination 6 - neither parameter moves this server's listing
+                raise PaginationError(
+                    "the server ignores offset, and the page token brought back only "
+                    "jobs already listed: the server ignores page_token too, or jobs are "
+                    "being created as fast as the walk reads them"
+                )
             # spec: pagination 2 - the token request brought back a page the walk
             # already has: the server ignores page_token. Walk by offset from here,
             # from where the walk stands (this page did not move it).
@@ -307,7 +357,7 @@ class Walk:
             self._follow(token)
             return
         # spec: pagination 2 - once paging by token, no token means the end
-        if self._offset_works is not False and self._more_by_size(page, count):
+        if self._offset_works is not False and self._more_by_size(page, count) and self._probe():
             self._anomaly(
                 f"the server sent no page token but total_size {page.total_size} says "
                 f"more than {self.offset} jobs remain: asking once more by offset"
@@ -356,7 +406,7 @@ class Walk:
         elif self._tokens_seen:
             # spec: pagination 2 - once the server has sent tokens, a page without
             # one is the last, unless total_size says more remain.
-            if not repeats_only and self._more_by_size(page, count):
+            if not repeats_only and self._more_by_size(page, count) and self._probe():
                 self._anomaly(
                     f"the server sent no page token but total_size {page.total_size} "
                     f"says more than {self.offset} jobs remain: asking once more"
@@ -408,7 +458,7 @@ class Walk:
             self.done = self._sized or (self._short_page is not None and count < self._short_page)
         elif page.total_size is not None:
             # spec: pagination 4/5 - total_size may keep a walk going, never end it alone
-            self.done = page.total_size <= self.offset
+            self.done = page.total_size <= self.offset or not self._probe()
         elif self._sized:
             # The server has answered full pages: this short one is the last.
             self.done = True
