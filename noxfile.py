@@ -13,6 +13,9 @@ import nox
 
 nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = False
+# uv makes each session's environment in seconds (the README installs it beside nox);
+# plain virtualenv + pip where it is missing.
+nox.options.default_venv_backend = "uv|virtualenv"
 
 ROOT = Path(__file__).parent
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
@@ -36,7 +39,10 @@ def build_wheel(session: nox.Session) -> str:
     out = Path(session.create_tmp()) / "dist"
     for old in out.glob("*.whl"):
         old.unlink()
-    session.run("python", "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out), str(ROOT))
+    if session.venv_backend == "uv":
+        session.run("uv", "build", "--quiet", "--wheel", "-o", str(out), str(ROOT), external=True)
+    else:
+        session.run("python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT))
     (wheel,) = out.glob("llama_batch_async-*.whl")
     return str(wheel)
 
