@@ -37,6 +37,12 @@ class BatchClient:
             RFC 6265 cookie value (no spaces, ``;``, ``,`` or backslash).
         session: A caller's `aiohttp.ClientSession` to send with; the client
             never closes it, and its own cookie jar and environment settings apply.
+        transport: Any object with ``async send(request) -> Response`` and
+            ``async aclose()`` to send with instead of aiohttp (the ``Transport``
+            protocol; ``aclose`` calls it). Tests pass
+            `llama_batch_async.testing.MockTransport` (a handler per request) or
+            `llama_batch_async.testing.ListingTransport` (the fake listing, no
+            socket). Exclusive with ``session`` and the owned-session options.
         timeout: Seconds one attempt of one page request may take: finite and
             > 0 (``math.inf`` is refused; bound a whole walk with
             `asyncio.timeout` instead).
@@ -64,6 +70,7 @@ class BatchClient:
         base_url: str | None = None,
         session_cookie: str | None = None,
         session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
         timeout: float = 60.0,
         max_retries: int = 4,
         retry_after_cap: float = 60.0,
@@ -88,14 +95,25 @@ class BatchClient:
             )
         if type(connection_limit) is not int or connection_limit < 1:
             raise ValueError(f"connection_limit must be an int >= 1, got {connection_limit!r}")
-        self._transport: Transport = AiohttpTransport(
-            timeout=self._config.timeout,
-            session=session,
-            trust_env=trust_env,
-            trace_configs=trace_configs,
-            connection_limit=connection_limit,
-            max_response_bytes=max_response_bytes,
-        )
+        self._transport: Transport
+        if transport is None:
+            self._transport = AiohttpTransport(
+                timeout=self._config.timeout,
+                session=session,
+                trust_env=trust_env,
+                trace_configs=trace_configs,
+                connection_limit=connection_limit,
+                max_response_bytes=max_response_bytes,
+            )
+        elif session is not None:
+            raise ValueError("pass session or transport, not both")
+        elif trust_env or trace_configs:
+            raise ValueError(
+                "trust_env and trace_configs configure the client's own session; "
+                "with transport=..., configure the transport instead"
+            )
+        else:
+            self._transport = transport
         self._context = WalkContext(
             config=self._config,
             transport=self._transport,

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from llama_batch_async import BatchClient
 from llama_batch_async.testing import (
     PAGING_KINDS,
     Fault,
@@ -170,3 +171,31 @@ async def test_mock_transport_calls_sync_or_async_handlers(is_async: bool) -> No
     assert transport.requests == [request]
     await transport.aclose()
     assert transport.closed
+
+
+@pytest.mark.parametrize("paging", ["offset", "both", "token"])
+async def test_client_walks_the_listing_without_a_socket(paging: Any) -> None:
+    """BatchClient(transport=ListingTransport(...)) walks every job once, prefetching."""
+    listing = Listing(57, paging=paging)
+    transport = ListingTransport(listing)
+    async with BatchClient("k", base_url="https://fake.test", transport=transport) as client:
+        jobs = await client.list_jobs(page_size=10).collect()
+    assert [job.id for job in jobs] == [job["id"] for job in listing.jobs]
+    assert all(dict(r.params)["limit"] == "10" for r in transport.requests)
+
+
+async def test_client_closes_the_transport_it_was_given() -> None:
+    """aclose() closes a transport passed with transport=."""
+    transport = MockTransport(lambda request: Response(status=200, headers={}, body=b"{}"))
+    client = BatchClient("k", transport=transport)
+    await client.aclose()
+    assert transport.closed
+
+
+def test_session_and_transport_are_exclusive() -> None:
+    """session= with transport= raises ValueError naming both."""
+    transport = MockTransport(lambda request: Response(status=200, headers={}, body=b"{}"))
+    with pytest.raises(ValueError, match=r"session.*transport"):
+        BatchClient("k", session=object(), transport=transport)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="trust_env"):
+        BatchClient("k", transport=transport, trust_env=True)
