@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from helpers import all_ids, ids
 
 from llama_batch_async import (
     APIConnectionError,
@@ -45,14 +46,6 @@ async def cloud() -> AsyncIterator[FakeLlamaCloud]:
 def client_for(cloud: FakeLlamaCloud, **options: Any) -> BatchClient:
     options.setdefault("api_key", KEY)
     return BatchClient(base_url=cloud.url, **options)
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [job.id for job in jobs]
-
-
-def all_ids(cloud: FakeLlamaCloud) -> list[str]:
-    return [job["id"] for job in cloud.jobs]
 
 
 @pytest.mark.parametrize("paging", PAGING_KINDS)

@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 import pytest
+from helpers import ids
 
 from llama_batch_async import (
     APIConnectionError,
@@ -115,10 +116,6 @@ def make_pager(
         resume_from=resume_from,
         prefetch=0,
     )
-
-
-def ids(jobs: list[Any]) -> list[str]:
-    return [j.id for j in jobs]
 
 
 async def test_nothing_is_sent_until_iterated() -> None:
