@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -15,6 +18,9 @@ from llama_batch_async.testing import (
     MockTransport,
     Request,
     Response,
+    _faults,
+    _listing,
+    _progress,
 )
 from llama_batch_async.testing._faults import FaultScript
 
@@ -199,3 +205,17 @@ def test_session_and_transport_are_exclusive() -> None:
         BatchClient("k", session=object(), transport=transport)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="trust_env"):
         BatchClient("k", transport=transport, trust_env=True)
+
+
+@pytest.mark.parametrize("module", [_faults, _listing, _progress])
+def test_pure_parts_import_no_aiohttp(module: ModuleType) -> None:
+    """The listing, progress and fault modules do no I/O: they never import aiohttp."""
+    tree = ast.parse(Path(str(module.__file__)).read_text(encoding="utf-8"))
+    imported: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.append(node.module or "")
+    assert imported
+    assert not [name for name in imported if name.split(".")[0] in {"aiohttp", "multidict"}]
