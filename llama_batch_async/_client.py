@@ -9,12 +9,24 @@ from types import TracebackType
 import aiohttp
 
 from . import _watch
-from ._config import DEFAULT_PREFETCH, Config, make_config
+from ._config import (
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_PREFETCH,
+    DEFAULT_RETRY_AFTER_CAP,
+    DEFAULT_TIMEOUT,
+    MAX_PREFETCH,
+    Config,
+    make_config,
+)
 from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import decode_cursor, make_query
 from ._retry import RateLimitGate, RetryPolicy
-from ._transport import DEFAULT_MAX_RESPONSE_BYTES, AiohttpTransport, Transport
+from ._transport import AiohttpTransport, Transport
+from ._validate import check_count
 
 __all__ = ["BatchClient"]
 
@@ -37,6 +49,12 @@ class BatchClient:
             RFC 6265 cookie value (no spaces, ``;``, ``,`` or backslash).
         session: A caller's `aiohttp.ClientSession` to send with; the client
             never closes it, and its own cookie jar and environment settings apply.
+        transport: Any object with ``async send(request) -> Response`` and
+            ``async aclose()`` to send with instead of aiohttp (the ``Transport``
+            protocol; ``aclose`` calls it). Tests pass
+            `llama_batch_async.testing.MockTransport` (a handler per request) or
+            `llama_batch_async.testing.ListingTransport` (the fake listing, no
+            socket). Exclusive with ``session`` and the owned-session options.
         timeout: Seconds one attempt of one page request may take: finite and
             > 0 (``math.inf`` is refused; bound a whole walk with
             `asyncio.timeout` instead).
@@ -64,12 +82,13 @@ class BatchClient:
         base_url: str | None = None,
         session_cookie: str | None = None,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = 60.0,
-        max_retries: int = 4,
-        retry_after_cap: float = 60.0,
+        transport: Transport | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP,
         trust_env: bool = False,
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
-        connection_limit: int = 100,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self._config: Config = make_config(
@@ -81,21 +100,31 @@ class BatchClient:
             retry_after_cap=retry_after_cap,
             trust_env=trust_env,
         )
-        if session is not None and (trust_env or trace_configs):
+        if session is not None and (self._config.trust_env or trace_configs):
             raise ValueError(
                 "trust_env and trace_configs configure the client's own session; "
                 "with session=..., set them on that session instead"
             )
-        if type(connection_limit) is not int or connection_limit < 1:
-            raise ValueError(f"connection_limit must be an int >= 1, got {connection_limit!r}")
-        self._transport: Transport = AiohttpTransport(
-            timeout=self._config.timeout,
-            session=session,
-            trust_env=trust_env,
-            trace_configs=trace_configs,
-            connection_limit=connection_limit,
-            max_response_bytes=max_response_bytes,
-        )
+        check_count("connection_limit", connection_limit, minimum=1)
+        self._transport: Transport
+        if transport is None:
+            self._transport = AiohttpTransport(
+                timeout=self._config.timeout,
+                session=session,
+                trust_env=self._config.trust_env,
+                trace_configs=trace_configs,
+                connection_limit=connection_limit,
+                max_response_bytes=max_response_bytes,
+            )
+        elif session is not None:
+            raise ValueError("pass session or transport, not both")
+        elif self._config.trust_env or trace_configs:
+            raise ValueError(
+                "trust_env and trace_configs configure the client's own session; "
+                "with transport=..., configure the transport instead"
+            )
+        else:
+            self._transport = transport
         self._context = WalkContext(
             config=self._config,
             transport=self._transport,
@@ -130,7 +159,7 @@ class BatchClient:
         status: JobStatus | str | None = None,
         project_id: str | None = None,
         organization_id: str | None = None,
-        page_size: int = 100,
+        page_size: int = DEFAULT_PAGE_SIZE,
         offset: int = 0,
         max_items: int | None = None,
         resume_from: str | None = None,
@@ -172,8 +201,7 @@ class BatchClient:
             offset=offset,
             max_items=max_items,
         )
-        if type(prefetch) is not int or not 0 <= prefetch <= 32:
-            raise ValueError(f"prefetch must be an int from 0 to 32, got {prefetch!r}")
+        check_count("prefetch", prefetch, minimum=0, maximum=MAX_PREFETCH)
         start = None
         if resume_from is not None:
             if offset:

@@ -7,25 +7,62 @@ a log line or an exception message.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 from collections.abc import Mapping
+from typing import Final
 from urllib.parse import urlsplit
 
 import attrs
 
-__all__ = ["DEFAULT_BASE_URL", "ENDPOINT_PATH", "Config", "is_loopback", "make_config"]
+from ._validate import check_count, check_flag, check_seconds
 
-DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
-ENDPOINT_PATH = "/api/v1/beta/batch-processing"
-API_KEY_ENV = "LLAMA_CLOUD_API_KEY"
+__all__ = [
+    "API_KEY_ENV",
+    "API_KEY_FALLBACK_ENV",
+    "BASE_URL_ENV",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_CONNECTION_LIMIT",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_POLL_INTERVAL",
+    "DEFAULT_PREFETCH",
+    "DEFAULT_RETRY_AFTER_CAP",
+    "DEFAULT_TIMEOUT",
+    "ENDPOINT_PATH",
+    "MAX_PREFETCH",
+    "Config",
+    "is_loopback",
+    "make_config",
+]
+
+# Every setting's environment variable and default, declared here once; the
+# client, the walk, the watchers and the CLI import them from here.
+API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
 # The official llama-cloud SDK falls back to this one too (llama_cloud/_client.py).
-API_KEY_FALLBACK_ENV = "LLAMA_PARSE_API_KEY"
-BASE_URL_ENV = "LLAMA_CLOUD_BASE_URL"
+API_KEY_FALLBACK_ENV: Final = "LLAMA_PARSE_API_KEY"
+BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
+DEFAULT_BASE_URL: Final = "https://api.cloud.llamaindex.ai"
+ENDPOINT_PATH: Final = "/api/v1/beta/batch-processing"
+DEFAULT_TIMEOUT: Final = 60.0
+"""Seconds one attempt of one page request may take."""
+DEFAULT_MAX_RETRIES: Final = 4
+"""Retries after the first attempt of each page request."""
+DEFAULT_RETRY_AFTER_CAP: Final = 60.0
+"""The longest ``Retry-After`` (seconds) slept through."""
+DEFAULT_CONNECTION_LIMIT: Final = 100
+"""The owned session's connection pool size."""
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+"""The largest response body accepted, after decompression."""
+DEFAULT_PAGE_SIZE: Final = 100
+"""Jobs per request (``limit``)."""
 # Page requests a walk keeps in flight ahead of its consumer, besides its own next
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
-DEFAULT_PREFETCH = 8
+DEFAULT_PREFETCH: Final = 8
+MAX_PREFETCH: Final = 32
+DEFAULT_POLL_INTERVAL: Final = 5.0
+"""Seconds between polls of ``wait_for_jobs`` / ``watch_jobs`` while jobs change."""
 
 
 @attrs.frozen(slots=True)
@@ -39,6 +76,7 @@ class Config:
     max_retries: int
     retry_after_cap: float
     trust_env: bool
+    """Read proxy variables and ``.netrc`` (for the client's own session)."""
 
     @property
     def endpoint(self) -> str:
@@ -60,17 +98,6 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _seconds(name: str, value: object, *, allow_zero: bool = False, finite: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
-    if finite and math.isinf(value):
-        # aiohttp turns an infinite timeout into a raw OverflowError at the first request
-        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
 
 
 # RFC 6265 4.1.1: cookie-value = *cookie-octet / ( DQUOTE *cookie-octet DQUOTE ); one
@@ -167,16 +194,14 @@ def make_config(
     if not isinstance(url, str):
         raise ValueError(f"base_url must be a string, got {type(url).__name__}")
     url = _check_base_url(url.rstrip("/"))
-    if type(max_retries) is not int or max_retries < 0:
-        raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    if not isinstance(trust_env, bool):
-        raise ValueError(f"trust_env must be True or False, got {trust_env!r}")
     return Config(
         api_key=key,
         base_url=url,
         session_cookie=session_cookie,
-        timeout=_seconds("timeout", timeout, finite=True),
-        max_retries=max_retries,
-        retry_after_cap=_seconds("retry_after_cap", retry_after_cap, allow_zero=True),
-        trust_env=trust_env,
+        timeout=check_seconds("timeout", timeout),
+        max_retries=check_count("max_retries", max_retries, minimum=0),
+        retry_after_cap=check_seconds(
+            "retry_after_cap", retry_after_cap, allow_zero=True, finite=False
+        ),
+        trust_env=check_flag("trust_env", trust_env),
     )

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import attrs
 
 from ._models import JobStatus, JobType
+from ._validate import check_choice, check_count, check_id
 
 __all__ = ["Cursor", "JobQuery", "decode_cursor", "encode_cursor", "make_query"]
 
@@ -69,38 +70,16 @@ class Cursor:
     by_token: bool = False
 
 
-def _choices(enum_cls: type[JobStatus] | type[JobType]) -> str:
-    return ", ".join(member.value for member in enum_cls)
-
-
 def _enum_value(name: str, value: object, enum_cls: type[JobStatus] | type[JobType]) -> str | None:
     if value is None:
         return None
     if isinstance(value, enum_cls):
         return str(value.value)
-    if isinstance(value, str):
-        for member in enum_cls:
-            if member.value == value:
-                return value
-    raise ValueError(f"{name}={value!r} is not valid; expected one of: {_choices(enum_cls)}")
+    return check_choice(name, value, (member.value for member in enum_cls))
 
 
 def _id_value(name: str, value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a string, got {type(value).__name__}")
-    if not value.strip():
-        raise ValueError(f"{name} must be a non-empty id, got {value!r}")
-    return value
-
-
-def _count(name: str, value: object, *, minimum: int) -> int:
-    if type(value) is not int:
-        raise ValueError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
+    return None if value is None else check_id(name, value)
 
 
 def make_query(
@@ -139,9 +118,9 @@ def make_query(
     )
     return JobQuery(
         filters=tuple((key, value) for key, value in candidates if value is not None),
-        page_size=_count("page_size", page_size, minimum=1),
-        offset=_count("offset", offset, minimum=0),
-        max_items=None if max_items is None else _count("max_items", max_items, minimum=0),
+        page_size=check_count("page_size", page_size, minimum=1),
+        offset=check_count("offset", offset, minimum=0),
+        max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
     )
 
 

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
+
+# `from helpers import ...`: the tests' shared helpers (tests/helpers.py). Only this
+# folder goes on the path, never the checkout's root, so the wheel stays what is tested.
+_TESTS = str(Path(__file__).resolve().parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -4,33 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
 
 import pytest
+from helpers import API_KEY, config
 
 from llama_batch_async import BatchClient
-from llama_batch_async._config import DEFAULT_BASE_URL, Config, is_loopback, make_config
+from llama_batch_async._config import DEFAULT_BASE_URL, is_loopback
 from llama_batch_async.testing import FakeLlamaCloud
 
-API_KEY = "llx-CONFIGKEY-0123456789"
 ENV_KEY = "llx-ENVKEY-9876543210"
 COOKIE = "sess-CONFIGCOOKIE-77"
-
-
-def config(**changes: Any) -> Config:
-    """``make_config`` with the client's defaults, an empty environment and ``changes``."""
-    arguments: dict[str, Any] = {
-        "api_key": API_KEY,
-        "base_url": None,
-        "session_cookie": None,
-        "timeout": 60.0,
-        "max_retries": 4,
-        "retry_after_cap": 60.0,
-        "trust_env": False,
-        "environ": {},
-    }
-    arguments.update(changes)
-    return make_config(**arguments)
 
 
 # --- credentials --------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from helpers import all_ids, ids
 
 from llama_batch_async import (
     APIConnectionError,
@@ -45,14 +46,6 @@ async def cloud() -> AsyncIterator[FakeLlamaCloud]:
 def client_for(cloud: FakeLlamaCloud, **options: Any) -> BatchClient:
     options.setdefault("api_key", KEY)
     return BatchClient(base_url=cloud.url, **options)
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [job.id for job in jobs]
-
-
-def all_ids(cloud: FakeLlamaCloud) -> list[str]:
-    return [job["id"] for job in cloud.jobs]
 
 
 @pytest.mark.parametrize("paging", PAGING_KINDS)
@@ -129,7 +122,7 @@ async def test_max_items_last_request_asks_only_for_what_is_left(cloud: FakeLlam
 async def test_bad_input_raises_before_any_request(cloud: FakeLlamaCloud) -> None:
     """Bad arguments are ValueErrors naming the parameter, and nothing is sent."""
     async with client_for(cloud) as client:
-        with pytest.raises(ValueError, match=r"status=.*pending, running"):
+        with pytest.raises(ValueError, match=r"^status must be one of .*pending, running"):
             client.list_jobs(status="complete")
         with pytest.raises(ValueError, match="page_size"):
             client.list_jobs(page_size=0)

@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from helpers import ids
 
-from llama_batch_async import BatchClient, BatchJob, PaginationError
+from llama_batch_async import BatchClient, PaginationError
 from llama_batch_async.testing import PAGING_KINDS, FakeLlamaCloud, PagingKind
 
 KEY = "sk-kinds"
@@ -27,10 +28,6 @@ PREFETCH_IDS = ["sequential", "default-prefetch"]
 def walk_options(prefetch: int | None, **options: Any) -> dict[str, Any]:
     """list_jobs options, leaving prefetch at the library's default when None."""
     return options if prefetch is None else {**options, "prefetch": prefetch}
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [job.id for job in jobs]
 
 
 def listed(cloud: FakeLlamaCloud) -> list[str]:

@@ -1,4 +1,4 @@
-"""The pager over a scripted transport: retries in place, cursors on errors, resume, stats."""
+"""The pager over a scripted transport (the transport= seam): retries, cursors, resume, stats."""
 
 from __future__ import annotations
 
@@ -8,21 +8,21 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
+from helpers import ids
 
 from llama_batch_async import (
     APIConnectionError,
     AuthenticationError,
+    BatchClient,
     JobPager,
     RateLimitError,
     ResponseValidationError,
     ServerError,
 )
-from llama_batch_async._config import make_config
-from llama_batch_async._pager import WalkContext
-from llama_batch_async._query import decode_cursor, make_query
-from llama_batch_async._retry import RateLimitGate, RetryPolicy
-from llama_batch_async._wire import Request, Response
+from llama_batch_async._retry import RateLimitGate
+from llama_batch_async.testing import Request, Response
 
 KEY = "sk-pager-secret-key"
 
@@ -96,38 +96,26 @@ def make_pager(
     sleep: RecordingSleep | None = None,
     status_filter: str | None = None,
 ) -> JobPager:
-    config = make_config(
-        api_key=KEY,
+    client = BatchClient(
+        KEY,
         base_url="https://api.example.test",
-        session_cookie=None,
+        transport=transport,
         timeout=5,
         max_retries=max_retries,
-        retry_after_cap=60,
-        trust_env=False,
     )
-    context = WalkContext(
-        config=config,
-        transport=transport,
-        policy=RetryPolicy(max_retries=max_retries, retry_after_cap=60),
+    # The one test hook past the seam: waits are recorded, and walks may share a fake clock.
+    client._context = attrs.evolve(
+        client._context,
         gate=gate or RateLimitGate(),
         sleep=sleep or RecordingSleep(),
     )
-    query = make_query(
-        directory_id=None,
-        job_type=None,
+    return client.list_jobs(
         status=status_filter,
-        project_id=None,
-        organization_id=None,
         page_size=page_size,
-        offset=0,
         max_items=max_items,
+        resume_from=resume_from,
+        prefetch=0,
     )
-    start = decode_cursor(resume_from, query) if resume_from else None
-    return JobPager(context, query, start=start, resume_from=resume_from)
-
-
-def ids(jobs: list[Any]) -> list[str]:
-    return [j.id for j in jobs]
 
 
 async def test_nothing_is_sent_until_iterated() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import attrs
 import pytest
+from helpers import ids
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,10 +102,6 @@ def run(walk: Walk, listing: Listing) -> list[BatchJob]:
             return delivered
         delivered.extend(walk.feed(request, listing.answer(request)))
     raise AssertionError("walk did not end")
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [j.id for j in jobs]
 
 
 @pytest.mark.parametrize("total_size", ["exact", "none", "over", "under"])

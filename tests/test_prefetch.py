@@ -7,6 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+from helpers import all_ids, ids
 
 from llama_batch_async import BatchClient, BatchJob, ServerError
 from llama_batch_async.testing import FakeLlamaCloud, PagingKind
@@ -18,14 +19,6 @@ KEY = "sk-prefetch"
 async def cloud() -> AsyncIterator[FakeLlamaCloud]:
     async with FakeLlamaCloud(jobs=203, seed=5) as server:
         yield server
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [job.id for job in jobs]
-
-
-def all_ids(cloud: FakeLlamaCloud) -> list[str]:
-    return [job["id"] for job in cloud.jobs]
 
 
 def other_tasks() -> list[str]:

@@ -37,6 +37,39 @@ PUBLIC = [
 ]
 
 
+TESTING = [
+    "DEFAULT_CHAOS_KINDS",
+    "DIRECTORY_IDS",
+    "ECHO_PATH",
+    "ENDPOINT_PATH",
+    "JOB_FIELDS",
+    "JOB_STATUSES",
+    "JOB_TYPES",
+    "NEWEST_CREATED_AT",
+    "ORGANIZATION_IDS",
+    "PAGING_KINDS",
+    "PROJECT_IDS",
+    "PROJECT_ORGANIZATIONS",
+    "FakeLlamaCloud",
+    "Fault",
+    "FaultKind",
+    "Listing",
+    "ListingTransport",
+    "MockTransport",
+    "PagingKind",
+    "RecordedRequest",
+    "Request",
+    "Response",
+    "complete_job",
+    "format_timestamp",
+    "make_job",
+    "make_jobs",
+    "parse_timestamp",
+    "run_fake_server",
+    "serve_in_thread",
+]
+
+
 def test_all_is_pinned_and_sorted() -> None:
     """__all__ lists exactly the public names, sorted; each one exists."""
     assert llama_batch_async.__all__ == PUBLIC
@@ -46,6 +79,7 @@ def test_all_is_pinned_and_sorted() -> None:
 def test_testing_all_is_sorted_and_importable() -> None:
     """The testing kit's __all__ is sorted and every name exists."""
     names = llama_batch_async.testing.__all__
+    assert names == TESTING
     assert names == sorted(names, key=lambda name: (not name.isupper(), name))
     assert all(hasattr(llama_batch_async.testing, name) for name in names)
 

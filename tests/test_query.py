@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
 
 import pytest
+from helpers import query
 
 from llama_batch_async import BatchClient
 from llama_batch_async._models import JobStatus, JobType
@@ -17,27 +17,10 @@ from llama_batch_async._query import (
     decode_cursor,
     encode_cursor,
     id_digest,
-    make_query,
 )
 
 STATUS_VALUES = "pending, running, dispatched, completed, failed, cancelled"
 JOB_TYPE_VALUES = "parse, extract, classify"
-
-
-def query(**changes: Any) -> JobQuery:
-    """``make_query`` with list_jobs' defaults and ``changes`` applied."""
-    arguments: dict[str, Any] = {
-        "directory_id": None,
-        "job_type": None,
-        "status": None,
-        "project_id": None,
-        "organization_id": None,
-        "page_size": 100,
-        "offset": 0,
-        "max_items": None,
-    }
-    arguments.update(changes)
-    return make_query(**arguments)
 
 
 def b64(raw: bytes) -> str:

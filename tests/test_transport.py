@@ -26,6 +26,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from helpers import all_ids, ids
 
 from llama_batch_async import (
     APIConnectionError,
@@ -91,14 +92,6 @@ def client_tasks() -> list[str]:
         if "llama_batch_async" in code.co_filename and "testing" not in code.co_filename:
             names.append(code.co_name)
     return names
-
-
-def ids(jobs: list[BatchJob]) -> list[str]:
-    return [job.id for job in jobs]
-
-
-def all_ids(cloud: FakeLlamaCloud) -> list[str]:
-    return [job["id"] for job in cloud.jobs]
 
 
 @pytest.fixture

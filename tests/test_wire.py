@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from helpers import query
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +22,6 @@ from llama_batch_async._errors import (
 )
 from llama_batch_async._models import JobStatus
 from llama_batch_async._paging import PageRequest
-from llama_batch_async._query import JobQuery, make_query
 from llama_batch_async._wire import (
     Request,
     Response,
@@ -50,22 +50,6 @@ def config(**changes: Any) -> Config:
     }
     arguments.update(changes)
     return make_config(**arguments)
-
-
-def query(**changes: Any) -> JobQuery:
-    """``make_query`` with list_jobs' defaults and ``changes`` applied."""
-    arguments: dict[str, Any] = {
-        "directory_id": None,
-        "job_type": None,
-        "status": None,
-        "project_id": None,
-        "organization_id": None,
-        "page_size": 100,
-        "offset": 0,
-        "max_items": None,
-    }
-    arguments.update(changes)
-    return make_query(**arguments)
 
 
 def http_date(when: datetime) -> str:

@@ -27,7 +27,14 @@ from llama_batch_async import (
     WaitTimeoutError,
     WalkStats,
 )
-from llama_batch_async.testing import FakeLlamaCloud, RecordedRequest
+from llama_batch_async.testing import (
+    FakeLlamaCloud,
+    ListingTransport,
+    MockTransport,
+    RecordedRequest,
+    Request,
+    Response,
+)
 
 
 async def service(client: BatchClient) -> list[BatchJob]:
@@ -92,6 +99,23 @@ async def testing_kit() -> None:
         request = cloud.requests[0]
         assert_type(request, RecordedRequest)
         assert_type(request.query, dict[str, str])
+
+
+def answer(request: Request) -> Response:
+    return Response(status=200, headers={}, body=b'{"items": []}')
+
+
+async def answer_later(request: Request) -> Response:
+    return answer(request)
+
+
+async def transports() -> None:
+    mock = MockTransport(answer)
+    async with BatchClient("key", transport=mock) as client:
+        await service(client)
+    assert_type(mock.requests, list[Request])
+    BatchClient("key", transport=MockTransport(answer_later))
+    BatchClient("key", transport=ListingTransport(FakeLlamaCloud(jobs=3)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """Test helpers: ``FakeLlamaCloud``, a real local server for the batch-processing endpoint.
 
-Depends on the standard library and aiohttp only:
+The fake server depends on the standard library and aiohttp only. Its parts:
+``_listing`` (what the endpoint answers, no I/O), ``_faults`` (scripted and
+random faults), ``_server`` (the aiohttp app), ``_run`` (a thread or a
+process), ``_mock`` (transports for ``BatchClient(transport=...)``).
 
     from llama_batch_async.testing import FakeLlamaCloud
 
@@ -8,8 +11,14 @@ Depends on the standard library and aiohttp only:
         cloud.fail_next(503, retry_after="1")
         ...  # point a client at cloud.url
         assert cloud.requests[0].query["limit"] == "100"
+
+Without a socket, ``BatchClient(transport=MockTransport(handler))`` or
+``BatchClient(transport=ListingTransport(cloud))``.
 """
 
+from llama_batch_async._wire import Request, Response
+
+from ._faults import DEFAULT_CHAOS_KINDS, Fault, FaultKind
 from ._jobs import (
     DIRECTORY_IDS,
     JOB_FIELDS,
@@ -25,19 +34,10 @@ from ._jobs import (
     make_jobs,
     parse_timestamp,
 )
-from ._server import (
-    DEFAULT_CHAOS_KINDS,
-    ECHO_PATH,
-    ENDPOINT_PATH,
-    PAGING_KINDS,
-    FakeLlamaCloud,
-    Fault,
-    FaultKind,
-    PagingKind,
-    RecordedRequest,
-    run_fake_server,
-    serve_in_thread,
-)
+from ._listing import PAGING_KINDS, Listing, PagingKind
+from ._mock import ListingTransport, MockTransport
+from ._run import run_fake_server, serve_in_thread
+from ._server import ECHO_PATH, ENDPOINT_PATH, FakeLlamaCloud, RecordedRequest
 
 __all__ = [
     "DEFAULT_CHAOS_KINDS",
@@ -55,8 +55,13 @@ __all__ = [
     "FakeLlamaCloud",
     "Fault",
     "FaultKind",
+    "Listing",
+    "ListingTransport",
+    "MockTransport",
     "PagingKind",
     "RecordedRequest",
+    "Request",
+    "Response",
     "complete_job",
     "format_timestamp",
     "make_job",

@@ -1,0 +1,432 @@
+"""The fake's listing, without I/O: job store, filters, validation, paging, tokens, progress.
+
+`Listing` decides every answer of the list endpoint from a query mapping, so
+it is tested as plain values, served by `FakeLlamaCloud` over aiohttp, and
+served without a socket by `ListingTransport`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, Literal
+
+from ._jobs import (
+    JOB_STATUSES,
+    JOB_TYPES,
+    PROJECT_ORGANIZATIONS,
+    complete_job,
+    make_jobs,
+    parse_timestamp,
+    synthesize_job,
+)
+from ._progress import Schedule, advance, plan
+
+__all__ = ["PAGING_KINDS", "Listing", "PagingKind"]
+
+PagingKind = Literal["offset", "both", "token-ignored", "token"]
+"""How the fake pages, one of the ways a real server may read the reference:
+
+- ``"offset"``: honours ``offset``, sends no ``next_page_token``;
+- ``"both"``: sends tokens and honours both ``page_token`` and ``offset``;
+- ``"token-ignored"``: sends tokens but ignores ``page_token`` (a request
+  without ``offset`` gets the first page again);
+- ``"token"``: sends tokens and honours only ``page_token`` (ignores ``offset``).
+"""
+
+PAGING_KINDS: Final[tuple[PagingKind, ...]] = ("offset", "both", "token-ignored", "token")
+"""Every `PagingKind`."""
+
+_FILTERS: Final[tuple[str, ...]] = (
+    "directory_id",
+    "job_type",
+    "status",
+    "project_id",
+    "organization_id",
+)
+_ENUMS: Final[Mapping[str, tuple[str, ...]]] = {"job_type": JOB_TYPES, "status": JOB_STATUSES}
+
+
+class _PageTokenError(ValueError):
+    """A page token the server did not issue, or issued for other filters."""
+
+
+def _validation_error(kind: str, name: str, message: str, value: str, **ctx: object) -> object:
+    error: dict[str, object] = {"type": kind, "loc": ["query", name], "msg": message}
+    error["input"] = value
+    if ctx:
+        error["ctx"] = ctx
+    return error
+
+
+def _random_step(rng: random.Random) -> timedelta:
+    return timedelta(seconds=rng.randint(1, 120), milliseconds=rng.randint(0, 999))
+
+
+class Listing:
+    """The list endpoint's answers as plain values: ``answer(query) -> (status, payload)``.
+
+    See `FakeLlamaCloud` (which is a `Listing`) for the behaviour and the
+    meaning of each argument; this class does no I/O and needs no event loop.
+
+    Args:
+        jobs: How many synthetic jobs to generate, or the jobs themselves.
+        seed: The seed for synthetic jobs, inserted jobs and progress schedules.
+        page_tokens: Issue ``next_page_token`` (the same as ``paging="both"``).
+        paging: How to page (a `PagingKind`); overrides ``page_tokens``.
+        total_size: Include ``total_size`` in pages.
+        max_limit: Silently cap ``limit`` at this many items.
+        default_limit: The page size when no ``limit`` is sent.
+        ignore_offset: Misbehave: always serve the first page.
+        repeat_token: Misbehave: always send the same ``next_page_token``.
+        organizations: ``project_id`` to ``organization_id``.
+        progress: Move in-flight jobs along once `start_progress` is called.
+        progress_seconds: How long progress takes to settle every job.
+        clock: The monotonic clock that drives progress.
+    """
+
+    def __init__(
+        self,
+        jobs: int | Sequence[Mapping[str, Any]] = 0,
+        *,
+        seed: int = 0,
+        page_tokens: bool = False,
+        paging: PagingKind | None = None,
+        total_size: bool = True,
+        max_limit: int | None = None,
+        default_limit: int = 50,
+        ignore_offset: bool = False,
+        repeat_token: bool = False,
+        organizations: Mapping[str, str] | None = None,
+        progress: bool = False,
+        progress_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if paging is not None and paging not in PAGING_KINDS:
+            msg = f"paging must be one of {', '.join(PAGING_KINDS)}, got {paging!r}"
+            raise ValueError(msg)
+        if max_limit is not None and max_limit < 1:
+            msg = f"max_limit must be >= 1 or None, got {max_limit}"
+            raise ValueError(msg)
+        if default_limit < 1:
+            msg = f"default_limit must be >= 1, got {default_limit}"
+            raise ValueError(msg)
+        if progress_seconds <= 0:
+            msg = f"progress_seconds must be > 0, got {progress_seconds}"
+            raise ValueError(msg)
+        if isinstance(jobs, int):
+            self.jobs: list[dict[str, Any]] = make_jobs(jobs, seed=seed)
+        else:
+            self.jobs = [complete_job(job) for job in jobs]
+        self.seed = seed
+        self.paging: PagingKind = paging or ("both" if page_tokens else "offset")
+        self.total_size = total_size
+        self.max_limit = max_limit
+        self.default_limit = default_limit
+        self.ignore_offset = ignore_offset
+        self.repeat_token = repeat_token
+        self.project_organizations: dict[str, str] = dict(
+            PROJECT_ORGANIZATIONS if organizations is None else organizations
+        )
+        self.progress = progress
+        self.progress_seconds = progress_seconds
+        self._clock = clock
+        self._secret = secrets.token_bytes(16)
+        self._insert_rng = random.Random(f"insert:{seed}")  # noqa: S311 - test data
+        self._fixed_token: str | None = None
+        self._schedules: dict[str, Schedule] = {}
+        self._progressing = False
+
+    @property
+    def page_tokens(self) -> bool:
+        """Whether the fake sends ``next_page_token`` (every `paging` but ``"offset"``)."""
+        return self.paging != "offset"
+
+    @page_tokens.setter
+    def page_tokens(self, value: bool) -> None:
+        self.paging = "both" if value else "offset"
+
+    # ------------------------------------------------------------------ answers
+
+    def answer(self, query: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """Answer one list request: 200 with a page, 422 with details, or 400.
+
+        Args:
+            query: The query parameters (for a repeated name, the last value).
+
+        Returns:
+            The status and the JSON payload.
+        """
+        errors: list[object] = []
+        limit = self._int_param(query, "limit", self.default_limit, errors)
+        offset = self._int_param(query, "offset", 0, errors)
+        filters = {name: query[name] for name in _FILTERS if name in query}
+        for name, allowed in _ENUMS.items():
+            given = filters.get(name)
+            if given is not None and given not in allowed:
+                expected = ", ".join(f"'{item}'" for item in allowed[:-1])
+                expected = f"{expected} or '{allowed[-1]}'"
+                errors.append(
+                    _validation_error(
+                        "enum", name, f"Input should be {expected}", given, expected=expected
+                    )
+                )
+        if errors:
+            return 422, {"detail": errors}
+        token = query.get("page_token")
+        if self.paging == "token":
+            offset = 0  # this kind ignores offset
+        if token and self.paging != "token-ignored":
+            try:
+                offset = self._read_token(token, filters)
+            except _PageTokenError as exc:
+                return 400, {"detail": str(exc)}
+        return 200, self._page(filters, offset, limit)
+
+    def _int_param(
+        self, query: Mapping[str, str], name: str, default: int, errors: list[object]
+    ) -> int:
+        text = query.get(name)
+        if text is None:
+            return default
+        try:
+            value = int(text.strip())
+        except ValueError:
+            errors.append(
+                _validation_error(
+                    "int_parsing",
+                    name,
+                    "Input should be a valid integer, unable to parse string as an integer",
+                    text,
+                )
+            )
+            return default
+        if value < 0:
+            errors.append(
+                _validation_error(
+                    "greater_than_equal",
+                    name,
+                    "Input should be greater than or equal to 0",
+                    text,
+                    ge=0,
+                )
+            )
+            return default
+        return value
+
+    def _page(self, filters: Mapping[str, str], offset: int, limit: int) -> dict[str, Any]:
+        self._advance()
+        if filters:
+            selected = [job for job in self.jobs if self._matches(job, filters)]
+        else:
+            selected = self.jobs
+        if self.max_limit is not None:
+            limit = min(limit, self.max_limit)
+        start = 0 if self.ignore_offset else offset
+        items = selected[start : start + limit]
+        end = start + len(items)
+        payload: dict[str, Any] = {"items": items}
+        if self.repeat_token:
+            if self._fixed_token is None:
+                self._fixed_token = self._issue_token(end, filters)
+            payload["next_page_token"] = self._fixed_token
+        elif self.page_tokens and limit > 0 and end < len(selected):
+            payload["next_page_token"] = self._issue_token(end, filters)
+        if self.total_size:
+            payload["total_size"] = len(selected)
+        return payload
+
+    def _matches(self, job: Mapping[str, Any], filters: Mapping[str, str]) -> bool:
+        for name, value in filters.items():
+            actual = self.organization_of(job) if name == "organization_id" else job.get(name)
+            if actual != value:
+                return False
+        return True
+
+    # ------------------------------------------------------------------ tokens
+
+    def _filter_digest(self, filters: Mapping[str, str]) -> str:
+        text = json.dumps(sorted(filters.items()), separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def _issue_token(self, offset: int, filters: Mapping[str, str]) -> str:
+        payload = f"{offset}:{self._filter_digest(filters)}:{secrets.token_hex(4)}"
+        mac = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()[:16]
+        return base64.urlsafe_b64encode(f"{payload}:{mac}".encode()).decode().rstrip("=")
+
+    def _read_token(self, token: str, filters: Mapping[str, str]) -> int:
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            payload, mac = raw.rsplit(":", 1)
+            offset_text, digest, _salt = payload.split(":")
+            offset = int(offset_text)
+        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+            msg = "Invalid page_token"
+            raise _PageTokenError(msg) from exc
+        expected = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()[:16]
+        if not hmac.compare_digest(mac, expected) or offset < 0:
+            msg = "Invalid page_token"
+            raise _PageTokenError(msg)
+        if digest != self._filter_digest(filters):
+            msg = "page_token does not match the request's filters"
+            raise _PageTokenError(msg)
+        return offset
+
+    # ------------------------------------------------------------------ jobs
+
+    def set_jobs(self, jobs: int | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Replace the whole listing.
+
+        Args:
+            jobs: How many synthetic jobs to generate (seeded with ``seed``), or
+                the jobs themselves in listing order (missing required fields
+                filled in; optional ones left out).
+
+        Returns:
+            The new job dicts, the same objects as in `jobs`.
+        """
+        if isinstance(jobs, int):
+            self.jobs[:] = make_jobs(jobs, seed=self.seed)
+        else:
+            self.jobs[:] = [complete_job(job) for job in jobs]
+        return self.jobs
+
+    def insert_jobs(
+        self, jobs: int | Sequence[Mapping[str, Any]], *, at: int = 0
+    ) -> list[dict[str, Any]]:
+        """Insert jobs into the listing (by default at the head: newest).
+
+        Args:
+            jobs: How many new synthetic jobs to create (newer than the current
+                first job, leaning towards in-flight statuses, seeded), or the
+                jobs themselves (missing required fields filled in).
+            at: The list index to insert at (0: before every job).
+
+        Returns:
+            The inserted job dicts, in listing order (the same objects as in
+            `jobs`).
+        """
+        if isinstance(jobs, int):
+            if jobs < 0:
+                msg = f"jobs must be >= 0, got {jobs}"
+                raise ValueError(msg)
+            newest = datetime.now(timezone.utc)
+            if self.jobs:
+                with contextlib.suppress(KeyError, TypeError, ValueError):
+                    newest = parse_timestamp(self.jobs[0]["created_at"])
+            created = []
+            for _ in range(jobs):
+                newest = newest.replace(microsecond=0) + _random_step(self._insert_rng)
+                created.append(synthesize_job(self._insert_rng, newest, active=True))
+            new = created[::-1]
+        else:
+            new = [complete_job(job) for job in jobs]
+        self.jobs[at:at] = new
+        if self._progressing:
+            now = self._clock()
+            for job in new:
+                self._schedule(job, now)
+        return new
+
+    def remove_jobs(self, ids: str | Iterable[str]) -> list[dict[str, Any]]:
+        """Remove jobs from the listing.
+
+        Args:
+            ids: One job id or several; unknown ids are ignored.
+
+        Returns:
+            The removed job dicts, in their former listing order.
+        """
+        wanted = {ids} if isinstance(ids, str) else set(ids)
+        removed = [job for job in self.jobs if job.get("id") in wanted]
+        self.jobs[:] = [job for job in self.jobs if job.get("id") not in wanted]
+        for job_id in wanted:
+            self._schedules.pop(job_id, None)
+        return removed
+
+    def update_job(self, job_id: str, **fields: Any) -> dict[str, Any]:  # noqa: ANN401
+        """Change fields of one job in place (nothing else, not even ``updated_at``).
+
+        Args:
+            job_id: The job's id.
+            **fields: The fields to set.
+
+        Returns:
+            The updated job dict.
+
+        Raises:
+            KeyError: No job has that id.
+        """
+        job = self.get_job(job_id)
+        job.update(fields)
+        return job
+
+    def get_job(self, job_id: str) -> dict[str, Any]:
+        """Return the job dict with this id.
+
+        Args:
+            job_id: The job's id.
+
+        Returns:
+            The job dict (the same object as in `jobs`).
+
+        Raises:
+            KeyError: No job has that id.
+        """
+        for job in self.jobs:
+            if job.get("id") == job_id:
+                return job
+        raise KeyError(job_id)
+
+    def organization_of(self, job: Mapping[str, Any]) -> str | None:
+        """Return the organization a job belongs to, as ``organization_id`` filters it.
+
+        Args:
+            job: A job mapping.
+
+        Returns:
+            The job's own ``"organization_id"`` if it has the key, else its
+            project's organization, else None.
+        """
+        if "organization_id" in job:
+            value = job["organization_id"]
+            return None if value is None else str(value)
+        project = job.get("project_id")
+        return self.project_organizations.get(project) if isinstance(project, str) else None
+
+    # ------------------------------------------------------------------ progress
+
+    def start_progress(self) -> None:
+        """Schedule every job in flight from now on, if ``progress`` is on.
+
+        Jobs inserted afterwards are scheduled from their insertion.
+        """
+        if not self.progress:
+            return
+        self._progressing = True
+        now = self._clock()
+        for job in self.jobs:
+            self._schedule(job, now)
+
+    def stop_progress(self) -> None:
+        """Schedule no further inserted jobs (those scheduled keep moving when served)."""
+        self._progressing = False
+
+    def _schedule(self, job: Mapping[str, Any], now: float) -> None:
+        schedule = plan(job, now, seed=self.seed, span=self.progress_seconds)
+        if schedule is not None:
+            self._schedules[job["id"]] = schedule
+
+    def _advance(self) -> None:
+        """Move scheduled jobs along to where the clock says they are."""
+        if self._schedules:
+            advance(self.jobs, self._schedules, self._clock())
