@@ -19,7 +19,8 @@ import aiohttp
 import pytest
 
 from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
-from llama_batch_async.cli import JOB_FIELDS, _event_line, job_to_dict, main
+from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
+from llama_batch_async.cli._watch import event_line as _event_line
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,
