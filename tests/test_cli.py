@@ -1140,3 +1140,114 @@ async def test_verbose_retry_lines_escape_server_text() -> None:
     assert_no_raw_controls(result.stderr)
     assert "WARNING: retrying in" in result.stderr
     assert "down \\x1b[2J\\x07 now" in result.stderr
+
+
+# ----------------------------------------------------------------- the package's shape
+
+
+def test_cli_imports_only_the_public_package() -> None:
+    """No module under cli/ imports a private module of the library (`_client`, `_watch`, ...)."""
+    import ast  # noqa: PLC0415 - this test only
+    import importlib.util  # noqa: PLC0415 - this test only
+
+    spec = importlib.util.find_spec("llama_batch_async.cli")
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    sources = sorted(folder.glob("*.py"))
+    assert {path.name for path in sources} >= {"__init__.py", "_list.py", "_wait.py"}
+    private: list[str] = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module or ''}.{alias.name}" for alias in node.names]
+                if node.level >= 2 or (node.module or "").startswith("llama_batch_async._"):
+                    private.append(f"{path.name}: from {'.' * node.level}{node.module or ''}")
+                elif node.level == 0 and node.module == "llama_batch_async":
+                    private += [f"{path.name}: {name}" for name in names if "._" in name]
+            elif isinstance(node, ast.Import):
+                private += [
+                    f"{path.name}: import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("llama_batch_async._")
+                ]
+    assert private == []
+
+
+def test_command_modules_are_imported_only_when_their_command_runs() -> None:
+    """Importing the CLI and `--help` load no command module; `list --help` loads only list's."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from llama_batch_async.cli import main\n"
+        "cli = 'llama_batch_async.cli.'\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.startswith(cli))\n"
+        "print(loaded())\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help']); print(loaded(), file=sys.stderr)\n"
+        "    main(['list', '--help'])\n"
+        "print(loaded())\n"
+        "print('llama_batch_async.testing' in sys.modules)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=clean_env(),
+        cwd=HERE,
+        check=False,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    shared = ["llama_batch_async.cli._options", "llama_batch_async.cli._output"]
+    assert done.stdout.splitlines() == [
+        str(shared),
+        str(["llama_batch_async.cli._list", *shared]),
+        "False",
+    ]
+    assert done.stderr.strip() == str(shared)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("list", "--prefetch", "33"), "--prefetch"),
+        (("list", "--prefetch", "many"), "--prefetch"),
+        (("list", "--offset", "-1"), "--offset"),
+        (("list", "--max-items", "-5"), "--max-items"),
+        (("list", "--page-size", "0"), "--page-size"),
+        (("list", "--page-size", "ten"), "--page-size"),
+        (("list", "--max-retries", "-1"), "--max-retries"),
+        (("list", "--timeout", "0"), "--timeout"),
+        (("list", "--request-timeout", "-2"), "--request-timeout"),
+        (("list", "--status", "done"), "--status"),
+        (("list", "--job-type", "index"), "--job-type"),
+        (("list", "--project-id", " "), "--project-id"),
+        (("list", "--directory-id", ""), "--directory-id"),
+        (("list", "--organization-id", "\t"), "--organization-id"),
+        (("list", "--api-key", " "), "--api-key"),
+        (("list", "--base-url", "ftp://example.com"), "--base-url"),
+        (("list", "--offset", "3", "--resume-from", "abc"), "--resume-from"),
+        (("list", "--resume-from", "not-a-cursor"), "--resume-from"),
+        (("wait", "bjb-1", "--timeout", "-1"), "--timeout"),
+        (("wait", "bjb-1", "--poll-interval", "0"), "--poll-interval"),
+        (("wait", "bjb-1", "--request-timeout", "nan"), "--request-timeout"),
+        (("watch", "--max-events", "0"), "--max-events"),
+        (("watch", "--duration", "-1"), "--duration"),
+        (("watch", "--page-size", "0"), "--page-size"),
+        (("serve-fake", "--port", "70000"), "--port"),
+        (("serve-fake", "--latency", "-1"), "--latency"),
+    ],
+)
+def test_every_bad_flag_value_is_named_as_typed(
+    args: tuple[str, ...], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused value exits 2 with an error naming the flag as typed, never a parameter name."""
+    demo = () if args[0] == "serve-fake" or "--api-key" in args else ("--demo",)
+    assert main([*args, *demo]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    message = err.splitlines()[-1]
+    assert "error: " in message
+    assert flag in message
+    parameter = flag.removeprefix("--").replace("-", "_")
+    assert f" {parameter} " not in f" {message} ".replace(",", " ")
