@@ -1251,3 +1251,74 @@ def test_every_bad_flag_value_is_named_as_typed(
     assert flag in message
     parameter = flag.removeprefix("--").replace("-", "_")
     assert f" {parameter} " not in f" {message} ".replace(",", " ")
+
+
+# ----------------------------------------------------------------- on a pseudo-terminal
+
+
+def run_on_pty(*args: str, columns: int = 80, seconds: float = TIMEOUT) -> Result:
+    """Run the command with stdout and stderr on a pseudo-terminal this many columns wide."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+    import pty  # noqa: PLC0415 - POSIX only
+    import select  # noqa: PLC0415 - POSIX only
+    import struct  # noqa: PLC0415 - POSIX only
+    import termios  # noqa: PLC0415 - POSIX only
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        command(*args),
+        stdout=follower,
+        stderr=follower,
+        env=clean_env(COLUMNS=str(columns)),
+        cwd=HERE,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        for _ in range(int(seconds / 0.05)):
+            ready, _, _ = select.select([leader], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=seconds)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert_no_traceback(text)
+    return Result(proc.returncode, text, "")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 100, 120, 140])
+def test_table_fits_the_terminal_down_to_80_columns(columns: int) -> None:
+    """On a terminal the table fits its width: columns shortened or dropped, ids never cut."""
+    piped = run_cli("list", "--demo", "--status", "failed", "--format", "jsonl")
+    ids = [record["id"] for record in jsonl(piped.stdout)]
+    result = run_on_pty("list", "--demo", "--status", "failed", columns=columns)
+    assert result.returncode == 0
+    header, *rows = [line for line in result.stdout.split("\n") if line.startswith(("ID", "bjb-"))]
+    assert header.split()[:1] == ["ID"]
+    assert "STATUS" in header
+    assert "ERROR" in header
+    assert [row.split()[0] for row in rows] == ids
+    assert all(len(line) < columns for line in (header, *rows))
+    if columns >= 140:
+        assert "CREATED (UTC)" in header
+        assert "TYPE" in header
+
+
+def test_empty_table_says_no_jobs_match() -> None:
+    """An empty listing as a table is one line, `no jobs match`, not a bare header."""
+    result = run_cli("list", "--demo", "--organization-id", "org-none", "--format", "table")
+    assert (result.returncode, result.stdout) == (0, "no jobs match\n")

@@ -343,52 +343,111 @@ def table_floor(job_ids: Sequence[str]) -> tuple[int, ...]:
     )
 
 
+_ID, _TYPE, _STATUS, _PROGRESS, _FAILED, _CREATED, _ERROR = range(7)
+_SHORT_CREATED_HEADER: Final = "CREATED"
+_MIN_FIT_ERROR_WIDTH: Final = 12
+_EMPTY: Final = "no jobs match"
+
+
+def _short_created(cell: str) -> str:
+    """``2026-11-01 10:00:00`` as ``11-01 10:00``: the table's narrow form of a time."""
+    return cell[5:16] if len(cell) == len("2026-11-01 10:00:00") else cell
+
+
+@attrs.define
+class _Layout:
+    """The columns a table shows, and how wide: decided once, at its first page.
+
+    On a terminal narrower than the full table, the layout gives up, in this order
+    and only as far as needed: the ERROR column's width down to 24, the FAILED
+    column, the seconds and year of CREATED, the TYPE column, the CREATED column,
+    and finally ERROR's width down to 12. The ids are never cut (they are what a
+    reader copies into ``wait``), so a table fits any terminal of 80 columns.
+    """
+
+    widths: dict[int, int]
+    short_created: bool = False
+    error_width: int = PIPED_ERROR_WIDTH
+
+    def fixed(self) -> int:
+        """Characters taken by every column but ERROR, with the gaps and a spare last one."""
+        return sum(self.widths.values()) + 2 * len(self.widths) + 1
+
+    @classmethod
+    def fit(cls, widths: Sequence[int], columns: int | None) -> _Layout:
+        layout = cls(dict(enumerate(widths)))
+        if columns is None:  # not a terminal: every column, the error cut at 60
+            return layout
+        steps: tuple[Callable[[], object], ...] = (
+            lambda: layout.widths.pop(_FAILED),
+            layout._shorten_created,
+            lambda: layout.widths.pop(_TYPE),
+            lambda: layout.widths.pop(_CREATED),
+        )
+        for step in steps:
+            if columns - layout.fixed() >= _MIN_ERROR_WIDTH:
+                break
+            step()
+        layout.error_width = max(_MIN_FIT_ERROR_WIDTH, columns - layout.fixed())
+        return layout
+
+    def _shorten_created(self) -> None:
+        self.short_created = True
+        self.widths[_CREATED] = len(_short_created("2026-11-01 10:00:00"))
+
+    def line(self, cells: Sequence[str]) -> str:
+        parts = []
+        for index, width in self.widths.items():
+            cell = cells[index]
+            if index == _CREATED and self.short_created:
+                cell = (
+                    _SHORT_CREATED_HEADER
+                    if cell == _TABLE_HEADER[_CREATED]
+                    else _short_created(cell)
+                )
+            parts.append(cell.rjust(width) if index in _RIGHT_ALIGNED else cell.ljust(width))
+        parts.append(truncate(cells[_ERROR], self.error_width))
+        return "  ".join(parts).rstrip() + "\n"
+
+
 @attrs.define
 class TableWriter:
-    """Aligned columns; widths come from the header and the first page.
+    """Aligned columns for people; the layout comes from the header and the first page.
 
-    ``floor`` holds minimum widths, for output whose first page is one job
-    (``wait`` prints each job as it finishes).
+    On a terminal the table fits its width (`_Layout.fit`); piped, the ERROR
+    column is cut at 60 characters. ``floor`` holds minimum widths, for output
+    whose first page is one job (``wait`` prints each job as it finishes). Output
+    with no jobs says ``empty`` instead of printing a bare header.
     """
 
     stream: Stream
-    widths: list[int] | None = None
+    layout: _Layout | None = None
     floor: Sequence[int] = ()
-    fit: bool = attrs.field(init=False)
-
-    def __attrs_post_init__(self) -> None:
-        self.fit = isatty(self.stream)  # on a terminal, the error column fits its width
-
-    def _line(self, cells: Sequence[str]) -> str:
-        assert self.widths is not None  # noqa: S101 - set before the first line
-        parts = [
-            cell.rjust(width) if index in _RIGHT_ALIGNED else cell.ljust(width)
-            for index, (cell, width) in enumerate(zip(cells[:-1], self.widths, strict=True))
-        ]
-        room = PIPED_ERROR_WIDTH
-        if self.fit:
-            columns = shutil.get_terminal_size().columns
-            room = max(_MIN_ERROR_WIDTH, columns - sum(self.widths) - 2 * len(self.widths) - 1)
-        parts.append(truncate(cells[-1], room))
-        return "  ".join(parts).rstrip() + "\n"
+    empty: str = _EMPTY
+    rows: int = 0
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         rows = [table_row(job) for job in jobs]
-        if self.widths is None:
-            self.widths = [
+        if self.layout is None:
+            if not rows:
+                return  # an empty first page: wait for one with jobs, or the end
+            widths = [
                 max(len(cell) for cell in column)
                 for column in zip(*(_TABLE_HEADER[:-1], *(row[:-1] for row in rows)), strict=True)
             ]
-            for index, width in enumerate(self.floor[: len(self.widths)]):
-                self.widths[index] = max(self.widths[index], width)
-            self.stream.write(self._line(_TABLE_HEADER))
+            for index, width in enumerate(self.floor[: len(widths)]):
+                widths[index] = max(widths[index], width)
+            columns = shutil.get_terminal_size().columns if isatty(self.stream) else None
+            self.layout = _Layout.fit(widths, columns)
+            self.stream.write(self.layout.line(_TABLE_HEADER))
         for row in rows:
-            self.stream.write(self._line(row))
+            self.stream.write(self.layout.line(row))
+        self.rows += len(rows)
         self.stream.flush()
 
     def end(self) -> None:
-        if self.widths is None:  # no page arrived: still show what the columns are
-            self.write_page(())
+        if self.layout is None and self.empty:  # no job arrived
+            self.stream.write(self.empty + "\n")
         self.stream.flush()
 
 

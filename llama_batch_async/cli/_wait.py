@@ -92,6 +92,7 @@ async def _wait(args: argparse.Namespace) -> int:
         writer = WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
         if isinstance(writer, TableWriter):
             writer.floor = table_floor(job_ids)  # rows come one at a time
+            writer.empty = ""  # nothing finished: the error line says why
         final: dict[str, BatchJob] = {}
         jobs = client.finished_jobs(
             job_ids,
