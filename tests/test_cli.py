@@ -1322,3 +1322,61 @@ def test_empty_table_says_no_jobs_match() -> None:
     """An empty listing as a table is one line, `no jobs match`, not a bare header."""
     result = run_cli("list", "--demo", "--organization-id", "org-none", "--format", "table")
     assert (result.returncode, result.stdout) == (0, "no jobs match\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_list_progress_on_a_terminal_counts_to_max_items() -> None:
+    """The `N of ~total jobs` line counts to --max-items when that is below the listing's size."""
+    result = run_on_pty("list", "--demo", "--max-items", "60", "--page-size", "20", columns=140)
+    assert result.returncode == 0
+    assert "20 of ~60 jobs" in result.stdout
+    assert "60 of ~60 jobs" in result.stdout
+    assert "~137" not in result.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_wait_on_a_terminal_shows_a_live_status_line() -> None:
+    """On a terminal, wait shows `waiting for N of M jobs (K finished), m:ss` until it ends."""
+    result = run_on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl")
+    assert result.returncode in {0, 1}  # 1: a demo job failed, as demo jobs may
+    assert "waiting for 12 of 12 jobs (0 finished), 0:00" in result.stdout
+    assert "(1 finished)" in result.stdout
+    # Each record is written after the status line was wiped back to column 0.
+    records = [line.split("\r")[-1] for line in result.stdout.split("\n") if '"id": ' in line]
+    assert len(records) == 12
+    assert all(json.loads(record)["status"] in TERMINAL for record in records)
+
+
+async def test_wait_piped_shows_no_status_line() -> None:
+    """Piped, wait writes nothing to stderr while it waits: the live line is for terminals."""
+    result = await arun_cli("wait", "--demo", "--poll-interval", "0.2")
+    assert len(jsonl(result.stdout)) == 12
+    assert "waiting for" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_during_a_long_list_prints_the_resume_cursor() -> None:
+    """SIGINT mid-walk exits 130 with the cursor on stderr; resuming lists the rest once."""
+    async with FakeLlamaCloud(jobs=200, api_key=KEY, latency=0.1) as cloud:
+        args = ("list", *connect(cloud), "--page-size", "10", "--prefetch", "0")
+        proc = await spawn_cli(*args)
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):
+                if len(cloud.requests) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            first = await collect(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert first.returncode == 130
+        flag, cursor = first.stderr.strip().removeprefix("resume with: ").split()
+        assert flag == "--resume-from"
+        cloud.latency = 0.0
+        rest = await arun_cli(*args, flag, cursor)
+        ids = [job["id"] for job in cloud.jobs]
+    listed = [record["id"] for record in jsonl(first.stdout) + jsonl(rest.stdout)]
+    assert 0 < len(jsonl(first.stdout)) < 200
+    assert listed == ids

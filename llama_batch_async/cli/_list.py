@@ -10,6 +10,8 @@ import argparse
 import asyncio
 import sys
 
+import attrs
+
 from llama_batch_async import LlamaBatchError
 
 from . import EXIT_FAILURE, EXIT_OK
@@ -23,7 +25,7 @@ from ._options import (
     count,
     logging_to_stderr,
 )
-from ._output import FORMATS, WRITERS, Progress, isatty, say, stdout
+from ._output import FORMATS, WRITERS, Progress, StatusLine, isatty, say, stdout
 
 __all__ = ["add_arguments", "run"]
 
@@ -68,10 +70,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_connection_options(parser)
 
 
-async def _list(args: argparse.Namespace) -> int:
+@attrs.define
+class _Listed:
+    """How far the output got: the cursor after the last page written."""
+
+    cursor: str | None = None
+
+
+async def _list(args: argparse.Namespace, listed: _Listed) -> int:
     out = stdout()
     writer = WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
-    progress = Progress(sys.stderr, enabled=isatty(sys.stderr))
+    progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
     async with connect(args) as client:
         try:
             pager = client.list_jobs(
@@ -99,6 +108,7 @@ async def _list(args: argparse.Namespace) -> int:
             async for page in pager.pages():
                 progress.clear()
                 writer.write_page(page.items)
+                listed.cursor = page.cursor
                 progress.update(pager.stats)
         except LlamaBatchError as exc:
             # What was listed stays listed: close the output, then say where to resume.
@@ -116,5 +126,12 @@ async def _list(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``list`` with the parsed arguments; return the exit code."""
+    listed = _Listed()
     with logging_to_stderr(args.verbose):
-        return asyncio.run(_list(args))
+        try:
+            return asyncio.run(_list(args, listed))
+        except KeyboardInterrupt:
+            # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
+            if listed.cursor:
+                say(f"resume with: --resume-from {listed.cursor}")
+            raise

@@ -32,6 +32,7 @@ __all__ = [
     "Output",
     "OutputError",
     "Progress",
+    "StatusLine",
     "Stream",
     "TableWriter",
     "Writer",
@@ -460,19 +461,16 @@ WRITERS: Final[dict[str, Callable[[Stream], Writer]]] = {
 
 
 @attrs.define
-class Progress:
-    """``1200 of ~5000 jobs`` on a terminal's stderr, redrawn in place; else nothing."""
+class StatusLine:
+    """One line on a terminal's stderr, redrawn in place and wiped at the end; else nothing."""
 
     stream: TextIO
     enabled: bool
     shown: int = 0
 
-    def update(self, stats: WalkStats) -> None:
+    def show(self, text: str) -> None:
         if not self.enabled:
             return
-        text = f"{stats.items} jobs"
-        if stats.total_size is not None:
-            text = f"{stats.items} of ~{stats.total_size} jobs"
         self.stream.write("\r" + text.ljust(self.shown))
         self.stream.flush()
         self.shown = len(text)
@@ -482,3 +480,25 @@ class Progress:
             self.stream.write("\r" + " " * self.shown + "\r")
             self.stream.flush()
             self.shown = 0
+
+
+@attrs.define
+class Progress:
+    """``1200 of ~5000 jobs`` on a terminal's stderr while a walk runs.
+
+    The total is the server's ``total_size``, or ``max_items`` when that is smaller.
+    """
+
+    line: StatusLine
+    max_items: int | None = None
+
+    def update(self, stats: WalkStats) -> None:
+        total = stats.total_size
+        if self.max_items is not None and (total is None or total > self.max_items):
+            total = self.max_items
+        self.line.show(
+            f"{stats.items} jobs" if total is None else f"{stats.items} of ~{total} jobs"
+        )
+
+    def clear(self) -> None:
+        self.line.clear()

@@ -10,6 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import math
+import sys
+import time
+
+import attrs
 
 from llama_batch_async import (
     BatchJob,
@@ -32,7 +36,17 @@ from ._options import (
     poll_interval,
     text,
 )
-from ._output import FORMATS, WRITERS, TableWriter, error, isatty, stdout, table_floor, wire_status
+from ._output import (
+    FORMATS,
+    WRITERS,
+    StatusLine,
+    TableWriter,
+    error,
+    isatty,
+    stdout,
+    table_floor,
+    wire_status,
+)
 
 __all__ = ["add_arguments", "run"]
 
@@ -70,6 +84,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+@attrs.define
+class _Waiting:
+    """``waiting for 9 of 12 jobs (3 finished), 0:42`` on a terminal's stderr, every second."""
+
+    line: StatusLine
+    total: int
+    done: int = 0
+    started: float = attrs.field(factory=time.monotonic)
+
+    def redraw(self) -> None:
+        elapsed = int(time.monotonic() - self.started)
+        self.line.show(
+            f"waiting for {self.total - self.done} of {self.total} jobs "
+            f"({self.done} finished), {elapsed // 60}:{elapsed % 60:02d}"
+        )
+
+    async def tick(self) -> None:
+        while True:
+            self.redraw()
+            await asyncio.sleep(1.0)
+
+
 def _job_ids(args: argparse.Namespace) -> tuple[str, ...]:
     job_ids = tuple(dict.fromkeys(args.job_ids))
     if not job_ids and not args.demo:
@@ -101,14 +137,24 @@ async def _wait(args: argparse.Namespace) -> int:
             poll_interval=poll_interval(args),
             timeout=timeout,
         )
+        waiting = _Waiting(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), len(job_ids))
+        ticker = asyncio.ensure_future(waiting.tick()) if waiting.line.enabled else None
         try:
             async with contextlib.aclosing(jobs):
                 async for job in jobs:  # spec: issue 7 - print each job as it finishes
+                    waiting.line.clear()  # stdout and stderr may share the terminal
                     writer.write_page((job,))
                     final[job.id] = job
+                    waiting.done += 1
+                    waiting.redraw()
         except LlamaBatchError as exc:
             writer.end()
+            waiting.line.clear()
             return _failed(exc, job_ids, args)
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            waiting.line.clear()
         writer.end()
     unsuccessful = [
         final[job_id] for job_id in job_ids if final[job_id].status != JobStatus.COMPLETED
