@@ -1380,3 +1380,14 @@ async def test_ctrl_c_during_a_long_list_prints_the_resume_cursor() -> None:
     listed = [record["id"] for record in jsonl(first.stdout) + jsonl(rest.stdout)]
     assert 0 < len(jsonl(first.stdout)) < 200
     assert listed == ids
+
+
+def test_connection_refused_is_said_in_our_words() -> None:
+    """A refused connection: `cannot connect to URL: connection refused`, no HTTP library noise."""
+    with socket.socket() as probe:  # a port that was free a moment ago, now closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = run_cli("list", "--api-key", KEY, "--base-url", url, "--max-retries", "0")
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot connect to {url}: connection refused\n"

@@ -114,7 +114,7 @@ async def _list(args: argparse.Namespace, listed: _Listed) -> int:
             # What was listed stays listed: close the output, then say where to resume.
             progress.clear()
             writer.end()
-            api_error(exc)
+            api_error(exc, client.base_url)
             if exc.cursor:
                 say(f"resume with: --resume-from {exc.cursor}")
             return EXIT_FAILURE

@@ -22,11 +22,20 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Final
 
-from llama_batch_async import AuthenticationError, BatchClient, JobStatus, JobType, LlamaBatchError
+from llama_batch_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BatchClient,
+    JobStatus,
+    JobType,
+    LlamaBatchError,
+)
 
 from ._output import error, printable
 
@@ -328,9 +337,60 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
         yield client
 
 
-def api_error(exc: LlamaBatchError) -> None:
-    """Report a failed call on stderr: one line, the key never shown."""
-    error(_KEY_REFUSED if isinstance(exc, AuthenticationError) else str(exc))
+def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:
+    """Report a failed call on stderr: one line, the key never shown.
+
+    A connection that could not be made is said in our words, from the operating
+    system's error (``cannot connect to http://127.0.0.1:9: connection refused``),
+    not the HTTP library's (which says ``ssl:default`` of a plain http URL).
+    """
+    if isinstance(exc, AuthenticationError):
+        error(_KEY_REFUSED)
+    elif base_url and isinstance(exc, APIConnectionError) and not isinstance(exc, APITimeoutError):
+        error(f"cannot connect to {base_url}: {_os_reason(exc) or exc}")
+    else:
+        error(str(exc))
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason a connection failed, from the errors chained below.
+
+    The HTTP library's own error keeps the system's error as ``os_error``; the
+    client chains that error (``raise ... from``).
+    """
+    queue: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while queue:
+        cause = queue.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return "the host name cannot be resolved"
+        inner = getattr(cause, "os_error", None)
+        if isinstance(inner, BaseException):
+            queue.append(inner)
+        if isinstance(cause, OSError) and type(cause) in _SYSTEM_ERRORS and cause.errno:
+            reason = os.strerror(cause.errno)
+            return reason[:1].lower() + reason[1:]
+        queue += [link for link in (cause.__cause__, cause.__context__) if link is not None]
+    return None
+
+
+# The builtin errors a failed connect raises; not the HTTP library's subclasses,
+# whose errno may be copied from a resolver error.
+_SYSTEM_ERRORS: Final = frozenset(
+    {
+        OSError,
+        ConnectionError,
+        ConnectionRefusedError,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+        TimeoutError,
+        PermissionError,
+    }
+)
 
 
 class _PrintableFormatter(logging.Formatter):

@@ -150,7 +150,7 @@ async def _wait(args: argparse.Namespace) -> int:
         except LlamaBatchError as exc:
             writer.end()
             waiting.line.clear()
-            return _failed(exc, job_ids, args)
+            return _failed(exc, job_ids, args, client.base_url)
         finally:
             if ticker is not None:
                 ticker.cancel()
@@ -168,7 +168,9 @@ async def _wait(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _failed(exc: LlamaBatchError, job_ids: tuple[str, ...], args: argparse.Namespace) -> int:
+def _failed(
+    exc: LlamaBatchError, job_ids: tuple[str, ...], args: argparse.Namespace, base_url: str
+) -> int:
     """Report why the wait ended early; return the exit code."""
     if isinstance(exc, WaitTimeoutError):
         error(
@@ -184,7 +186,7 @@ def _failed(exc: LlamaBatchError, job_ids: tuple[str, ...], args: argparse.Names
             f"{filters if args.project_id or args.directory_id else ''})"
         )
         return EXIT_FAILURE
-    api_error(exc)
+    api_error(exc, base_url)
     return EXIT_FAILURE
 
 

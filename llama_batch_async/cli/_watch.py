@@ -158,7 +158,7 @@ async def _watch(args: argparse.Namespace) -> int:
         try:
             await asyncio.wait_for(_print_events(events, printer, args.max_events), args.duration)
         except LlamaBatchError as exc:  # before TimeoutError: APITimeoutError may be both
-            api_error(exc)
+            api_error(exc, client.base_url)
             return EXIT_FAILURE
         except asyncio.TimeoutError:
             pass  # --duration is over: the watch was asked to stop, not a failure
