@@ -566,7 +566,9 @@ async def test_failure_and_retries_in_process(capsys: pytest.CaptureFixture[str]
     async with FakeLlamaCloud(jobs=30, api_key=KEY) as cloud:
         cloud.delay_next(0)
         cloud.fail_next(503, times=2, retry_after="0")
+        # --prefetch 0: both 503s go to the same page request, not to two in flight.
         args = ["list", *connect(cloud), "--page-size", "10", "--max-retries", "1", "-v"]
+        args += ["--prefetch", "0"]
         assert await asyncio.to_thread(main, [*args, "--format", "table"]) == 1
         captured = capsys.readouterr()
         assert len(captured.out.splitlines()) == 11  # header and the first page
@@ -1201,7 +1203,7 @@ def test_command_modules_are_imported_only_when_their_command_runs() -> None:
     shared = ["llama_batch_async.cli._options", "llama_batch_async.cli._output"]
     assert done.stdout.splitlines() == [
         str(shared),
-        str(["llama_batch_async.cli._list", *shared]),
+        str(["llama_batch_async.cli._list", *shared, "llama_batch_async.cli._status"]),
         "False",
     ]
     assert done.stderr.strip() == str(shared)

@@ -14,6 +14,7 @@ no command at all), and each a short script over the public API:
     __init__    main, the parser, the registry, exit codes
     _options    shared options, the argparse types that check every flag, connect
     _output     records, escaping, the stdout wrapper, the json/jsonl/csv/table writers
+    _status     status lines on a terminal's stderr (list's progress, wait's live line)
     _list, _wait, _watch, _serve
                 one command each: add_arguments(parser) and run(args) -> exit code
 

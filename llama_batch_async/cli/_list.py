@@ -25,7 +25,8 @@ from ._options import (
     count,
     logging_to_stderr,
 )
-from ._output import FORMATS, WRITERS, Progress, StatusLine, isatty, say, stdout
+from ._output import FORMATS, WRITERS, isatty, say, stdout
+from ._status import Progress, StatusLine
 
 __all__ = ["add_arguments", "run"]
 

@@ -39,7 +39,6 @@ from ._options import (
 from ._output import (
     FORMATS,
     WRITERS,
-    StatusLine,
     TableWriter,
     error,
     isatty,
@@ -47,6 +46,7 @@ from ._output import (
     table_floor,
     wire_status,
 )
+from ._status import StatusLine
 
 __all__ = ["add_arguments", "run"]
 
