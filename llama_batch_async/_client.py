@@ -229,6 +229,50 @@ class BatchClient:
     ) -> None:
         await self.aclose()
 
+    def finished_jobs(
+        self,
+        job_ids: Iterable[str],
+        *,
+        project_id: str | None = None,
+        directory_id: str | None = None,
+        poll_interval: float = 5.0,
+        timeout: float | None = None,
+    ) -> AsyncGenerator[BatchJob, None]:
+        """Poll the listing and yield each job the moment it is completed, failed or cancelled.
+
+        Each job is yielded once, in the order the walks reach them. Each poll
+        walks the listing (with the filters given) only until every job still
+        pending has been seen. Polls come every ``poll_interval`` seconds while
+        jobs change, back off to 4x that while nothing does, and never before
+        the client's rate-limit pause ends. Arguments are checked at once;
+        nothing is sent until iteration, and polling happens only while the
+        iterator is awaited. Close it with ``aclose()`` or
+        `contextlib.aclosing` to stop early.
+
+        Args:
+            job_ids: The ids of the jobs to wait for (repeats are ignored).
+            project_id: Walk only this project's jobs (fewer pages per poll).
+            directory_id: Walk only this directory's jobs.
+            poll_interval: Seconds between polls while jobs change.
+            timeout: Seconds the whole wait may take, walks included; None for
+                no limit.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first (also a `TimeoutError`);
+                ``.pending`` names the jobs not yielded, ``.jobs`` the last
+                record seen of each job.
+            JobNotFoundError: Some ids were absent from three complete walks in
+                a row; ``.missing`` names them.
+            LlamaBatchError: A poll failed after the pager's retries.
+        """
+        ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
+        pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
+        return _watch.finished(
+            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._context.gate
+        )
+
     async def wait_for_jobs(
         self,
         job_ids: Iterable[str],
@@ -240,10 +284,7 @@ class BatchClient:
     ) -> dict[str, BatchJob]:
         """Poll the listing until every job is completed, failed or cancelled.
 
-        Each poll walks the listing (with the filters given) only until every
-        job still pending has been seen. Polls come every ``poll_interval``
-        seconds while jobs change, back off to 4x that while nothing does, and
-        never before the client's rate-limit pause ends.
+        `finished_jobs`, collected: the same polls, back-off and errors.
 
         Args:
             job_ids: The ids of the jobs to wait for.
@@ -265,14 +306,10 @@ class BatchClient:
                 a row; ``.missing`` names them.
             LlamaBatchError: A poll failed after the pager's retries.
         """
-        return await _watch.wait_for_jobs(
-            self.list_jobs,
-            job_ids,
-            project_id=project_id,
-            directory_id=directory_id,
-            poll_interval=poll_interval,
-            timeout=timeout,
-            gate=self._context.gate,
+        ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
+        pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
+        return await _watch.poll_until_terminal(
+            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._context.gate
         )
 
     def watch_jobs(
@@ -308,15 +345,15 @@ class BatchClient:
             ValueError: A bad argument, named in the message, before any request.
             RuntimeError: The client is closed.
         """
-        return _watch.watch_jobs(
-            self.list_jobs,
+        interval, first = _watch.check_watch(poll_interval, initial)
+        pager = self.list_jobs(
             directory_id=directory_id,
             job_type=job_type,
             status=status,
             project_id=project_id,
             organization_id=organization_id,
             page_size=page_size,
-            poll_interval=poll_interval,
-            initial=initial,
-            gate=self._context.gate,
+        )
+        return _watch.poll_events(
+            pager.pages, poll_interval=interval, initial=first, gate=self._context.gate
         )

@@ -1,19 +1,23 @@
 """Polling built on the pager: wait for jobs to finish, watch a listing change.
 
-Both loops only ever walk the one endpoint this package wraps, through a
-`JobPager`, so every poll inherits its retries, its exactly-once walk and its
-typed records. Nothing runs in the background: a wait polls while it is
+The loops walk what the client hands them: ``pages``, a callable that starts
+one walk over the listing (`JobPager.pages` of a pager the client made, with
+its filters), so every poll inherits the pager's retries, its exactly-once
+walk and its typed records, and nothing here calls back into the client.
+Nothing runs in the background: a wait polls while it is iterated or
 awaited, a watch polls while it is iterated.
 
-    wait_for_jobs(ids)        validate (ValueError before any I/O)
+    finished(pages, ids)      BatchClient.finished_jobs (validated by check_wait)
       loop:
-        walk                  pager.pages(), closed as soon as every id still
-                              pending was seen (contextlib.aclosing)
-        settle                terminal ids are done; absent ids count walks
+        walk                  pages(), closed as soon as every id still pending
+                              was seen (each page bounded by the deadline)
+        yield                 each wanted job the moment a walk shows it terminal
+        settle                absent ids count complete walks (JobNotFoundError)
         sleep                 poll_interval, x1.5 while nothing changes (up to
                               x4), never less than the client's 429 pause
+    poll_until_terminal       BatchClient.wait_for_jobs: `finished`, collected
 
-    watch_jobs(**filters)     validate
+    poll_events(pages)        BatchClient.watch_jobs (validated by check_watch)
       loop:
         walk                  a complete walk into {id: job}
         diff                  added / changed / removed against the last walk
@@ -36,18 +40,19 @@ from typing import Literal
 import attrs
 
 from ._errors import JobNotFoundError, WaitTimeoutError
-from ._models import BatchJob, JobPage, JobStatus, JobType
-from ._pager import JobPager
+from ._models import BatchJob, JobPage
 from ._retry import RateLimitGate, Sleep
 
 __all__ = [
     "MISSING_GRACE_WALKS",
     "EventKind",
     "JobEvent",
+    "WalkPages",
+    "check_wait",
+    "check_watch",
+    "finished",
     "poll_events",
     "poll_until_terminal",
-    "wait_for_jobs",
-    "watch_jobs",
 ]
 
 logger = logging.getLogger(__name__)
@@ -67,9 +72,6 @@ EventKind = Literal["added", "changed", "removed"]
 
 WalkPages = Callable[[], AsyncIterator[JobPage]]
 """Starts one walk over the listing: `JobPager.pages` (a scripted walk in tests)."""
-
-ListJobs = Callable[..., JobPager]
-"""`BatchClient.list_jobs`: makes the pager the loops walk."""
 
 
 @attrs.frozen(slots=True)
@@ -141,6 +143,11 @@ def _check_initial(initial: object) -> bool:
     return initial
 
 
+def check_watch(poll_interval: object, initial: object) -> tuple[float, bool]:
+    """The arguments of a watch, validated: ValueError naming the bad one, before any I/O."""
+    return _check_interval(poll_interval), _check_initial(initial)
+
+
 # ---------------------------------------------------------------- shared steps
 
 
@@ -186,49 +193,181 @@ def _name_ids(ids: Iterable[str]) -> str:
 # ---------------------------------------------------------------- wait
 
 
-async def _scan(
-    pages: WalkPages, wanted: frozenset[str], latest: dict[str, BatchJob]
-) -> tuple[set[str], bool]:
-    """One poll: walk until every wanted id was seen (or the listing ends).
-
-    Records of wanted ids go into ``latest`` as they come, so a deadline that
-    cuts the walk short still reports what it saw.
+def check_wait(
+    job_ids: object, poll_interval: object, timeout: object
+) -> tuple[tuple[str, ...], float, float | None]:
+    """The arguments of a wait, validated: ValueError naming the bad one, before any I/O.
 
     Returns:
-        The wanted ids seen, and whether any record was new or different.
+        The ids deduplicated in order, the poll interval, and the timeout
+        (None for no limit).
     """
-    seen: set[str] = set()
-    changed = False
+    return _check_ids(job_ids), _check_interval(poll_interval), _check_timeout(timeout)
+
+
+@attrs.define
+class _Wait:
+    """What one wait knows: the last record of each id, what is pending, the deadline."""
+
+    job_ids: tuple[str, ...]
+    timeout: float | None
+    clock: Callable[[], float]
+    deadline: float | None = attrs.field(init=False)
+    latest: dict[str, BatchJob] = attrs.field(factory=dict)
+    pending: dict[str, None] = attrs.field(init=False)  # an ordered set: not yielded yet
+    absent: dict[str, int] = attrs.field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self.pending = dict.fromkeys(self.job_ids)
+        self.deadline = None if self.timeout is None else self.clock() + self.timeout
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no limit); `timed_out` once none are."""
+        if self.deadline is None:
+            return None
+        remaining = self.deadline - self.clock()
+        if remaining <= 0:
+            raise self.timed_out()
+        return remaining
+
+    def timed_out(self) -> WaitTimeoutError:
+        jobs = {job_id: self.latest[job_id] for job_id in self.job_ids if job_id in self.latest}
+        waiting = tuple(self.pending)
+        return WaitTimeoutError(
+            f"timed out after {self.timeout:g} s waiting for {len(waiting)} of "
+            f"{len(self.job_ids)} jobs to finish: {_name_ids(waiting)}",
+            jobs=jobs,
+            pending=waiting,
+            timeout=self.timeout or 0.0,
+        )
+
+    def missing(self, grace_walks: int) -> JobNotFoundError | None:
+        """After a complete poll: the error for ids absent too long, if any."""
+        missing = tuple(
+            job_id for job_id in self.job_ids if self.absent.get(job_id, 0) > grace_walks
+        )
+        if not missing:
+            return None
+        return JobNotFoundError(
+            f"{len(missing)} job ids not in the listing after {grace_walks + 1} "
+            f"complete walks: {_name_ids(missing)} (check the ids and the "
+            "project_id / directory_id filters)",
+            missing=missing,
+            jobs={job_id: self.latest[job_id] for job_id in self.job_ids if job_id in self.latest},
+        )
+
+    async def next_page(self, walk: AsyncIterator[JobPage]) -> JobPage:
+        """The walk's next page, or `timed_out` if the deadline passes first."""
+        remaining = self.remaining()
+        if remaining is None:
+            return await anext(walk)
+        try:
+            return await asyncio.wait_for(anext(walk), remaining)
+        except asyncio.TimeoutError:
+            # The page was still coming at the deadline: its request is cancelled,
+            # the walk closed on the way out, and what it saw is in `latest`.
+            raise self.timed_out() from None
+
+
+async def _scan(
+    pages: WalkPages, wait: _Wait, seen: set[str]
+) -> AsyncGenerator[tuple[BatchJob, bool], None]:
+    """One poll: walk until every id pending at its start was seen (or the listing ends).
+
+    Yields each wanted record seen, with whether it is new or different; records
+    go into ``wait.latest`` as they come, so a deadline that cuts the walk short
+    still reports what it saw.
+    """
+    wanted = frozenset(wait.pending)
     async with _walk(pages) as walk:
-        async for page in walk:
-            for job in page.items:
-                if job.id in wanted:
-                    seen.add(job.id)
-                    if latest.get(job.id) != job:
-                        latest[job.id] = job
-                        changed = True
-            if len(seen) == len(wanted):
-                # Every id still pending is accounted for: the rest of the
-                # listing cannot tell us anything, so stop walking (and close).
+        # Once every id still pending is accounted for, the rest of the listing
+        # cannot tell us anything: stop walking (and close).
+        while len(seen) < len(wanted):
+            try:
+                page = await wait.next_page(walk)
+            except StopAsyncIteration:
                 break
-    return seen, changed
-
-
-def _settle(
-    wanted: frozenset[str],
-    seen: set[str],
-    latest: Mapping[str, BatchJob],
-    pending: dict[str, None],
-    absent: dict[str, int],
-) -> None:
-    """After a poll: seen terminal ids are done; count the walks each unseen id missed."""
+            for job in page.items:
+                if job.id in wanted and job.id not in seen:
+                    seen.add(job.id)
+                    changed = wait.latest.get(job.id) != job
+                    wait.latest[job.id] = job
+                    yield job, changed
+    # spec: wait - an id seen starts its count of absent walks over; an unseen one
+    # missed a complete walk (an incomplete one ended in an error above).
     for job_id in wanted:
         if job_id in seen:
-            absent.pop(job_id, None)
-            if latest[job_id].is_terminal:
-                del pending[job_id]
-        else:
-            absent[job_id] = absent.get(job_id, 0) + 1
+            wait.absent.pop(job_id, None)
+        elif job_id in wait.pending:
+            wait.absent[job_id] = wait.absent.get(job_id, 0) + 1
+
+
+async def finished(
+    pages: WalkPages,
+    job_ids: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    gate: RateLimitGate | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    grace_walks: int = MISSING_GRACE_WALKS,
+) -> AsyncGenerator[BatchJob, None]:
+    """Poll walks, yielding each job the moment a walk shows it terminal: `finished_jobs`.
+
+    Each poll walks only until every id still pending was seen, then stops
+    (and closes the walk). The deadline bounds the whole wait, walks included:
+    a page still coming when it passes is cancelled, and the walk closed.
+
+    Args:
+        pages: Starts one walk (`JobPager.pages`): what the client lists with.
+        job_ids: The ids, validated and deduplicated.
+        poll_interval: Seconds between polls while jobs change.
+        timeout: Seconds the whole wait may take, walks included; None for no limit.
+        gate: The client's rate-limit pause, never slept through too early.
+        sleep: The sleep between polls (tests record instead of waiting).
+        clock: A monotonic clock in seconds, for the deadline.
+        grace_walks: Complete walks an absent id is forgiven beyond the first.
+
+    Raises:
+        WaitTimeoutError: ``timeout`` passed first; ``.pending`` names the ids
+            not yielded.
+        JobNotFoundError: Ids were absent from too many complete walks in a row.
+        LlamaBatchError: A walk failed after its retries.
+    """
+    wait = _Wait(job_ids, timeout, clock)
+    delay = poll_interval
+    polls = 0
+    while True:
+        wait.remaining()  # the deadline may have passed during the sleep
+        seen: set[str] = set()
+        changed = False
+        async with contextlib.aclosing(_scan(pages, wait, seen)) as scan:
+            async for job, different in scan:
+                changed = changed or different
+                if job.is_terminal:
+                    del wait.pending[job.id]
+                    yield job
+        polls += 1
+        if not wait.pending:
+            logger.debug("wait: all %d jobs finished after %d polls", len(job_ids), polls)
+            return
+        error = wait.missing(grace_walks)
+        if error is not None:
+            raise error
+        delay = _next_delay(delay, poll_interval, changed=changed)
+        pause = _pause(delay, gate)
+        remaining = wait.remaining()
+        if remaining is not None:
+            pause = min(pause, remaining)
+        logger.debug(
+            "wait: poll %d saw %d unfinished ids, %d still pending; next poll in %.2f s",
+            polls,
+            len(seen),
+            len(wait.pending),
+            pause,
+        )
+        await sleep(pause)
 
 
 async def poll_until_terminal(
@@ -242,128 +381,25 @@ async def poll_until_terminal(
     clock: Callable[[], float] = time.monotonic,
     grace_walks: int = MISSING_GRACE_WALKS,
 ) -> dict[str, BatchJob]:
-    """Poll walks until every id is terminal: the loop behind `wait_for_jobs`.
+    """Every job's final record, in the order of ``job_ids``: `wait_for_jobs` over `finished`.
 
-    Args:
-        pages: Starts one walk (`JobPager.pages`).
-        job_ids: The ids, validated and deduplicated.
-        poll_interval: Seconds between polls while jobs change.
-        timeout: Seconds the whole wait may take, walks included; None for no limit.
-        gate: The client's rate-limit pause, never slept through too early.
-        sleep: The sleep between polls (tests record instead of waiting).
-        clock: A monotonic clock in seconds, for the deadline.
-        grace_walks: Complete walks an absent id is forgiven beyond the first.
-
-    Returns:
-        The final record of each id, in the order of ``job_ids``.
-
-    Raises:
-        WaitTimeoutError: ``timeout`` passed first.
-        JobNotFoundError: Ids were absent from too many complete walks in a row.
-        LlamaBatchError: A walk failed after its retries.
+    Args and raises as `finished`.
     """
-    latest: dict[str, BatchJob] = {}
-    pending = dict.fromkeys(job_ids)  # an ordered set
-    absent: dict[str, int] = {}
-    deadline = None if timeout is None else clock() + timeout
-    delay = poll_interval
-    polls = 0
-
-    def timed_out() -> WaitTimeoutError:
-        jobs = {job_id: latest[job_id] for job_id in job_ids if job_id in latest}
-        waiting = tuple(pending)
-        return WaitTimeoutError(
-            f"timed out after {timeout:g} s waiting for {len(waiting)} of "
-            f"{len(job_ids)} jobs to finish: {_name_ids(waiting)}",
-            jobs=jobs,
-            pending=waiting,
-            timeout=timeout or 0.0,
-        )
-
-    while True:
-        wanted = frozenset(pending)
-        if deadline is None:
-            seen, changed = await _scan(pages, wanted, latest)
-        else:
-            remaining = deadline - clock()
-            if remaining <= 0:
-                raise timed_out()
-            try:
-                seen, changed = await asyncio.wait_for(_scan(pages, wanted, latest), remaining)
-            except asyncio.TimeoutError:
-                # The walk was still running at the deadline; it is cancelled
-                # and closed, and what it saw is in `latest`.
-                raise timed_out() from None
-        polls += 1
-        _settle(wanted, seen, latest, pending, absent)
-        if not pending:
-            logger.debug("wait: all %d jobs finished after %d polls", len(job_ids), polls)
-            return {job_id: latest[job_id] for job_id in job_ids}
-        missing = tuple(job_id for job_id in job_ids if absent.get(job_id, 0) > grace_walks)
-        if missing:
-            raise JobNotFoundError(
-                f"{len(missing)} job ids not in the listing after {grace_walks + 1} "
-                f"complete walks: {_name_ids(missing)} (check the ids and the "
-                "project_id / directory_id filters)",
-                missing=missing,
-                jobs={job_id: latest[job_id] for job_id in job_ids if job_id in latest},
-            )
-        delay = _next_delay(delay, poll_interval, changed=changed)
-        pause = _pause(delay, gate)
-        if deadline is not None:
-            pause = min(pause, max(0.0, deadline - clock()))
-        logger.debug(
-            "wait: poll %d saw %d of %d unfinished ids, %d still pending; next poll in %.2f s",
-            polls,
-            len(seen),
-            len(wanted),
-            len(pending),
-            pause,
-        )
-        await sleep(pause)
-
-
-async def wait_for_jobs(
-    list_jobs: ListJobs,
-    job_ids: Iterable[str],
-    *,
-    project_id: str | None,
-    directory_id: str | None,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-) -> dict[str, BatchJob]:
-    """Validate, make the pager, and poll: `BatchClient.wait_for_jobs`.
-
-    Args:
-        list_jobs: `BatchClient.list_jobs`.
-        job_ids: The ids to wait for.
-        project_id: Walk only this project's jobs.
-        directory_id: Walk only this directory's jobs.
-        poll_interval: Seconds between polls while jobs change.
-        timeout: Seconds the whole wait may take; None for no limit.
-        gate: The client's rate-limit pause.
-        sleep: The sleep between polls.
-        clock: A monotonic clock in seconds.
-
-    Raises:
-        ValueError: A bad argument, named in the message, before any request.
-    """
-    ids = _check_ids(job_ids)
-    interval = _check_interval(poll_interval)
-    limit = _check_timeout(timeout)
-    pager = list_jobs(project_id=project_id, directory_id=directory_id)
-    return await poll_until_terminal(
-        pager.pages,
-        ids,
-        poll_interval=interval,
-        timeout=limit,
+    done: dict[str, BatchJob] = {}
+    jobs = finished(
+        pages,
+        job_ids,
+        poll_interval=poll_interval,
+        timeout=timeout,
         gate=gate,
         sleep=sleep,
         clock=clock,
+        grace_walks=grace_walks,
     )
+    async with contextlib.aclosing(jobs):
+        async for job in jobs:
+            done[job.id] = job
+    return {job_id: done[job_id] for job_id in job_ids}
 
 
 # ---------------------------------------------------------------- watch
@@ -437,48 +473,3 @@ async def poll_events(
         for event in events:
             yield event
         await sleep(pause)
-
-
-def watch_jobs(
-    list_jobs: ListJobs,
-    *,
-    directory_id: str | None,
-    job_type: JobType | str | None,
-    status: JobStatus | str | None,
-    project_id: str | None,
-    organization_id: str | None,
-    page_size: int,
-    poll_interval: float,
-    initial: bool,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-) -> AsyncGenerator[JobEvent, None]:
-    """Validate at once, make the pager, and return the poll loop: `BatchClient.watch_jobs`.
-
-    Args:
-        list_jobs: `BatchClient.list_jobs`.
-        directory_id: Only jobs of this directory.
-        job_type: Only jobs of this type.
-        status: Only jobs in this status.
-        project_id: Only jobs of this project.
-        organization_id: Only jobs of this organization.
-        page_size: Jobs per request.
-        poll_interval: Seconds between polls while the listing changes.
-        initial: Yield ``added`` for every job of the first poll.
-        gate: The client's rate-limit pause.
-        sleep: The sleep between polls.
-
-    Raises:
-        ValueError: A bad argument, named in the message, before any request.
-    """
-    interval = _check_interval(poll_interval)
-    first = _check_initial(initial)
-    pager = list_jobs(
-        directory_id=directory_id,
-        job_type=job_type,
-        status=status,
-        project_id=project_id,
-        organization_id=organization_id,
-        page_size=page_size,
-    )
-    return poll_events(pager.pages, poll_interval=interval, initial=first, gate=gate, sleep=sleep)

@@ -19,7 +19,8 @@ import aiohttp
 import pytest
 
 from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
-from llama_batch_async.cli import JOB_FIELDS, _event_line, job_to_dict, main
+from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
+from llama_batch_async.cli._watch import event_line as _event_line
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,
@@ -565,7 +566,9 @@ async def test_failure_and_retries_in_process(capsys: pytest.CaptureFixture[str]
     async with FakeLlamaCloud(jobs=30, api_key=KEY) as cloud:
         cloud.delay_next(0)
         cloud.fail_next(503, times=2, retry_after="0")
+        # --prefetch 0: both 503s go to the same page request, not to two in flight.
         args = ["list", *connect(cloud), "--page-size", "10", "--max-retries", "1", "-v"]
+        args += ["--prefetch", "0"]
         assert await asyncio.to_thread(main, [*args, "--format", "table"]) == 1
         captured = capsys.readouterr()
         assert len(captured.out.splitlines()) == 11  # header and the first page
@@ -1139,3 +1142,254 @@ async def test_verbose_retry_lines_escape_server_text() -> None:
     assert_no_raw_controls(result.stderr)
     assert "WARNING: retrying in" in result.stderr
     assert "down \\x1b[2J\\x07 now" in result.stderr
+
+
+# ----------------------------------------------------------------- the package's shape
+
+
+def test_cli_imports_only_the_public_package() -> None:
+    """No module under cli/ imports a private module of the library (`_client`, `_watch`, ...)."""
+    import ast  # noqa: PLC0415 - this test only
+    import importlib.util  # noqa: PLC0415 - this test only
+
+    spec = importlib.util.find_spec("llama_batch_async.cli")
+    assert spec is not None
+    assert spec.submodule_search_locations is not None
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    sources = sorted(folder.glob("*.py"))
+    assert {path.name for path in sources} >= {"__init__.py", "_list.py", "_wait.py"}
+    private: list[str] = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [f"{node.module or ''}.{alias.name}" for alias in node.names]
+                if node.level >= 2 or (node.module or "").startswith("llama_batch_async._"):
+                    private.append(f"{path.name}: from {'.' * node.level}{node.module or ''}")
+                elif node.level == 0 and node.module == "llama_batch_async":
+                    private += [f"{path.name}: {name}" for name in names if "._" in name]
+            elif isinstance(node, ast.Import):
+                private += [
+                    f"{path.name}: import {alias.name}"
+                    for alias in node.names
+                    if alias.name.startswith("llama_batch_async._")
+                ]
+    assert private == []
+
+
+def test_command_modules_are_imported_only_when_their_command_runs() -> None:
+    """Importing the CLI and `--help` load no command module; `list --help` loads only list's."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from llama_batch_async.cli import main\n"
+        "cli = 'llama_batch_async.cli.'\n"
+        "loaded = lambda: sorted(m for m in sys.modules if m.startswith(cli))\n"
+        "print(loaded())\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['--help']); print(loaded(), file=sys.stderr)\n"
+        "    main(['list', '--help'])\n"
+        "print(loaded())\n"
+        "print('llama_batch_async.testing' in sys.modules)\n"
+    )
+    done = subprocess.run(  # noqa: S603 - our own interpreter
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        timeout=TIMEOUT,
+        env=clean_env(),
+        cwd=HERE,
+        check=False,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    shared = ["llama_batch_async.cli._options", "llama_batch_async.cli._output"]
+    assert done.stdout.splitlines() == [
+        str(shared),
+        str(["llama_batch_async.cli._list", *shared, "llama_batch_async.cli._status"]),
+        "False",
+    ]
+    assert done.stderr.strip() == str(shared)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (("list", "--prefetch", "33"), "--prefetch"),
+        (("list", "--prefetch", "many"), "--prefetch"),
+        (("list", "--offset", "-1"), "--offset"),
+        (("list", "--max-items", "-5"), "--max-items"),
+        (("list", "--page-size", "0"), "--page-size"),
+        (("list", "--page-size", "ten"), "--page-size"),
+        (("list", "--max-retries", "-1"), "--max-retries"),
+        (("list", "--timeout", "0"), "--timeout"),
+        (("list", "--request-timeout", "-2"), "--request-timeout"),
+        (("list", "--status", "done"), "--status"),
+        (("list", "--job-type", "index"), "--job-type"),
+        (("list", "--project-id", " "), "--project-id"),
+        (("list", "--directory-id", ""), "--directory-id"),
+        (("list", "--organization-id", "\t"), "--organization-id"),
+        (("list", "--api-key", " "), "--api-key"),
+        (("list", "--base-url", "ftp://example.com"), "--base-url"),
+        (("list", "--offset", "3", "--resume-from", "abc"), "--resume-from"),
+        (("list", "--resume-from", "not-a-cursor"), "--resume-from"),
+        (("wait", "bjb-1", "--timeout", "-1"), "--timeout"),
+        (("wait", "bjb-1", "--poll-interval", "0"), "--poll-interval"),
+        (("wait", "bjb-1", "--request-timeout", "nan"), "--request-timeout"),
+        (("watch", "--max-events", "0"), "--max-events"),
+        (("watch", "--duration", "-1"), "--duration"),
+        (("watch", "--page-size", "0"), "--page-size"),
+        (("serve-fake", "--port", "70000"), "--port"),
+        (("serve-fake", "--latency", "-1"), "--latency"),
+    ],
+)
+def test_every_bad_flag_value_is_named_as_typed(
+    args: tuple[str, ...], flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A refused value exits 2 with an error naming the flag as typed, never a parameter name."""
+    demo = () if args[0] == "serve-fake" or "--api-key" in args else ("--demo",)
+    assert main([*args, *demo]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    message = err.splitlines()[-1]
+    assert "error: " in message
+    assert flag in message
+    parameter = flag.removeprefix("--").replace("-", "_")
+    assert f" {parameter} " not in f" {message} ".replace(",", " ")
+
+
+# ----------------------------------------------------------------- on a pseudo-terminal
+
+
+def run_on_pty(*args: str, columns: int = 80, seconds: float = TIMEOUT) -> Result:
+    """Run the command with stdout and stderr on a pseudo-terminal this many columns wide."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+    import pty  # noqa: PLC0415 - POSIX only
+    import select  # noqa: PLC0415 - POSIX only
+    import struct  # noqa: PLC0415 - POSIX only
+    import termios  # noqa: PLC0415 - POSIX only
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        command(*args),
+        stdout=follower,
+        stderr=follower,
+        env=clean_env(COLUMNS=str(columns)),
+        cwd=HERE,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    try:
+        for _ in range(int(seconds / 0.05)):
+            ready, _, _ = select.select([leader], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=seconds)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert_no_traceback(text)
+    return Result(proc.returncode, text, "")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 100, 120, 140])
+def test_table_fits_the_terminal_down_to_80_columns(columns: int) -> None:
+    """On a terminal the table fits its width: columns shortened or dropped, ids never cut."""
+    piped = run_cli("list", "--demo", "--status", "failed", "--format", "jsonl")
+    ids = [record["id"] for record in jsonl(piped.stdout)]
+    result = run_on_pty("list", "--demo", "--status", "failed", columns=columns)
+    assert result.returncode == 0
+    header, *rows = [line for line in result.stdout.split("\n") if line.startswith(("ID", "bjb-"))]
+    assert header.split()[:1] == ["ID"]
+    assert "STATUS" in header
+    assert "ERROR" in header
+    assert [row.split()[0] for row in rows] == ids
+    assert all(len(line) < columns for line in (header, *rows))
+    if columns >= 140:
+        assert "CREATED (UTC)" in header
+        assert "TYPE" in header
+
+
+def test_empty_table_says_no_jobs_match() -> None:
+    """An empty listing as a table is one line, `no jobs match`, not a bare header."""
+    result = run_cli("list", "--demo", "--organization-id", "org-none", "--format", "table")
+    assert (result.returncode, result.stdout) == (0, "no jobs match\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_list_progress_on_a_terminal_counts_to_max_items() -> None:
+    """The `N of ~total jobs` line counts to --max-items when that is below the listing's size."""
+    result = run_on_pty("list", "--demo", "--max-items", "60", "--page-size", "20", columns=140)
+    assert result.returncode == 0
+    assert "20 of ~60 jobs" in result.stdout
+    assert "60 of ~60 jobs" in result.stdout
+    assert "~137" not in result.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_wait_on_a_terminal_shows_a_live_status_line() -> None:
+    """On a terminal, wait shows `waiting for N of M jobs (K finished), m:ss` until it ends."""
+    result = run_on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl")
+    assert result.returncode in {0, 1}  # 1: a demo job failed, as demo jobs may
+    assert "waiting for 12 of 12 jobs (0 finished), 0:00" in result.stdout
+    assert "(1 finished)" in result.stdout
+    # Each record is written after the status line was wiped back to column 0.
+    records = [line.split("\r")[-1] for line in result.stdout.split("\n") if '"id": ' in line]
+    assert len(records) == 12
+    assert all(json.loads(record)["status"] in TERMINAL for record in records)
+
+
+async def test_wait_piped_shows_no_status_line() -> None:
+    """Piped, wait writes nothing to stderr while it waits: the live line is for terminals."""
+    result = await arun_cli("wait", "--demo", "--poll-interval", "0.2")
+    assert len(jsonl(result.stdout)) == 12
+    assert "waiting for" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_during_a_long_list_prints_the_resume_cursor() -> None:
+    """SIGINT mid-walk exits 130 with the cursor on stderr; resuming lists the rest once."""
+    async with FakeLlamaCloud(jobs=200, api_key=KEY, latency=0.1) as cloud:
+        args = ("list", *connect(cloud), "--page-size", "10", "--prefetch", "0")
+        proc = await spawn_cli(*args)
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):
+                if len(cloud.requests) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            first = await collect(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert first.returncode == 130
+        flag, cursor = first.stderr.strip().removeprefix("resume with: ").split()
+        assert flag == "--resume-from"
+        cloud.latency = 0.0
+        rest = await arun_cli(*args, flag, cursor)
+        ids = [job["id"] for job in cloud.jobs]
+    listed = [record["id"] for record in jsonl(first.stdout) + jsonl(rest.stdout)]
+    assert 0 < len(jsonl(first.stdout)) < 200
+    assert listed == ids
+
+
+def test_connection_refused_is_said_in_our_words() -> None:
+    """A refused connection: `cannot connect to URL: connection refused`, no HTTP library noise."""
+    with socket.socket() as probe:  # a port that was free a moment ago, now closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    result = run_cli("list", "--api-key", KEY, "--base-url", url, "--max-retries", "0")
+    assert result.returncode == 1
+    assert result.stderr == f"error: cannot connect to {url}: connection refused\n"

@@ -435,6 +435,96 @@ async def test_wait_refuses_bad_input_before_any_request(
         assert cloud.requests == []
 
 
+# ---------------------------------------------------------------- finished_jobs
+
+
+async def test_finished_jobs_yields_each_job_once_as_it_finishes() -> None:
+    """Every id is yielded once, terminal, as the server has it; the first before the last ends."""
+    jobs = in_flight_jobs()
+    ids = [item["id"] for item in jobs]
+    others = make_jobs(20, seed=5)  # listed too, progressing, but not waited for
+    async with (
+        FakeLlamaCloud(jobs=[*jobs, *others], progress=True, progress_seconds=1.0) as cloud,
+        client_for(cloud) as client,
+    ):
+        yielded: list[BatchJob] = []
+        still_running_at_first = 0
+
+        async def consume() -> None:
+            nonlocal still_running_at_first
+            async with contextlib.aclosing(
+                client.finished_jobs([*ids, ids[0]], poll_interval=0.05, timeout=LIMIT)
+            ) as finished:
+                async for record in finished:
+                    if not yielded:
+                        still_running_at_first = sum(
+                            cloud.get_job(i)["status"] in ACTIVE for i in ids
+                        )
+                    yielded.append(record)
+
+        await bounded(consume())
+        final = {i: cloud.get_job(i) for i in ids}
+    assert sorted(record.id for record in yielded) == sorted(ids)  # the repeat id once
+    assert all(record.is_terminal for record in yielded)
+    assert {record.id: record.to_dict() for record in yielded} == final
+    assert still_running_at_first > 0  # yielded as they finish, not all at the end
+
+
+async def test_finished_jobs_checks_arguments_at_the_call_and_sends_nothing() -> None:
+    """A bad argument is a ValueError from finished_jobs itself; nothing is sent."""
+    async with FakeLlamaCloud(jobs=3) as cloud, client_for(cloud) as client:
+        with pytest.raises(ValueError, match="job_ids"):
+            client.finished_jobs([])
+        with pytest.raises(ValueError, match="poll_interval"):
+            client.finished_jobs(["bjb-1"], poll_interval=0)
+        with pytest.raises(ValueError, match="timeout"):
+            client.finished_jobs(["bjb-1"], timeout=-1)
+        finished = client.finished_jobs(["bjb-1"])
+        await finished.aclose()
+        assert cloud.requests == []
+
+
+async def test_finished_jobs_closed_early_stops_polling() -> None:
+    """Closing the iterator after the first job ends the polls: no request after it."""
+    jobs = in_flight_jobs(4)
+    async with (
+        FakeLlamaCloud(jobs=jobs, progress=True, progress_seconds=1.0) as cloud,
+        client_for(cloud) as client,
+    ):
+        ids = [item["id"] for item in jobs]
+        finished = client.finished_jobs(ids, poll_interval=0.05, timeout=LIMIT)
+        first = await bounded(anext(finished))
+        await finished.aclose()
+        sent = len(cloud.requests)
+        await asyncio.sleep(0.2)
+        assert len(cloud.requests) == sent
+    assert first.id in ids
+    assert first.is_terminal
+
+
+async def test_finished_jobs_timeout_names_only_the_jobs_not_yielded() -> None:
+    """At the deadline, WaitTimeoutError.pending holds the ids not yielded, in order."""
+    jobs = [
+        make_job(id="bjb-slow-1", status="pending"),
+        make_job(id="bjb-done", status="completed"),
+        make_job(id="bjb-slow-2", status="running"),
+    ]
+    async with (
+        FakeLlamaCloud(jobs=jobs, progress=True, progress_seconds=60.0) as cloud,
+        client_for(cloud) as client,
+    ):
+        yielded: list[str] = []
+        with pytest.raises(WaitTimeoutError) as caught:
+            finished = client.finished_jobs(
+                [j["id"] for j in jobs], poll_interval=0.05, timeout=0.3
+            )
+            async with contextlib.aclosing(finished):
+                async for record in finished:
+                    yielded.append(record.id)
+    assert yielded == ["bjb-done"]
+    assert caught.value.pending == ("bjb-slow-1", "bjb-slow-2")
+
+
 # ---------------------------------------------------------------- watch: the loop
 
 

@@ -84,6 +84,10 @@ async def waiting(client: BatchClient) -> None:
         assert_type(final, dict[str, BatchJob])
     except WaitTimeoutError as exc:
         assert_type(exc.pending, tuple[str, ...])
+    finished = client.finished_jobs(["bjb-1", "bjb-2"], project_id="proj-1", timeout=60.0)
+    async with contextlib.aclosing(finished):
+        async for job in finished:
+            assert_type(job, BatchJob)
     async for event in client.watch_jobs(status="running", poll_interval=2.0):
         assert_type(event, JobEvent)
         assert_type(event.previous, BatchJob | None)

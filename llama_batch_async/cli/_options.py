@@ -1,0 +1,424 @@
+"""Options the commands share, the argparse types that check them, and `connect`.
+
+Every flag's value is checked by its argparse ``type=`` when the command line
+is parsed, and the message names the flag as the user typed it:
+
+- seconds (``--timeout``, ``--poll-interval``, ``--duration``, ...) raise
+  `argparse.ArgumentTypeError`, so argparse reports
+  ``argument --timeout: must be ...`` with the usage line;
+- counts and the base URL (``--page-size``, ``--max-items``, ``--offset``,
+  ``--prefetch``, ``--max-retries``, ``--base-url``) raise `FlagError`, which
+  argparse lets through and `main` prints as ``error: --page-size must be ...``:
+  the wording the library uses for the same rule, with the flag for the name.
+
+A flag with two spellings is declared twice (one action each), so argparse
+names the spelling that was typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import math
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Final
+
+from llama_batch_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BatchClient,
+    JobStatus,
+    JobType,
+    LlamaBatchError,
+)
+
+from ._output import error, printable
+
+__all__ = [
+    "API_KEY_ENV",
+    "BASE_URL_ENV",
+    "DEMO_JOBS",
+    "DEMO_PROGRESS_SECONDS",
+    "DEMO_SEED",
+    "MOVING_DEMO_HELP",
+    "FlagError",
+    "UsageError",
+    "add_connection_options",
+    "add_filter_arguments",
+    "add_poll_interval",
+    "api_error",
+    "connect",
+    "count",
+    "delay_seconds",
+    "limit_seconds",
+    "logging_to_stderr",
+    "poll_interval",
+    "seconds",
+    "text",
+]
+
+API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
+BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
+
+DEMO_JOBS: Final = 137
+DEMO_SEED: Final = 7
+DEMO_PROGRESS_SECONDS: Final = 5.0
+"""``wait`` and ``watch`` demos: every in-flight demo job settles within this long."""
+
+POLL_INTERVAL: Final = 5.0
+DEMO_POLL_INTERVAL: Final = 1.0
+MAX_PREFETCH: Final = 32
+# The demo cloud runs in this process and checks this key; it is no secret.
+_DEMO_KEY: Final = "llama-batch-demo-key"
+
+_NO_KEY: Final = f"no API key: set {API_KEY_ENV} or pass --api-key (or try --demo)"
+_KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
+
+DEMO_HELP: Final = (
+    f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, "
+    f"seed {DEMO_SEED}): no key, no network"
+)
+MOVING_DEMO_HELP: Final = (
+    f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, seed {DEMO_SEED}) "
+    f"whose in-flight jobs run and finish within {DEMO_PROGRESS_SECONDS:g} s: no key, no network"
+)
+
+
+class UsageError(Exception):
+    """Bad usage found after parsing: reported as one line, exit 2."""
+
+
+class FlagError(UsageError):
+    """A flag's value is refused: ``error: --flag <why>``, exit 2.
+
+    Raised by the argparse types below; argparse passes it through unchanged
+    (it wraps only `ArgumentTypeError`, `TypeError` and `ValueError`).
+    """
+
+    def __init__(self, flag: str, why: str) -> None:
+        super().__init__(f"{flag} {why}")
+        self.flag = flag
+
+
+# --------------------------------------------------------------------- types
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    value = _number(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {text!r}")
+    return value
+
+
+def attempt_seconds(text: str) -> float:
+    """An argparse type: one attempt's timeout, finite seconds > 0.
+
+    Infinity is refused as the library refuses it (aiohttp cannot time an
+    attempt with it); only ``wait --timeout``, the whole wait, takes ``inf``.
+    """
+    value = _number(text)
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
+
+
+def delay_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds >= 0."""
+    value = _number(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, got {text!r}")
+    return value
+
+
+def limit_seconds(text: str) -> float:
+    """An argparse type: a number of seconds >= 0 (``inf``: no limit)."""
+    value = _number(text)
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def count(flag: str, *, minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type for ``flag``: a whole number in range, else `FlagError` naming it."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise FlagError(flag, f"must be a whole number, got {text!r}") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise FlagError(flag, f"must be from {minimum} to {maximum}, got {value}")
+        if value < minimum:
+            raise FlagError(flag, f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = flag  # argparse shows a type's name in some messages
+    return parse
+
+
+def text(flag: str) -> Callable[[str], str]:
+    """An argparse type for ``flag``: a non-blank string (an id, a key), else `FlagError`."""
+
+    def parse(value: str) -> str:
+        if not value.strip():
+            raise FlagError(flag, f"must not be blank, got {value!r}")
+        return value
+
+    parse.__name__ = flag
+    return parse
+
+
+def base_url(text: str) -> str:
+    """An argparse type: a base URL the client accepts (https, or http to loopback)."""
+    try:
+        # The client checks the URL when it is made, before any I/O.
+        BatchClient("llama-batch-check", base_url=text)
+    except ValueError as exc:
+        # Every refusal of the client's starts with its parameter's name.
+        raise FlagError("--base-url", str(exc).removeprefix("base_url").lstrip()) from None
+    return text
+
+
+# --------------------------------------------------------------------- options
+
+
+def add_connection_options(
+    parser: argparse.ArgumentParser,
+    *,
+    request_timeout_flags: tuple[str, ...] = ("--request-timeout", "--timeout"),
+    demo_help: str = DEMO_HELP,
+) -> None:
+    """Options of every command that talks to the API (``list``, ``wait``, ``watch``).
+
+    Args:
+        parser: The subcommand's parser.
+        request_timeout_flags: The spellings of the per-request timeout, the
+            first one shown in the help: ``wait`` keeps ``--timeout`` for the
+            whole wait, so it has ``--request-timeout`` only.
+        demo_help: What ``--demo`` does for this command.
+    """
+    group = parser.add_argument_group("connection")
+    group.add_argument(
+        "--api-key",
+        type=text("--api-key"),
+        metavar="KEY",
+        help=f"the LlamaCloud API key (default: ${API_KEY_ENV}); never printed",
+    )
+    group.add_argument(
+        "--base-url",
+        type=base_url,
+        metavar="URL",
+        help=f"the API base URL (default: ${BASE_URL_ENV}, else https://api.cloud.llamaindex.ai)",
+    )
+    for index, flag in enumerate(request_timeout_flags):
+        group.add_argument(
+            flag,
+            dest="request_timeout",
+            type=attempt_seconds,
+            default=60.0,
+            metavar="SECONDS",
+            # One action per spelling, so a message names the one typed.
+            help=(
+                "seconds one attempt of one page request may take (default: 60)"
+                if index == 0
+                else argparse.SUPPRESS
+            ),
+        )
+    group.add_argument(
+        "--max-retries",
+        type=count("--max-retries", minimum=0),
+        default=4,
+        metavar="N",
+        help="retries of each failed page request; 0 disables retrying (default: 4)",
+    )
+    group.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show retries on stderr (-vv: every request too)",
+    )
+    group.add_argument("--demo", action="store_true", help=demo_help)
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """The listing's filters and page size (``list`` and ``watch``)."""
+    filters = parser.add_argument_group("filters")
+    filters.add_argument(
+        "--status", choices=[status.value for status in JobStatus], help="only jobs in this status"
+    )
+    filters.add_argument(
+        "--job-type", choices=[kind.value for kind in JobType], help="only jobs of this type"
+    )
+    for flag, what in (
+        ("--directory-id", "directory"),
+        ("--project-id", "project"),
+        ("--organization-id", "organization"),
+    ):
+        filters.add_argument(flag, type=text(flag), metavar="ID", help=f"only jobs of this {what}")
+    parser.add_argument(
+        "--page-size",
+        type=count("--page-size", minimum=1),
+        default=100,
+        metavar="N",
+        help="jobs per request; the server may cap it (default: 100)",
+    )
+
+
+def add_poll_interval(add_argument: Callable[..., object]) -> None:
+    """``--poll-interval``, for ``wait`` and ``watch``."""
+    add_argument(
+        "--poll-interval",
+        type=seconds,
+        metavar="SECONDS",
+        help=(
+            f"seconds between polls while jobs change; up to 4x that while nothing does "
+            f"(default: {POLL_INTERVAL:g}, with --demo {DEMO_POLL_INTERVAL:g})"
+        ),
+    )
+
+
+def poll_interval(args: argparse.Namespace) -> float:
+    """The poll interval asked for, else the default (shorter with ``--demo``)."""
+    if args.poll_interval is not None:
+        return float(args.poll_interval)
+    return DEMO_POLL_INTERVAL if args.demo else POLL_INTERVAL
+
+
+# --------------------------------------------------------------------- the client
+
+
+@contextlib.asynccontextmanager
+async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIterator[BatchClient]:
+    """Open the client the connection options describe; with ``--demo``, start its cloud.
+
+    Args:
+        args: The parsed connection options.
+        moving: Let the demo cloud move its in-flight jobs along to a final
+            status within `DEMO_PROGRESS_SECONDS` (``wait`` and ``watch``).
+    """
+    if args.demo and (args.api_key or args.base_url):
+        raise UsageError("--demo serves its own jobs: drop --api-key and --base-url")
+    async with contextlib.AsyncExitStack() as stack:
+        if args.demo:
+            from llama_batch_async.testing import FakeLlamaCloud  # noqa: PLC0415 - demo only
+
+            cloud = FakeLlamaCloud(
+                DEMO_JOBS,
+                seed=DEMO_SEED,
+                api_key=_DEMO_KEY,
+                progress=moving,
+                progress_seconds=DEMO_PROGRESS_SECONDS,
+            )
+            await stack.enter_async_context(cloud)
+            key, url = _DEMO_KEY, cloud.url
+        else:
+            key = args.api_key or os.environ.get(API_KEY_ENV) or ""
+            if not key:
+                raise UsageError(_NO_KEY)
+            url = args.base_url
+        client = BatchClient(
+            key, base_url=url, timeout=args.request_timeout, max_retries=args.max_retries
+        )
+        stack.push_async_callback(client.aclose)
+        yield client
+
+
+def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:
+    """Report a failed call on stderr: one line, the key never shown.
+
+    A connection that could not be made is said in our words, from the operating
+    system's error (``cannot connect to http://127.0.0.1:9: connection refused``),
+    not the HTTP library's (which says ``ssl:default`` of a plain http URL).
+    """
+    if isinstance(exc, AuthenticationError):
+        error(_KEY_REFUSED)
+    elif base_url and isinstance(exc, APIConnectionError) and not isinstance(exc, APITimeoutError):
+        error(f"cannot connect to {base_url}: {_os_reason(exc) or exc}")
+    else:
+        error(str(exc))
+
+
+def _os_reason(exc: BaseException) -> str | None:
+    """The operating system's reason a connection failed, from the errors chained below.
+
+    The HTTP library's own error keeps the system's error as ``os_error``; the
+    client chains that error (``raise ... from``).
+    """
+    queue: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while queue:
+        cause = queue.pop(0)
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, socket.gaierror):
+            return "the host name cannot be resolved"
+        inner = getattr(cause, "os_error", None)
+        if isinstance(inner, BaseException):
+            queue.append(inner)
+        if isinstance(cause, OSError) and type(cause) in _SYSTEM_ERRORS and cause.errno:
+            reason = os.strerror(cause.errno)
+            return reason[:1].lower() + reason[1:]
+        queue += [link for link in (cause.__cause__, cause.__context__) if link is not None]
+    return None
+
+
+# The builtin errors a failed connect raises; not the HTTP library's subclasses,
+# whose errno may be copied from a resolver error.
+_SYSTEM_ERRORS: Final = frozenset(
+    {
+        OSError,
+        ConnectionError,
+        ConnectionRefusedError,
+        ConnectionResetError,
+        ConnectionAbortedError,
+        BrokenPipeError,
+        TimeoutError,
+        PermissionError,
+    }
+)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log lines quote server text (a reason, a request id): escape it for the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+@contextlib.contextmanager
+def logging_to_stderr(verbosity: int) -> Iterator[None]:
+    """Retries are WARNING log records: shown with -v only, so stderr stays for errors.
+
+    The handler is removed afterwards, so `main` can be called again in one process.
+    """
+    logger = logging.getLogger("llama_batch_async")
+    handler: logging.Handler
+    level = logger.level
+    if verbosity <= 0:
+        # Without a handler, Python's last-resort handler would print warnings.
+        handler = logging.NullHandler()
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_PrintableFormatter("%(levelname)s: %(message)s"))
+        logger.setLevel(logging.DEBUG if verbosity > 1 else logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
