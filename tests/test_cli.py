@@ -360,6 +360,41 @@ def test_help_exits_0_and_lists_the_commands() -> None:
     assert run_cli().returncode == 2
 
 
+async def test_serve_fake_paging_kind_is_served() -> None:
+    """serve-fake --paging token-ignored sends tokens, ignores page_token, honours offset."""
+    proc = await asyncio.create_subprocess_exec(
+        *command("serve-fake", "--port", "0", "--jobs", "30", "--paging", "token-ignored"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=HERE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        url = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+        async with aiohttp.ClientSession() as session:
+
+            async def page(**params: str) -> dict[str, Any]:
+                async with session.get(url + ENDPOINT_PATH, params=params) as response:
+                    body: dict[str, Any] = await response.json()
+                return body
+
+            first = await page(limit="10")
+            again = await page(limit="10", page_token=first["next_page_token"])
+            second = await page(limit="10", offset="10")
+        assert again["items"] == first["items"]  # page_token ignored
+        assert second["items"][0]["id"] != first["items"][0]["id"]  # offset honoured
+        async with BatchClient(KEY, base_url=url) as client:
+            jobs = await client.list_jobs(page_size=10).collect()
+        assert len({job.id for job in jobs}) == len(jobs) == 30
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+    assert_no_traceback((await proc.stderr.read()).decode())
+
+
 async def test_serve_fake_answers_a_real_client() -> None:
     """serve-fake prints its URL first; a BatchClient lists its jobs; SIGTERM stops it."""
     proc = await asyncio.create_subprocess_exec(

@@ -37,9 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed", type=int, default=0, metavar="N", help="seed of the synthetic jobs (default: 0)"
     )
+    from llama_batch_async.testing import PAGING_KINDS  # noqa: PLC0415 - serve-fake only
+
     parser.add_argument(
-        "--page-tokens", action="store_true", help="send next_page_token while more jobs remain"
+        "--paging",
+        choices=PAGING_KINDS,
+        help="how the fake pages: offset (no tokens; the default), both (tokens and "
+        "offset honoured), token-ignored (tokens sent, page_token ignored), token "
+        "(offset ignored)",
     )
+    parser.add_argument("--page-tokens", action="store_true", help="the same as --paging both")
     parser.add_argument(
         "--no-total-size", action="store_true", help="leave total_size out of responses"
     )
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             api_key=args.require_key,
             page_tokens=args.page_tokens,
+            paging=args.paging,
             total_size=not args.no_total_size,
             max_limit=args.max_limit,
             latency=args.latency,
