@@ -21,9 +21,10 @@ from ._config import (
     Config,
     make_config,
 )
+from ._cursor import decode_cursor
 from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
-from ._query import decode_cursor, make_query
+from ._query import make_query
 from ._retry import RateLimitGate, RetryPolicy
 from ._transport import AiohttpTransport, Transport
 from ._validate import check_count

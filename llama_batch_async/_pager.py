@@ -12,11 +12,12 @@ import attrs
 
 from ._config import Config
 from ._convert import RawPage, parse_body, structure_page
+from ._cursor import Cursor, PageRequest, Position
 from ._errors import LlamaBatchError
 from ._models import BatchJob, JobPage
-from ._paging import PageRequest, Position, Walk
+from ._paging import Walk
 from ._prefetch import Prefetcher
-from ._query import Cursor, JobQuery
+from ._query import JobQuery
 from ._retry import RateLimitGate, RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
 from ._wire import build_request, check_status

@@ -9,16 +9,14 @@ branch cites the one it implements.
 from __future__ import annotations
 
 from collections import deque
-from typing import NamedTuple
-
-import attrs
 
 from ._convert import RawPage
+from ._cursor import Cursor, PageRequest, Position, id_digest
 from ._errors import PaginationError
 from ._models import BatchJob
-from ._query import Cursor, JobQuery, encode_cursor, id_digest
+from ._query import JobQuery
 
-__all__ = ["PageRequest", "Position", "Walk"]
+__all__ = ["Walk"]
 
 # Pages in a row that bring nothing new before the walk is declared stuck. One
 # such page happens legitimately when more jobs are created between two requests
@@ -37,35 +35,6 @@ _WINDOW_IDS = 2048
 # The page tokens remembered to detect a cycle. Memory stays bounded on an
 # endless walk; a cycle longer than this is caught by the stall rule instead.
 _TOKEN_WINDOW = 4096
-
-
-class PageRequest(NamedTuple):
-    """What to ask the server for: ``limit`` and either ``offset`` or ``page_token``."""
-
-    limit: int
-    offset: int | None
-    token: str | None
-
-
-@attrs.frozen(slots=True)
-class Position:
-    """Where a walk stands after a page; encodes to a `JobPage.cursor` on demand."""
-
-    query: JobQuery
-    offset: int
-    token: str | None
-    tail_ids: tuple[str, ...]
-    by_token: bool = False
-
-    def encode(self) -> str:
-        """The opaque cursor text for `list_jobs(resume_from=...)`."""
-        return encode_cursor(
-            self.query,
-            offset=self.offset,
-            token=self.token,
-            tail_ids=self.tail_ids,
-            by_token=self.by_token,
-        )
 
 
 class _TokenWindow:

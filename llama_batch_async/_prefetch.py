@@ -17,7 +17,8 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from ._convert import RawPage
-from ._paging import PageRequest, Walk
+from ._cursor import PageRequest
+from ._paging import Walk
 
 __all__ = ["Prefetcher"]
 

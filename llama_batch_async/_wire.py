@@ -17,8 +17,8 @@ import attrs
 from yarl import URL
 
 from ._config import Config, is_loopback
+from ._cursor import PageRequest
 from ._errors import APIConnectionError, APIStatusError, error_for_status, redact
-from ._paging import PageRequest
 from ._query import JobQuery
 
 __all__ = [

@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from llama_batch_async import BatchJob, JobStatus, JobType, PaginationError
 from llama_batch_async._convert import RawPage
-from llama_batch_async._paging import PageRequest, Walk
-from llama_batch_async._query import JobQuery, decode_cursor, make_query
+from llama_batch_async._cursor import PageRequest, decode_cursor
+from llama_batch_async._paging import Walk
+from llama_batch_async._query import JobQuery, make_query
 
 MAX_STEPS = 10_000
 

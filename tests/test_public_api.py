@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from importlib.metadata import version
 
 import pytest
@@ -104,3 +106,25 @@ def test_every_error_is_a_llama_batch_error() -> None:
     ]
     assert errors
     assert all(issubclass(error, llama_batch_async.LlamaBatchError) for error in errors)
+
+
+def test_transport_imports_neither_cattrs_nor_the_walk() -> None:
+    """Importing the transport loads the wire and the leaf types only: no converter, no walk."""
+    script = """
+import importlib.util, sys, types
+spec = importlib.util.find_spec("llama_batch_async")
+package = types.ModuleType("llama_batch_async")
+package.__path__ = list(spec.submodule_search_locations)  # the package, without its __init__
+sys.modules["llama_batch_async"] = package
+import llama_batch_async._transport
+loaded = sorted(name for name in sys.modules if name.startswith(("llama_batch_async.", "cattrs")))
+print(" ".join(loaded))
+"""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(done.stdout.split())
+    assert "llama_batch_async._transport" in loaded
+    assert not {name for name in loaded if name.startswith("cattrs")}
+    walk = {"llama_batch_async._paging", "llama_batch_async._convert", "llama_batch_async._pager"}
+    assert not loaded & walk

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llama_batch_async._config import Config, make_config
+from llama_batch_async._cursor import PageRequest
 from llama_batch_async._errors import (
     APIStatusError,
     AuthenticationError,
@@ -21,7 +22,6 @@ from llama_batch_async._errors import (
     ServerError,
 )
 from llama_batch_async._models import JobStatus
-from llama_batch_async._paging import PageRequest
 from llama_batch_async._wire import (
     Request,
     Response,

@@ -1,0 +1,180 @@
+"""Where a walk stands: the page request, the position after a page, the resume cursor.
+
+Leaf value types (no I/O, no converter, no paging rules), so that the wire, the
+transport and the walk can share them without importing each other.
+`PageRequest` is what the walk asks for next; `Position` is where it stands after
+a page and encodes, on demand, to the opaque `JobPage.cursor` text; `Cursor` is
+that text decoded and checked against the walk's query.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Iterable
+from typing import NamedTuple
+
+import attrs
+
+from ._query import JobQuery
+
+__all__ = [
+    "MAX_CURSOR_CHARS",
+    "Cursor",
+    "PageRequest",
+    "Position",
+    "decode_cursor",
+    "encode_cursor",
+    "id_digest",
+]
+
+_CURSOR_VERSION = 1
+_TAIL_IDS_IN_CURSOR = 64
+# A cursor is a few hundred characters plus the server's page token; anything
+# longer is not ours, and is refused before it is decoded.
+MAX_CURSOR_CHARS = 64 * 1024
+# The JSON strings of a cursor document; what is left holds its structure.
+_JSON_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+class PageRequest(NamedTuple):
+    """What to ask the server for: ``limit`` and either ``offset`` or ``page_token``."""
+
+    limit: int
+    offset: int | None
+    token: str | None
+
+
+@attrs.frozen(slots=True)
+class Position:
+    """Where a walk stands after a page; encodes to a `JobPage.cursor` on demand."""
+
+    query: JobQuery
+    offset: int
+    token: str | None
+    tail_ids: tuple[str, ...]
+    by_token: bool = False
+
+    def encode(self) -> str:
+        """The opaque cursor text for `list_jobs(resume_from=...)`."""
+        return encode_cursor(
+            self.query,
+            offset=self.offset,
+            token=self.token,
+            tail_ids=self.tail_ids,
+            by_token=self.by_token,
+        )
+
+
+@attrs.frozen(slots=True)
+class Cursor:
+    """Where a walk stands after a page: decoded form of `JobPage.cursor`.
+
+    Attributes:
+        fingerprint: `JobQuery.fingerprint` of the walk that made it.
+        offset: Items passed in the listing so far (the next offset to send).
+        token: The server's latest page token, if it sent one.
+        tail: Short digests of the last ids delivered, so items that drift
+            into the next page after a resume are still yielded once.
+        by_token: Resume by ``token`` (the walk saw the server honour tokens)
+            rather than by ``offset``.
+    """
+
+    fingerprint: str
+    offset: int
+    token: str | None
+    tail: tuple[str, ...] = ()
+    by_token: bool = False
+
+
+def id_digest(job_id: str) -> str:
+    """The short digest of a job id that a cursor carries instead of the id."""
+    return hashlib.blake2b(job_id.encode(), digest_size=6).hexdigest()
+
+
+def encode_cursor(
+    query: JobQuery,
+    *,
+    offset: int,
+    token: str | None,
+    tail_ids: Iterable[str],
+    by_token: bool = False,
+) -> str:
+    """Encode a resume position as opaque, URL-safe text.
+
+    Args:
+        query: The walk's query; its fingerprint is stored so that a cursor is
+            refused under other filters.
+        offset: Items passed in the listing so far.
+        token: The server's latest page token, if any.
+        tail_ids: The ids last delivered, newest last; the last 64 are kept.
+        by_token: Resume by ``token`` rather than by ``offset``.
+    """
+    tail = [id_digest(job_id) for job_id in list(tail_ids)[-_TAIL_IDS_IN_CURSOR:]]
+    doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
+    # Older cursors have no "m": their token, when set, meant "resume by token".
+    doc["m"] = "t" if by_token and token is not None else "o"
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: object, query: JobQuery) -> Cursor:
+    """Decode a cursor made by `encode_cursor` and check it fits ``query``.
+
+    Args:
+        text: The cursor, as `JobPage.cursor` or an error's ``.cursor`` gave it.
+        query: The query of the walk that wants to resume.
+
+    Raises:
+        ValueError: The text is not a cursor of this library (longer than
+            `MAX_CURSOR_CHARS`, nested, or malformed), or it was made under
+            other filters (``resume_from`` is named in the message).
+    """
+    if not isinstance(text, str) or not text:
+        raise ValueError("resume_from must be a cursor string from JobPage.cursor")
+    if len(text) > MAX_CURSOR_CHARS:
+        raise ValueError(
+            f"resume_from is not a cursor made by this library (JobPage.cursor): "
+            f"{len(text):,} characters, more than a cursor's {MAX_CURSOR_CHARS:,}"
+        )
+    try:
+        # ASCII, as encode_cursor writes it: json.loads(bytes) would guess UTF-16
+        # from NUL bytes, and then see other quotes than the check below.
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        # One object holding one list: refuse deeper nesting before json.loads,
+        # which would recurse into it (RecursionError, not ValueError).
+        structure = _JSON_STRINGS.sub("", raw)
+        if structure.count("{") + structure.count("[") > 2:
+            raise ValueError("nested too deeply")  # joins the refusals below
+        doc = json.loads(raw)
+        cursor = Cursor(
+            fingerprint=doc["f"],
+            offset=doc["o"],
+            token=doc["t"],
+            tail=tuple(doc["s"]),
+            by_token=doc.get("m", "t") == "t" and doc["t"] is not None,
+        )
+        valid = (
+            type(doc["v"]) is int
+            and doc["v"] == _CURSOR_VERSION
+            and isinstance(doc["s"], list)
+            and isinstance(cursor.fingerprint, str)
+            and type(cursor.offset) is int
+            and cursor.offset >= 0
+            and (cursor.token is None or isinstance(cursor.token, str))
+            and all(isinstance(digest, str) for digest in cursor.tail)
+            and doc.get("m", "t") in {"t", "o"}
+        )
+    except (ValueError, binascii.Error, KeyError, TypeError):
+        valid = False
+    if not valid:
+        raise ValueError("resume_from is not a cursor made by this library (JobPage.cursor)")
+    if cursor.fingerprint != query.fingerprint:
+        raise ValueError(
+            "resume_from was made under other filters; resume with the same "
+            "directory_id, job_type, status, project_id and organization_id"
+        )
+    return cursor
