@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -11,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -89,6 +91,28 @@ async def arun_cli(*args: str, env: dict[str, str] | None = None) -> Result:
     result = Result(proc.returncode, out.decode(), err.decode())
     assert_no_traceback(result.stderr)
     return result
+
+
+@contextlib.asynccontextmanager
+async def serve_fake(*args: str) -> AsyncIterator[str]:
+    """Run `llama-batch serve-fake` with ``args``; yield its URL; SIGTERM it, exit 0, quietly."""
+    proc = await asyncio.create_subprocess_exec(
+        *command("serve-fake", "--port", "0", *args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+        cwd=HERE,
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    try:
+        yield (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+    assert proc.returncode == 0
+    assert_no_traceback((await proc.stderr.read()).decode())
 
 
 def assert_no_traceback(stderr: str) -> None:
@@ -362,17 +386,7 @@ def test_help_exits_0_and_lists_the_commands() -> None:
 
 async def test_serve_fake_paging_kind_is_served() -> None:
     """serve-fake --paging token-ignored sends tokens, ignores page_token, honours offset."""
-    proc = await asyncio.create_subprocess_exec(
-        *command("serve-fake", "--port", "0", "--jobs", "30", "--paging", "token-ignored"),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-        cwd=HERE,
-    )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    try:
-        url = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+    async with serve_fake("--jobs", "30", "--paging", "token-ignored") as url:
         async with aiohttp.ClientSession() as session:
 
             async def page(**params: str) -> dict[str, Any]:
@@ -388,27 +402,12 @@ async def test_serve_fake_paging_kind_is_served() -> None:
         async with BatchClient(KEY, base_url=url) as client:
             jobs = await client.list_jobs(page_size=10).collect()
         assert len({job.id for job in jobs}) == len(jobs) == 30
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        await asyncio.wait_for(proc.wait(), TIMEOUT)
-    assert_no_traceback((await proc.stderr.read()).decode())
 
 
 async def test_serve_fake_answers_a_real_client() -> None:
     """serve-fake prints its URL first; a BatchClient lists its jobs; SIGTERM stops it."""
-    proc = await asyncio.create_subprocess_exec(
-        *command("serve-fake", "--port", "0", "--jobs", "42", "--seed", "2"),
-        *("--max-limit", "10", "--page-tokens", "--no-total-size", "--require-key", KEY),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-        cwd=HERE,
-    )
-    assert proc.stdout is not None
-    assert proc.stderr is not None
-    try:
-        url = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+    options = ("--max-limit", "10", "--page-tokens", "--no-total-size", "--require-key", KEY)
+    async with serve_fake("--jobs", "42", "--seed", "2", *options) as url:
         assert url.startswith("http://127.0.0.1:")
         async with BatchClient(KEY, base_url=url) as client:
             jobs = await client.list_jobs(page_size=25).collect()
@@ -426,12 +425,6 @@ async def test_serve_fake_answers_a_real_client() -> None:
         assert len(body["items"]) == 10  # --max-limit
         assert body["next_page_token"]  # --page-tokens
         assert "total_size" not in body  # --no-total-size
-    finally:
-        if proc.returncode is None:
-            proc.terminate()
-        await asyncio.wait_for(proc.wait(), TIMEOUT)
-    assert proc.returncode == 0
-    assert_no_traceback((await proc.stderr.read()).decode())
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
