@@ -5,8 +5,8 @@ reference for what a record may be. The hot path, `_fast_job`, is generated from
 the same field table (`attrs.fields(BatchJob)`) and declines anything unusual
 with a `ValueError`, upon which the converter decides; a property test holds the
 two equal on valid and near-valid records. Hooks raise `_InvalidValueError`
-with a fixed reason; `structure_page` turns a cattrs error group into one `ResponseValidationError` whose message lists JSON
-paths, never the payload.
+with a fixed reason; `structure_page` turns a cattrs error group into one
+`ResponseValidationError` whose message lists JSON paths, never the payload.
 """
 
 from __future__ import annotations
