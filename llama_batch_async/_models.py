@@ -125,8 +125,9 @@ class _JobBuilder(BatchJob):
     about 1.45 µs for 17 fields, against 0.37 µs for plain slot stores. This
     subclass adds no slots, so its layout is `BatchJob`'s, and it undoes the
     frozen ``__setattr__`` / ``__delattr__`` (both, or CPython keeps the slow
-    slot wrapper); `make_job_fast` re-labels each new object as a `BatchJob`
-    before anyone else can see it. `BatchJob` itself has no mutable base.
+    slot wrapper). `make_job_fast` (and `_convert._fast_job`, inlined)
+    re-labels each new object as a `BatchJob` before anyone else can see it.
+    `BatchJob` itself has no mutable base.
     """
 
     __slots__ = ()
