@@ -483,15 +483,21 @@ class Walk:
         ids = [job.id for job in items]
         window = self._window
         fresh: list[BatchJob] | None = None
-        if not self._resume_tail and window.isdisjoint(ids):
-            # perf: docs/benchmarks.md, "this client / floor" rows - a page that
-            # repeats nothing (nearly every page) costs one set update, no set built.
-            before = len(window)
-            window.update(ids)
-            if len(window) - before == len(ids):
-                fresh, new_ids = items, ids
-            else:
-                window.difference_update(ids)  # the page repeats an id within itself
+        if not self._resume_tail:
+            # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
+            # _drop_repeats - a page that repeats nothing but its head (drift, or the
+            # one-job overlap of a prefetched page) costs one set update, no set built.
+            head = 0
+            while head < len(ids) and ids[head] in window:
+                head += 1
+            rest = ids[head:] if head else ids
+            if window.isdisjoint(rest):
+                before = len(window)
+                window.update(rest)
+                if len(window) - before == len(rest):
+                    fresh, new_ids = (items[head:] if head else items), rest
+                else:
+                    window.difference_update(rest)  # the page repeats an id within itself
         if fresh is None:
             seen = set()
             fresh = []
