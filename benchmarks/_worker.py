@@ -89,13 +89,18 @@ async def walk_floor(url: str, page_size: int) -> int:
             offset += len(items)
 
 
-async def walk_client(url: str, page_size: int, prefetch: int) -> int:
-    """This client, the way a worker iterates every job."""
+async def walk_client(url: str, page_size: int, prefetch: int | None) -> int:
+    """This client, the way a worker iterates every job (``prefetch`` None: the default)."""
     from llama_batch_async import BatchClient  # noqa: PLC0415
 
     count = 0
     async with BatchClient(API_KEY, base_url=url) as client:
-        async for _job in client.list_jobs(page_size=page_size, prefetch=prefetch):
+        pager = (
+            client.list_jobs(page_size=page_size)
+            if prefetch is None
+            else client.list_jobs(page_size=page_size, prefetch=prefetch)
+        )
+        async for _job in pager:
             count += 1
     return count
 
@@ -213,7 +218,7 @@ def main() -> None:
     )
     parser.add_argument("--url", required=True)
     parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--prefetch", type=int, default=0)
+    parser.add_argument("--prefetch", type=int, default=None, help="default: the library's")
     parser.add_argument("--expect", type=int, default=None, help="jobs the walk must yield")
     parser.add_argument("--sample-every", type=int, default=100_000)
     parser.add_argument("--json-parser", choices=["json", "orjson"], default="json")

@@ -1,10 +1,12 @@
 """JSON bytes to records: the package's one cattrs converter and its hooks.
 
-The converter is private and configured in `_make_converter` only. Every hook
-does the least it can per field, because a worker structures millions of
-records. Hooks raise `_InvalidValueError` with a fixed reason; `structure_page` turns a
-cattrs error group into one `ResponseValidationError` whose message lists JSON
-paths, never the payload.
+The converter is private and configured in `_make_converter` only; it is the
+reference for what a record may be. The hot path, `_fast_job`, is generated from
+the same field table (`attrs.fields(BatchJob)`) and declines anything unusual
+with a `ValueError`, upon which the converter decides; a property test holds the
+two equal on valid and near-valid records. Hooks raise `_InvalidValueError`
+with a fixed reason; `structure_page` turns a cattrs error group into one
+`ResponseValidationError` whose message lists JSON paths, never the payload.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
@@ -21,7 +23,7 @@ import cattrs
 from cattrs.v import transform_error
 
 from ._errors import ResponseValidationError
-from ._models import BatchJob, JobStatus, JobType, _BatchJobFields, make_job_fast
+from ._models import _FIELD_NAMES, _FIELDS, BatchJob, JobStatus, JobType, _JobBuilder
 
 __all__ = ["RawPage", "parse_body", "structure_page"]
 
@@ -92,34 +94,47 @@ def _structure_total_size(value: object, _: object) -> int | None:
 
 
 _FRACTION = re.compile(r"\.(\d+)")
-_NEEDS_Z_FIX = sys.version_info < (3, 11)
 _EDGE_YEARS = frozenset({datetime.min.year, datetime.max.year})
+_UTC = timezone.utc
 
 
-def _parse_datetime(text: str) -> datetime:
-    if _NEEDS_Z_FIX and text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
+def _settle(parsed: datetime) -> datetime:
+    """Make a parsed timestamp aware (no offset = UTC) and refuse one with no UTC instant."""
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=_UTC)
+    if parsed.year in _EDGE_YEARS:
+        # 0001-01-01T00:00+05:00 parses, but has no UTC equivalent, so to_dict()
+        # and every CLI format would raise OverflowError later: refuse it now.
+        try:
+            parsed.astimezone(_UTC)
+        except OverflowError:
+            raise _InvalidValueError("timestamp out of range in UTC") from None
+    return parsed
+
+
+def _fromisoformat_fixed(text: str) -> datetime:
+    """`datetime.fromisoformat`, plus what Python 3.10's lacks: ``Z`` and 1-9 fraction digits."""
     try:
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         # Older Pythons accept only 3 or 6 fraction digits; servers send 1 to 9.
         fixed = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
         if fixed.endswith(("Z", "z")):
             fixed = fixed[:-1] + "+00:00"
         try:
-            parsed = datetime.fromisoformat(fixed)
+            return datetime.fromisoformat(fixed)
         except ValueError:
             raise _InvalidValueError("expected an ISO 8601 timestamp") from None
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    if parsed.year in _EDGE_YEARS:
-        # 0001-01-01T00:00+05:00 parses, but has no UTC equivalent, so to_dict()
-        # and every CLI format would raise OverflowError later: refuse it now.
-        try:
-            parsed.astimezone(timezone.utc)
-        except OverflowError:
-            raise _InvalidValueError("timestamp out of range in UTC") from None
-    return parsed
+
+
+# perf: docs/benchmarks.md, "datetimes" in the one-page split - on 3.11+ the hot
+# path calls the C `fromisoformat` directly (about 0.37 µs per timestamp); the
+# Python fix-up wrapper runs only where the C parser needs it (3.10, odd fractions).
+_fromisoformat = datetime.fromisoformat if sys.version_info >= (3, 11) else _fromisoformat_fixed
+
+
+def _parse_datetime(text: str) -> datetime:
+    return _settle(_fromisoformat_fixed(text))
 
 
 def _structure_opt_datetime(value: object, _: object) -> datetime | None:
@@ -132,75 +147,112 @@ def _structure_opt_datetime(value: object, _: object) -> datetime | None:
 
 _STATUSES: dict[object, JobStatus] = {member.value: member for member in JobStatus}
 _TYPES: dict[object, JobType] = {member.value: member for member in JobType}
-_STR_OR_NONE = frozenset({str, type(None)})
-_INT_OR_NONE = frozenset({int, type(None)})
-
-# perf: a record's timestamps often repeat (updated_at, effective_at and
-# completed_at are one instant when a job finishes), and parsing is a third of
-# the cost of a record. A bounded memo answers repeats with a dict lookup.
-_TIMESTAMPS: dict[str, datetime] = {}
-_TIMESTAMPS_KEPT = 4096
 
 
-def _timestamp(text: str) -> datetime:
-    parsed = _TIMESTAMPS.get(text)
-    if parsed is None:
-        if len(_TIMESTAMPS) >= _TIMESTAMPS_KEPT:
-            _TIMESTAMPS.clear()
-        parsed = _TIMESTAMPS[text] = _parse_datetime(text)
-    return parsed
+class _NotFastError(ValueError):
+    """The hot path declines a record; the converter then gives the verdict."""
 
 
-def _fast_job(o: dict[str, Any]) -> BatchJob:
-    """Build a record that matches the reference with the fewest calls.
+# How the hot path checks and converts a value of each field type of the record:
+# (check on the raw JSON value `{v}`, or None when the type needs a timestamp parse;
+# the expression that converts it). A field of any other type fails at import.
+_FAST_RULES: dict[object, tuple[str, str]] = {
+    str: ("type({v}) is str", "{v}"),
+    str | None: ("({v} is None or type({v}) is str)", "{v}"),
+    int: ("type({v}) is int", "{v}"),
+    int | None: ("({v} is None or type({v}) is int)", "{v}"),
+    JobType | str: ("type({v}) is str", "_TYPES.get({v}, {v})"),
+    JobStatus | str: ("type({v}) is str", "_STATUSES.get({v}, {v})"),
+    datetime | None: ("({v} is None or type({v}) is str)", "{v}_"),
+}
 
-    The good-weather path: checks are inlined, and anything unexpected raises,
-    upon which `structure_page` asks the converter, which says precisely what is
-    wrong. So it never returns what the converter would refuse.
+
+def _fast_job_source(*, dedupe: bool = True) -> str:
+    """The hot path's source, derived from `BatchJob`'s one field table (`_FIELDS`).
+
+    For each field, the rule of its type (`_FAST_RULES`) checks the JSON value;
+    the timestamps are parsed after every check passed, a text equal to an
+    earlier timestamp of the same record taking that one's value.
     """
-    get, memo = o.get, _TIMESTAMPS.get
-    job_id, project_id, total = o["id"], o["project_id"], o["total_items"]
-    raw_type, raw_status = o["job_type"], o["status"]
-    directory_id, error_message = get("directory_id"), get("error_message")
-    job_record_id, workflow_id = get("job_record_id"), get("workflow_id")
-    failed, processed, skipped = get("failed_items"), get("processed_items"), get("skipped_items")
-    if not (
-        type(job_id) is str
-        and type(project_id) is str
-        and type(total) is int
-        and type(raw_type) is str
-        and type(raw_status) is str
-        and type(directory_id) in _STR_OR_NONE
-        and type(error_message) in _STR_OR_NONE
-        and type(job_record_id) in _STR_OR_NONE
-        and type(workflow_id) in _STR_OR_NONE
-        and type(failed) in _INT_OR_NONE
-        and type(processed) in _INT_OR_NONE
-        and type(skipped) in _INT_OR_NONE
-    ):
-        raise _InvalidValueError("left to the converter")
-    completed_at, created_at = get("completed_at"), get("created_at")
-    effective_at, started_at, updated_at = get("effective_at"), get("started_at"), get("updated_at")
-    job = _BatchJobFields(
-        job_id,
-        _TYPES.get(raw_type, raw_type),
-        project_id,
-        _STATUSES.get(raw_status, raw_status),
-        total,
-        None if completed_at is None else (memo(completed_at) or _timestamp(completed_at)),
-        None if created_at is None else (memo(created_at) or _timestamp(created_at)),
-        directory_id,
-        None if effective_at is None else (memo(effective_at) or _timestamp(effective_at)),
-        error_message,
-        failed,
-        job_record_id,
-        processed,
-        skipped,
-        None if started_at is None else (memo(started_at) or _timestamp(started_at)),
-        None if updated_at is None else (memo(updated_at) or _timestamp(updated_at)),
-        workflow_id,
+    names = [field.name for field in _FIELDS]
+    unknown = [field.name for field in _FIELDS if field.type not in _FAST_RULES]
+    if unknown:  # pragma: no cover - guards the next field someone adds
+        raise TypeError(f"no hot-path rule for BatchJob fields {unknown}")
+    rules = [_FAST_RULES[field.type] for field in _FIELDS]
+    checks = "\n        and ".join(
+        check.format(v=name) for (check, _), name in zip(rules, names, strict=True)
     )
-    return make_job_fast(job)
+    stamps = [field.name for field in _FIELDS if field.type == datetime | None]
+    lines = [
+        "def _fast_job(o):",
+        "    if type(o) is not dict:",
+        "        raise _NotFastError",
+        # perf: docs/benchmarks.md, "this client / floor" rows - one unpack when the
+        # keys come in the reference's order (as servers send them); else one get each.
+        "    if tuple(o) == _ORDER:",
+        f"        ({', '.join(names)},) = o.values()",
+        "    else:",
+        "        get = o.get",
+        *(f"        {name} = get({name!r})" for name in names),
+        "    if not (",
+        f"        {checks}",
+        "    ):",
+        "        raise _NotFastError",
+    ]
+    for index, name in enumerate(stamps):
+        # perf: docs/benchmarks.md, "datetimes" in the split - equal texts in one
+        # record (updated_at, effective_at, completed_at of a finished job) are
+        # parsed once; no memo across records (it cost more than it saved).
+        lines += [f"    if {name} is None:", f"        {name}_ = None"]
+        for earlier in reversed(stamps[:index] if dedupe else []):
+            lines += [f"    elif {name} == {earlier}:", f"        {name}_ = {earlier}_"]
+        lines += [
+            "    else:",
+            f"        {name}_ = _fromisoformat({name})",
+            f"        if {name}_.tzinfo is None or {name}_.year in _EDGE_YEARS:",
+            f"            {name}_ = _settle({name}_)",
+        ]
+    values = ", ".join(
+        convert.format(v=name) for (_, convert), name in zip(rules, names, strict=True)
+    )
+    # perf: docs/benchmarks.md profile, make_job_fast - the builder called here,
+    # not through make_job_fast(*values): one Python call and one tuple fewer.
+    lines += [f"    job = _JobBuilder({values})", "    job.__class__ = BatchJob", "    return job"]
+    return "\n".join(lines) + "\n"
+
+
+def _compile_fast_job(
+    *, parse: Callable[[str], datetime] = _fromisoformat, dedupe: bool = True
+) -> Callable[[object], BatchJob]:
+    """Compile `_fast_job_source`; the options exist for benchmarks/records.py."""
+    namespace: dict[str, Any] = {
+        "_NotFastError": _NotFastError,
+        "_ORDER": _FIELD_NAMES,
+        "_TYPES": _TYPES,
+        "_STATUSES": _STATUSES,
+        "_fromisoformat": parse,
+        "_EDGE_YEARS": _EDGE_YEARS,
+        "_settle": _settle,
+        "_JobBuilder": _JobBuilder,
+        "BatchJob": BatchJob,
+    }
+    # A named pseudo-file, so profiles show the generated function as _convert's.
+    code = compile(_fast_job_source(dedupe=dedupe), "<llama_batch_async._convert>", "exec")
+    exec(code, namespace)  # noqa: S102 - source built from our own field table
+    fast_job: Callable[[object], BatchJob] = namespace["_fast_job"]
+    fast_job.__doc__ = """Build a record that matches the reference with the fewest calls.
+
+    Generated from the field table by `_fast_job_source`. It raises `ValueError`
+    (`_NotFastError`, or a timestamp the parser refuses) on anything unusual, upon
+    which the converter says precisely what is wrong; so it never returns what
+    the converter would refuse, and any other exception is a bug of ours.
+    """
+    return fast_job
+
+
+# perf: docs/benchmarks.md, "this client / floor" rows - the hot path; a cattrs
+# converter with detailed_validation=False measured slower (benchmarks/records.py).
+_fast_job = _compile_fast_job()
 
 
 def _open_enum(enum_cls: type[_E]) -> Callable[[object, object], _E | str]:
@@ -227,13 +279,11 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(datetime | None, _structure_opt_datetime)
     converter.register_structure_hook(JobStatus | str, _open_enum(JobStatus))
     converter.register_structure_hook(JobType | str, _open_enum(JobType))
-    build_fields = cattrs.gen.make_dict_structure_fn(_BatchJobFields, converter)
-
-    def structure_job(value: Mapping[str, object], _: object) -> BatchJob:
-        return make_job_fast(build_fields(value, _BatchJobFields))
-
+    # The record's own attrs __init__: the converter is the reference, not the hot path.
     # A page is structured item by item (`_structure_slowly`), so RawPage has no hook.
-    converter.register_structure_hook(BatchJob, structure_job)
+    converter.register_structure_hook(
+        BatchJob, cattrs.gen.make_dict_structure_fn(BatchJob, converter)
+    )
     return converter
 
 
@@ -287,14 +337,15 @@ def structure_page(payload: object) -> RawPage:
         )
     token = payload.get("next_page_token")
     try:
-        # perf: the hot path; it raises on anything unusual, never returns wrong data
+        # perf: the hot path; it raises ValueError on anything unusual, never returns
+        # wrong data. Any other exception is a bug of ours and is not blamed on the server.
         return RawPage(
             items=[_fast_job(item) for item in payload["items"]],
             next_page_token=_structure_opt_str(token, None),
             total_size=_structure_total_size(payload.get("total_size"), None),
         )
-    except Exception:  # noqa: BLE001, S110 - the converter below gives the verdict
-        pass
+    except ValueError:
+        pass  # the converter below gives the verdict
     return _structure_slowly(payload["items"], token, payload.get("total_size"))
 
 
@@ -313,10 +364,10 @@ def _structure_slowly(items: list[object], token: object, total_size: object) ->
     for index, item in enumerate(items):
         checked = index + 1
         try:
-            jobs.append(_fast_job(item))  # type: ignore[arg-type]
+            jobs.append(_fast_job(item))
             continue
-        except Exception:  # noqa: BLE001, S110 - the converter below gives the verdict
-            pass
+        except ValueError:
+            pass  # the converter below gives the verdict
         try:
             jobs.append(_converter.structure(item, BatchJob))
             continue

@@ -90,7 +90,7 @@ class Walk:
             self._seen_tokens.add(self.token)
         # Ids of the latest pages: the window in which offset drift repeats items.
         self._window: set[str] = set()
-        self._window_pages: deque[set[str]] = deque()
+        self._window_pages: deque[list[str]] = deque()
         self._window_cap = max(2 * query.page_size, _WINDOW_IDS)
         self._resume_tail: frozenset[str] = frozenset(start.tail) if start else frozenset()
         self._stalls = 0
@@ -447,13 +447,27 @@ class Walk:
     def _drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
         # spec: pagination 7 - items repeated across adjacent pages are yielded once.
         # The window holds the ids of the latest pages, at least _WINDOW_IDS of them
-        # and at least two pages, so memory stays bounded on any walk.
+        # and at least two pages, so memory stays bounded on any walk; each page
+        # records the ids it added, so evicting a page removes exactly those.
         ids = [job.id for job in items]
-        page_ids = set(ids)
         window = self._window
-        if len(page_ids) == len(ids) and window.isdisjoint(page_ids) and not self._resume_tail:
-            fresh = items
-        else:
+        fresh: list[BatchJob] | None = None
+        if not self._resume_tail:
+            # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
+            # _drop_repeats - a page that repeats nothing but its head (drift, or the
+            # one-job overlap of a prefetched page) costs one set update, no set built.
+            head = 0
+            while head < len(ids) and ids[head] in window:
+                head += 1
+            rest = ids[head:] if head else ids
+            if window.isdisjoint(rest):
+                before = len(window)
+                window.update(rest)
+                if len(window) - before == len(rest):
+                    fresh, new_ids = (items[head:] if head else items), rest
+                else:
+                    window.difference_update(rest)  # the page repeats an id within itself
+        if fresh is None:
             seen = set()
             fresh = []
             for job in items:
@@ -465,9 +479,9 @@ class Walk:
                 fresh.append(job)
             if items:
                 self._resume_tail = frozenset()
-        new_ids = page_ids - window
-        window |= new_ids
+            new_ids = [job_id for job_id in dict.fromkeys(ids) if job_id not in window]
+            window.update(new_ids)
         self._window_pages.append(new_ids)
         while len(window) > self._window_cap and len(self._window_pages) > 2:
-            window -= self._window_pages.popleft()
+            window.difference_update(self._window_pages.popleft())
         return fresh

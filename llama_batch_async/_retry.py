@@ -1,7 +1,8 @@
 """Retries as a policy, a predicate and a wait, with tenacity behind one function.
 
-`call_with_retries` builds a fresh `tenacity.AsyncRetrying` for every call: a
-shared one would mix the attempt counts of concurrent walks. ``reraise=True``
+`call_with_retries` makes the first try itself and builds a fresh
+`tenacity.AsyncRetrying` for every call that needs a retry: a shared one would
+mix the attempt counts of concurrent walks. ``reraise=True``
 so callers see our typed error, never `tenacity.RetryError`. The predicate looks
 at types and status codes, never message text; cancellation is not an
 `Exception` of ours, so it is never retried.
@@ -187,6 +188,24 @@ async def call_with_retries(
                 gate.pause(exc.retry_after)
             raise
 
+    # perf: docs/benchmarks.md, "this client / floor" page 100 row - the first try
+    # runs without building an AsyncRetrying (most pages never need one). A failure
+    # worth retrying hands over to tenacity, which counts it as attempt 1 and
+    # drives every retry exactly as before.
+    try:
+        return await gated_attempt()
+    except Exception as exc:
+        if policy.max_retries < 1 or not policy.should_retry(exc):
+            raise
+        first_failure: BaseException | None = exc
+
+    async def tenacity_attempt() -> _T:
+        nonlocal first_failure
+        if first_failure is not None:
+            failure, first_failure = first_failure, None
+            raise failure
+        return await gated_attempt()
+
     retrying = tenacity.AsyncRetrying(
         stop=tenacity.stop_after_attempt(policy.max_retries + 1),
         retry=tenacity.retry_if_exception(policy.should_retry),
@@ -195,4 +214,4 @@ async def call_with_retries(
         before_sleep=before_sleep,
         reraise=True,
     )
-    return await retrying(gated_attempt)
+    return await retrying(tenacity_attempt)

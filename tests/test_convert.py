@@ -829,3 +829,77 @@ def _outcome(build: Callable[[], BatchJob]) -> BatchJob | None:
         return build()
     except (ValueError, cattrs.BaseValidationError):
         return None
+
+
+# Near-valid items in any key order: the reference's keys, some with arbitrary JSON
+# values, some dropped, shuffled; the values lean towards what the hot path accepts.
+NEAR_VALUES: st.SearchStrategy[object] = (
+    SMALL_JSON_VALUES
+    | st.sampled_from([m.value for m in JobStatus] + [m.value for m in JobType])
+    | st.sampled_from(["2024-01-02T03:04:05Z", "2024-01-02T03:04:05.123456+02:00"])
+    | st.sampled_from(["2024-01-02T03:04:05", "0001-01-01T00:00:00+05:00", "2024-13-01"])
+    | COUNTS
+    | COUNTS.map(float)
+)
+SHUFFLED_NEAR_ITEMS: st.SearchStrategy[dict[str, object]] = st.tuples(
+    st.dictionaries(st.sampled_from(FIELD_NAMES), NEAR_VALUES, max_size=8),
+    st.sets(st.sampled_from(FIELD_NAMES), max_size=2),
+    st.permutations(FIELD_NAMES),
+).map(
+    lambda parts: {
+        name: value
+        for name in parts[2]
+        for value in [{**REFERENCE_ITEM, **parts[0]}[name]]
+        if name not in parts[1]
+    }
+)
+
+
+@given(SHUFFLED_NEAR_ITEMS)
+def test_whatever_the_fast_path_accepts_the_converter_accepts_equally(
+    raw: dict[str, object],
+) -> None:
+    """On near-valid items the hot path returns nothing the converter refuses or differs on."""
+    try:
+        fast = _fast_job(copy.deepcopy(raw))
+    except ValueError:
+        return
+    slow = _converter.structure(copy.deepcopy(raw), BatchJob)
+
+    assert fast == slow
+    assert type(fast) is BatchJob
+    for name in ("status", "job_type"):
+        assert type(getattr(fast, name)) is type(getattr(slow, name))
+    for name in TIMESTAMP_FIELDS:
+        assert (getattr(fast, name) is None) == (getattr(slow, name) is None)
+        if getattr(fast, name) is not None:
+            assert getattr(fast, name).tzinfo is not None
+
+
+@given(SHUFFLED_NEAR_ITEMS)
+def test_near_valid_items_in_any_order_structure_or_are_refused(raw: dict[str, object]) -> None:
+    """Shuffled, near-valid items give a RawPage or a ResponseValidationError."""
+    check_total({"items": [raw]})
+
+
+def test_a_bug_in_the_hot_path_is_not_blamed_on_the_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only ValueError sends a page to the converter; our own TypeError escapes as is."""
+
+    def broken(_item: object) -> BatchJob:
+        raise TypeError("a bug of ours")
+
+    monkeypatch.setattr("llama_batch_async._convert._fast_job", broken)
+
+    with pytest.raises(TypeError, match="a bug of ours"):
+        structure_page(REFERENCE_BODY)
+
+
+def test_equal_timestamps_in_one_record_are_parsed_once() -> None:
+    """Equal texts share one datetime; all of a record's timestamps stay aware."""
+    job = _fast_job(copy.deepcopy(REFERENCE_ITEM))
+
+    assert job.updated_at is job.effective_at is job.completed_at
+    assert job.updated_at == REFERENCE_TIME
+    assert job.updated_at.tzinfo is not None

@@ -473,3 +473,47 @@ async def test_no_warning_without_retry(caplog: pytest.LogCaptureFixture) -> Non
     assert await run(Script("page"), time) == "page"
 
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_first_attempt_builds_no_retrying_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page that succeeds (or fails for good) first time never builds an AsyncRetrying."""
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("AsyncRetrying built for a first attempt")
+
+    monkeypatch.setattr(tenacity, "AsyncRetrying", refuse)
+    time = FakeTime()
+
+    assert await run(Script("page"), time) == "page"
+    with pytest.raises(APIStatusError):
+        await run(Script(error_for_status(404)), time)
+    with pytest.raises(APIStatusError):
+        await run(Script(error_for_status(503)), time, policy=RetryPolicy(max_retries=0))
+
+
+async def test_a_failed_first_attempt_counts_as_tenacity_attempt_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After the first try fails, tenacity retries: attempt numbers and budget are unchanged."""
+    time = FakeTime()
+    script = Script(error_for_status(503), APIConnectionError("reset"), "page")
+
+    with caplog.at_level(logging.WARNING, logger="llama_batch_async"):
+        assert await run(script, time, policy=RetryPolicy(max_retries=2)) == "page"
+
+    assert script.calls == 3
+    assert len(time.waits) == 2
+    attempts = [r.getMessage().split("(attempt ")[1].split(")")[0] for r in caplog.records]
+    assert attempts == ["2 of 3", "3 of 3"]
+
+
+async def test_gate_is_consulted_before_the_first_attempt_too() -> None:
+    """A client-wide pause is waited out before the first try, not only before retries."""
+    time = FakeTime()
+    gate = RateLimitGate(clock=time.clock)
+    gate.pause(3.0)
+    events: list[str] = []
+    time.events = events
+
+    assert await run(Script("page", events=events), time, gate=gate) == "page"
+    assert events == ["sleep 3", "attempt"]
