@@ -29,6 +29,7 @@ from ._errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
+from ._limiter import Limiter, LocalLimiter
 from ._models import BatchJob, JobPage, JobStatus, JobType
 from ._pager import JobPager, WalkStats
 from ._watch import JobEvent
@@ -47,7 +48,9 @@ __all__ = [
     "JobPager",
     "JobStatus",
     "JobType",
+    "Limiter",
     "LlamaBatchError",
+    "LocalLimiter",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",

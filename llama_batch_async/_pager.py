@@ -13,11 +13,12 @@ import attrs
 from ._config import Config
 from ._convert import RawPage, parse_body, structure_page
 from ._errors import LlamaBatchError
+from ._limiter import Limiter
 from ._models import BatchJob, JobPage
 from ._paging import PageRequest, Position, Walk
 from ._prefetch import Prefetcher
 from ._query import Cursor, JobQuery
-from ._retry import RateLimitGate, RetryPolicy, Sleep, call_with_retries
+from ._retry import RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
 from ._wire import build_request, check_status
 
@@ -35,7 +36,7 @@ class WalkContext:
     config: Config
     transport: Transport
     policy: RetryPolicy
-    gate: RateLimitGate
+    gate: Limiter
     sleep: Sleep
 
 
