@@ -219,6 +219,7 @@ async def test_redis_killed_mid_walk_falls_back_then_recovers(
         assert len(ids) == len(set(ids)) == 60
         assert limiter.outages == 1
         assert limiter.fallbacks >= 1
+        assert pager.stats.limiter_fallbacks >= 1
         assert is_down(limiter)
         warnings = [r for r in caplog.records if "Redis limiter unreachable" in r.getMessage()]
         assert len(warnings) == 1
