@@ -10,6 +10,7 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
+from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
 from ._client import BatchClient
 from ._errors import (
     APIConnectionError,
@@ -42,6 +43,8 @@ __all__ = [
     "BadRequestError",
     "BatchClient",
     "BatchJob",
+    "CheckpointStore",
+    "FileCheckpointStore",
     "JobEvent",
     "JobNotFoundError",
     "JobPage",
@@ -61,6 +64,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WalkStats",
+    "checkpointed_pages",
 ]
 
 if TYPE_CHECKING:

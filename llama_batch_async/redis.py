@@ -47,10 +47,11 @@ except ImportError as exc:  # pragma: no cover - depends on the install
         "llama_batch_async.redis needs the [redis] extra: pip install 'llama-batch-async[redis]'"
     ) from exc
 
+from ._checkpoint import check_name
 from ._errors import RateLimitError
 from ._limiter import LocalLimiter, Sleep
 
-__all__ = ["RedisLimiter", "fleet_key"]
+__all__ = ["RedisCheckpointStore", "RedisLimiter", "fleet_key"]
 
 logger = logging.getLogger("llama_batch_async")
 
@@ -74,6 +75,55 @@ return left
 """
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+
+
+class RedisCheckpointStore:
+    """A `CheckpointStore` in Redis: cursors survive the machine, not only the process.
+
+    Unlike the limiter, it does not fall back: a checkpoint that was not saved must
+    not look saved, so Redis errors propagate to the walk.
+
+    Args:
+        url_or_client: A Redis URL or a `redis.asyncio.Redis` (never closed here).
+        prefix: Prepended to each name to make its Redis key.
+        ttl: Seconds a saved cursor is kept; None to keep it until cleared.
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | aioredis.Redis,
+        *,
+        prefix: str = "llama_batch_async:checkpoint:",
+        ttl: float | None = None,
+    ) -> None:
+        if isinstance(url_or_client, str):
+            self._redis = aioredis.Redis.from_url(url_or_client)
+            self._owned = True
+        else:
+            self._redis = url_or_client
+            self._owned = False
+        self._prefix = prefix
+        self._ttl_ms = None if ttl is None else max(1, math.ceil(ttl * 1000))
+
+    async def load(self, name: str) -> str | None:
+        """The cursor saved under ``name``, or None."""
+        value = await self._redis.get(self._prefix + check_name(name))
+        if value is None:
+            return None
+        return value.decode("ascii") if isinstance(value, bytes) else str(value)
+
+    async def save(self, name: str, cursor: str) -> None:
+        """Keep ``cursor`` under ``name`` (with the store's ttl, if any)."""
+        await self._redis.set(self._prefix + check_name(name), cursor, px=self._ttl_ms)
+
+    async def clear(self, name: str) -> None:
+        """Delete ``name``'s cursor, if any."""
+        await self._redis.delete(self._prefix + check_name(name))
+
+    async def aclose(self) -> None:
+        """Close the connection the store opened (a caller's is left open)."""
+        if self._owned:
+            await self._redis.aclose()
 
 
 def fleet_key(base_url: str, api_key: str) -> str:

@@ -17,6 +17,8 @@ PUBLIC = [
     "BadRequestError",
     "BatchClient",
     "BatchJob",
+    "CheckpointStore",
+    "FileCheckpointStore",
     "JobEvent",
     "JobNotFoundError",
     "JobPage",
@@ -36,6 +38,7 @@ PUBLIC = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WalkStats",
+    "checkpointed_pages",
 ]
 
 

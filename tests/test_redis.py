@@ -381,3 +381,36 @@ def test_local_limiter_is_the_default() -> None:
     """Without limiter=, a client gets its own LocalLimiter."""
     client = BatchClient("k", base_url="http://127.0.0.1:9")
     assert isinstance(client._context.gate, LocalLimiter)
+
+
+async def test_redis_checkpoint_store_resumes_and_clears(redis_server: RedisServer) -> None:
+    """A Redis checkpoint resumes an abandoned walk at its unfinished page; completion clears it."""
+    from llama_batch_async import checkpointed_pages  # noqa: PLC0415 - beside the store
+    from llama_batch_async.redis import RedisCheckpointStore  # noqa: PLC0415
+
+    store = RedisCheckpointStore(redis_server.url, ttl=60)
+    try:
+        async with (
+            FakeLlamaCloud(jobs=30) as cloud,
+            BatchClient("k", base_url=cloud.url) as client,
+        ):
+            first: list[str] = []
+            pages = checkpointed_pages(client, store, "nightly", page_size=10, prefetch=0)
+            async for page in pages:
+                first.extend(job.id for job in page.items)
+                if len(first) == 20:
+                    break
+            await pages.aclose()
+            assert await store.load("nightly") is not None
+            second = [
+                job.id
+                async for page in checkpointed_pages(
+                    client, store, "nightly", page_size=10, prefetch=0
+                )
+                for job in page.items
+            ]
+        assert second[:10] == first[10:20]
+        assert len(set(first + second)) == 30
+        assert await store.load("nightly") is None
+    finally:
+        await store.aclose()
