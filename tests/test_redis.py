@@ -414,3 +414,28 @@ async def test_redis_checkpoint_store_resumes_and_clears(redis_server: RedisServ
         assert await store.load("nightly") is None
     finally:
         await store.aclose()
+
+
+def test_fleet_example_runs(redis_server: RedisServer, tmp_path: Path) -> None:
+    """examples/fleet.py: 2 worker processes on one Redis each walk every job once."""
+    example = Path(__file__).resolve().parent.parent / "examples" / "fleet.py"
+    with serve_in_thread(jobs=120, rate_limit=20, api_key="sk-fleet-example") as cloud:
+        env = {
+            **os.environ,
+            "LLAMA_CLOUD_API_KEY": "sk-fleet-example",
+            "LLAMA_CLOUD_BASE_URL": cloud.url,
+        }
+        args = ["--redis-url", redis_server.url, "--workers", "2", "--rate", "20/second"]
+        result = subprocess.run(  # noqa: S603 - our own example
+            [sys.executable, str(example), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(line["worker"] for line in lines) == [0, 1]
+    assert all(line["jobs"] == 120 for line in lines)
