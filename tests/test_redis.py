@@ -439,3 +439,19 @@ def test_fleet_example_runs(redis_server: RedisServer, tmp_path: Path) -> None:
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(line["worker"] for line in lines) == [0, 1]
     assert all(line["jobs"] == 120 for line in lines)
+
+
+async def test_one_derived_key_per_limiter() -> None:
+    """A limiter bound to one account refuses a client of another; a named key is kept."""
+    limiter = RedisLimiter("redis://127.0.0.1:9")
+    named = RedisLimiter("redis://127.0.0.1:9", key="mine")
+    try:
+        limiter.bind("http://127.0.0.1:9", "key-a")
+        limiter.bind("http://127.0.0.1:9", "key-a")
+        with pytest.raises(ValueError, match="one limiter per account"):
+            limiter.bind("http://127.0.0.1:9", "key-b")
+        named.bind("http://127.0.0.1:9", "key-b")
+        assert named.key == "mine"
+    finally:
+        await limiter.aclose()
+        await named.aclose()
