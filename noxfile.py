@@ -31,6 +31,8 @@ TEST_DEPS = [
     "pytest-xdist>=3.5",
     "fastapi>=0.110",
     "httpx2",  # starlette's TestClient transport
+    "redis>=5.2",  # the [redis] extra: tests/test_redis.py against a real redis-server
+    "limits>=5",
 ]
 
 

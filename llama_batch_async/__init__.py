@@ -10,6 +10,7 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
+from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
 from ._client import BatchClient
 from ._errors import (
     APIConnectionError,
@@ -29,6 +30,7 @@ from ._errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
+from ._limiter import Limiter, LocalLimiter
 from ._models import BatchJob, JobPage, JobStatus, JobType
 from ._pager import JobPager, WalkStats
 from ._watch import JobEvent
@@ -41,13 +43,17 @@ __all__ = [
     "BadRequestError",
     "BatchClient",
     "BatchJob",
+    "CheckpointStore",
+    "FileCheckpointStore",
     "JobEvent",
     "JobNotFoundError",
     "JobPage",
     "JobPager",
     "JobStatus",
     "JobType",
+    "Limiter",
     "LlamaBatchError",
+    "LocalLimiter",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -58,6 +64,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WalkStats",
+    "checkpointed_pages",
 ]
 
 if TYPE_CHECKING:

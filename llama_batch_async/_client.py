@@ -22,10 +22,11 @@ from ._config import (
     make_config,
 )
 from ._cursor import decode_cursor
+from ._limiter import Limiter, LocalLimiter
 from ._models import BatchJob, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import make_query
-from ._retry import RateLimitGate, RetryPolicy
+from ._retry import RetryPolicy
 from ._transport import AiohttpTransport, Transport
 from ._validate import check_count
 
@@ -69,6 +70,10 @@ class BatchClient:
         max_response_bytes: The largest response body accepted, in bytes after
             decompression (default 64 MiB); a larger one raises
             `ResponseTooLargeError`, not retried.
+        limiter: What every request waits on and every 429 is told to (a
+            `Limiter`); default a `LocalLimiter` of this client's own. Pass
+            ``llama_batch_async.redis.RedisLimiter`` to share the 429 pause and a
+            request budget with other processes. The client never closes it.
 
     Raises:
         ValueError: No credentials, an invalid setting, or an ``http://`` URL to a
@@ -91,6 +96,7 @@ class BatchClient:
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        limiter: Limiter | None = None,
     ) -> None:
         self._config: Config = make_config(
             api_key=api_key,
@@ -133,10 +139,25 @@ class BatchClient:
                 max_retries=self._config.max_retries,
                 retry_after_cap=self._config.retry_after_cap,
             ),
-            gate=RateLimitGate(),
+            gate=self._bind_limiter(limiter),
             sleep=asyncio.sleep,
         )
         self._closed = False
+
+    def _bind_limiter(self, limiter: Limiter | None) -> Limiter:
+        if limiter is None:
+            return LocalLimiter()
+        # A shared limiter derives its default key from this client's base URL and
+        # API key (hashed); `bind` is optional, beside the protocol.
+        bind = getattr(limiter, "bind", None)
+        if callable(bind):
+            bind(self._config.base_url, self._config.api_key)
+        return limiter
+
+    @property
+    def _local_gate(self) -> LocalLimiter | None:
+        gate = self._context.gate
+        return gate if isinstance(gate, LocalLimiter) else None
 
     def __repr__(self) -> str:
         state = " closed" if self._closed else ""
@@ -271,7 +292,7 @@ class BatchClient:
         ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
         pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
         return _watch.finished(
-            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._context.gate
+            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._local_gate
         )
 
     async def wait_for_jobs(
@@ -310,7 +331,7 @@ class BatchClient:
         ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
         pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
         return await _watch.poll_until_terminal(
-            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._context.gate
+            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._local_gate
         )
 
     def watch_jobs(
@@ -356,5 +377,5 @@ class BatchClient:
             page_size=page_size,
         )
         return _watch.poll_events(
-            pager.pages, poll_interval=interval, initial=first, gate=self._context.gate
+            pager.pages, poll_interval=interval, initial=first, gate=self._local_gate
         )

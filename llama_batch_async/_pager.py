@@ -14,11 +14,12 @@ from ._config import Config
 from ._convert import RawPage, parse_body, structure_page
 from ._cursor import Cursor, PageRequest, Position
 from ._errors import LlamaBatchError
+from ._limiter import Limiter
 from ._models import BatchJob, JobPage
 from ._paging import Walk
 from ._prefetch import Prefetcher
 from ._query import JobQuery
-from ._retry import RateLimitGate, RetryPolicy, Sleep, call_with_retries
+from ._retry import RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
 from ._wire import build_request, check_status
 
@@ -36,7 +37,7 @@ class WalkContext:
     config: Config
     transport: Transport
     policy: RetryPolicy
-    gate: RateLimitGate
+    gate: Limiter
     sleep: Sleep
 
 
@@ -55,6 +56,8 @@ class WalkStats:
             page, ``total_size`` promising more than the token); each was
             resolved toward losing nothing.
         total_size: The server's latest ``total_size``, when it sends one.
+        limiter_fallbacks: Limiter decisions made locally because a shared
+            limiter's store (Redis) did not answer, during this walk's requests.
         elapsed: Seconds since the walk started (until it ended, once it has).
     """
 
@@ -66,6 +69,7 @@ class WalkStats:
     retries: int = 0
     duplicates_dropped: int = 0
     total_size: int | None = None
+    limiter_fallbacks: int = 0
     started: float = attrs.field(factory=time.monotonic, repr=False)
     ended: float | None = attrs.field(default=None, repr=False)
 
@@ -208,6 +212,12 @@ class JobPager:
         def on_retry(_exc: BaseException, _delay: float) -> None:
             stats.retries += 1
 
-        return await call_with_retries(
-            attempt, context.policy, sleep=context.sleep, gate=context.gate, on_retry=on_retry
-        )
+        # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
+        fallbacks = getattr(context.gate, "fallbacks", None)
+        try:
+            return await call_with_retries(
+                attempt, context.policy, sleep=context.sleep, gate=context.gate, on_retry=on_retry
+            )
+        finally:
+            if isinstance(fallbacks, int):
+                stats.limiter_fallbacks += getattr(context.gate, "fallbacks", fallbacks) - fallbacks

@@ -11,8 +11,6 @@ at types and status codes, never message text; cancellation is not an
 from __future__ import annotations
 
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -20,17 +18,14 @@ import attrs
 import tenacity
 
 from ._errors import APIConnectionError, APIStatusError, RateLimitError
+from ._limiter import Limiter, Sleep
+from ._limiter import LocalLimiter as RateLimitGate
 
 __all__ = ["RETRY_STATUSES", "RateLimitGate", "RetryPolicy", "Sleep", "call_with_retries"]
 
 logger = logging.getLogger("llama_batch_async")
 
 _T = TypeVar("_T")
-Sleep = Callable[[float], Awaitable[None]]
-
-# A pause extended this many times in a row while a walk waits ends that walk with a
-# RateLimitError instead of waiting on: each extension is another 429 on this client.
-_MAX_PAUSE_WAITS = 16
 
 # spec: retry - 408, 409, 429, 500, 502, 503, 504; every other status is final
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
@@ -65,68 +60,6 @@ class RetryPolicy:
         return False
 
 
-class RateLimitGate:
-    """A client-wide pause: after a 429, every walk of the client waits it out.
-
-    Args:
-        clock: A monotonic clock in seconds.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        """Hold every request of the client for ``seconds`` from now."""
-        self._until = max(self._until, self._clock() + seconds)
-
-    @property
-    def remaining(self) -> float:
-        """Seconds left in the current pause (0 when none)."""
-        return max(0.0, self._until - self._clock())
-
-    async def wait(self, sleep: Sleep, *, cap: float = math.inf) -> None:
-        """Sleep until no pause remains, re-checking after every sleep.
-
-        Args:
-            sleep: The sleep to use.
-            cap: The longest pause to sleep through.
-
-        Raises:
-            RateLimitError: The pause is longer than ``cap`` (checked again each
-                time another 429 extends it), or was extended 16 times in a row;
-                ``retry_after`` says how long it has left.
-        """
-        for _ in range(_MAX_PAUSE_WAITS):
-            delay = self.remaining
-            if delay <= 0:
-                return
-            if delay > cap:
-                # spec: retry - a Retry-After past the cap is not slept through, and a
-                # 429 pauses the whole client: other walks learn it without a request.
-                raise RateLimitError(
-                    f"rate limited: this client is paused for another {delay:.1f} s "
-                    "by an earlier 429",
-                    status_code=429,
-                    retry_after=delay,
-                )
-            until = self._until
-            await sleep(delay)
-            if self._until == until:
-                return
-            # Another walk's 429 extended the pause while this one slept: wait out
-            # the new end too, so nothing is sent inside the pause (issue 11.14).
-        delay = self.remaining
-        if delay <= 0:
-            return
-        raise RateLimitError(
-            f"rate limited: this client's pause was extended {_MAX_PAUSE_WAITS} times "
-            f"in a row; {delay:.1f} s remain",
-            status_code=429,
-            retry_after=delay,
-        )
-
-
 class _Wait(tenacity.wait.wait_base):
     """The server's ``Retry-After`` when it sent one, else full-jitter exponential backoff."""
 
@@ -148,7 +81,7 @@ async def call_with_retries(
     policy: RetryPolicy,
     *,
     sleep: Sleep,
-    gate: RateLimitGate,
+    gate: Limiter,
     on_retry: Callable[[BaseException, float], None] | None = None,
 ) -> _T:
     """Run ``attempt`` until it succeeds, fails for good, or the budget is spent.
@@ -157,17 +90,19 @@ async def call_with_retries(
         attempt: One try (a page request); raises our typed errors.
         policy: The retry policy.
         sleep: Awaitable sleep, injectable so tests record waits instead of waiting.
-        gate: The client's rate-limit pause, honoured before every try.
+        gate: The client's `Limiter`: consulted before every try, told about every 429.
         on_retry: Called with the error and the delay before each retry.
     """
+    announce = False
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
+        nonlocal announce
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        if isinstance(exc, RateLimitError) and exc.retry_after is None:
-            # spec: retry - a 429 pauses the whole client, not only this walk. With a
-            # Retry-After, gated_attempt has paused it already; without, the backoff does.
-            gate.pause(delay)
+        # spec: retry - a 429 pauses the whole client, not only this walk. With a
+        # Retry-After, gated_attempt has told the limiter already; without, the
+        # backoff chosen here is told, by limited_sleep, before sleeping it.
+        announce = isinstance(exc, RateLimitError) and exc.retry_after is None
         logger.warning(
             "retrying in %.2f s (attempt %d of %d): %s",
             delay,
@@ -178,14 +113,21 @@ async def call_with_retries(
         if on_retry is not None and exc is not None:
             on_retry(exc, delay)
 
+    async def limited_sleep(delay: float) -> None:
+        nonlocal announce
+        if announce:
+            announce = False
+            await gate.rate_limited(delay)
+        await sleep(delay)
+
     async def gated_attempt() -> _T:
-        await gate.wait(sleep, cap=policy.retry_after_cap)
+        await gate.acquire(sleep, cap=policy.retry_after_cap)
         try:
             return await attempt()
         except RateLimitError as exc:
             if exc.retry_after is not None:
                 # spec: retry - a 429 pauses the whole client, retried or not
-                gate.pause(exc.retry_after)
+                await gate.rate_limited(exc.retry_after)
             raise
 
     # perf: docs/benchmarks.md, "this client / floor" page 100 row - the first try
@@ -210,7 +152,7 @@ async def call_with_retries(
         stop=tenacity.stop_after_attempt(policy.max_retries + 1),
         retry=tenacity.retry_if_exception(policy.should_retry),
         wait=_Wait(policy),
-        sleep=sleep,
+        sleep=limited_sleep,
         before_sleep=before_sleep,
         reraise=True,
     )

@@ -19,13 +19,17 @@ PUBLIC = [
     "BadRequestError",
     "BatchClient",
     "BatchJob",
+    "CheckpointStore",
+    "FileCheckpointStore",
     "JobEvent",
     "JobNotFoundError",
     "JobPage",
     "JobPager",
     "JobStatus",
     "JobType",
+    "Limiter",
     "LlamaBatchError",
+    "LocalLimiter",
     "NotFoundError",
     "PaginationError",
     "PermissionDeniedError",
@@ -36,6 +40,7 @@ PUBLIC = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WalkStats",
+    "checkpointed_pages",
 ]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiohttp
@@ -22,7 +23,9 @@ from llama_batch_async import (
     JobPager,
     JobStatus,
     JobType,
+    Limiter,
     LlamaBatchError,
+    LocalLimiter,
     RateLimitError,
     WaitTimeoutError,
     WalkStats,
@@ -44,6 +47,26 @@ async def service(client: BatchClient) -> list[BatchJob]:
     assert_type(jobs, list[BatchJob])
     assert_type(pager.stats, WalkStats)
     return jobs
+
+
+class QuietLimiter:
+    """A third-party limiter: never waits, ignores 429s."""
+
+    async def acquire(self, sleep: Callable[[float], Awaitable[None]], *, cap: float) -> None:
+        del sleep, cap
+
+    async def rate_limited(self, seconds: float) -> None:
+        del seconds
+
+
+def limiters() -> list[BatchClient]:
+    local = LocalLimiter()
+    shared: Limiter = local
+    assert_type(local.remaining, float)
+    return [
+        BatchClient("key", limiter=shared),
+        BatchClient("key", limiter=QuietLimiter()),
+    ]
 
 
 async def worker(client: BatchClient, cursor: str | None) -> str | None:

@@ -14,9 +14,11 @@ import contextvars
 import hmac
 import json
 import logging
+import math
 import socket
 import struct
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -133,6 +135,10 @@ class FakeLlamaCloud(Listing, FaultScript):
         max_limit: Silently cap ``limit`` at this many items.
         default_limit: The page size when no ``limit`` is sent.
         latency: Seconds added before every list-endpoint response.
+        rate_limit: Requests per second the list endpoint answers (a moving
+            window of one second); beyond it, 429 with a ``Retry-After`` of the
+            whole seconds until a slot frees. ``throttled`` records each 429's
+            time and wait.
         host: The address to listen on (``127.0.0.1``; ``127.0.0.2`` acts as
             another host on Linux).
         port: The port to listen on; 0 lets the OS choose.
@@ -169,9 +175,13 @@ class FakeLlamaCloud(Listing, FaultScript):
         progress: bool = False,
         progress_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        rate_limit: int | None = None,
     ) -> None:
         if latency < 0:
             msg = f"latency must be >= 0, got {latency}"
+            raise ValueError(msg)
+        if rate_limit is not None and rate_limit < 1:
+            msg = f"rate_limit must be >= 1 request per second or None, got {rate_limit}"
             raise ValueError(msg)
         Listing.__init__(
             self,
@@ -199,6 +209,9 @@ class FakeLlamaCloud(Listing, FaultScript):
         self._runner: web.AppRunner | None = None
         self._sleepers: set[asyncio.Task[Any]] = set()
         self._bound_port: int | None = None
+        self.rate_limit = rate_limit
+        self.throttled: list[tuple[float, float]] = []  # (monotonic time, Retry-After) of 429s
+        self._answered: deque[float] = deque()  # times of requests within the window
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -353,6 +366,10 @@ class FakeLlamaCloud(Listing, FaultScript):
     async def _handle_list(self, request: web.Request) -> web.StreamResponse:
         fault = self._next_fault()
         self._record(request, fault)
+        if fault is None and (wait := self._over_rate_limit()) is not None:
+            return _json_response(
+                {"detail": "Too Many Requests"}, status=429, headers={"Retry-After": f"{wait:.0f}"}
+            )
         if fault is not None:
             logger.debug("FakeLlamaCloud applies %s to %s", fault.kind, _REQUEST_ID.get(""))
         if self.latency:
@@ -371,6 +388,22 @@ class FakeLlamaCloud(Listing, FaultScript):
             headers["Location"] = fault.location or "/"
         headers.setdefault("Content-Type", fault.content_type)
         return web.Response(status=fault.status, body=fault.body, headers=headers)
+
+    def _over_rate_limit(self) -> float | None:
+        """Seconds until a slot frees if this request is over the limit; else count it."""
+        if self.rate_limit is None:
+            return None
+        now = time.monotonic()
+        window = self._answered
+        while window and now - window[0] >= 1.0:
+            window.popleft()
+        if len(window) < self.rate_limit:
+            window.append(now)
+            return None
+        # Whole seconds, as HTTP's delta-seconds are (and as most servers send them).
+        wait = float(max(1, math.ceil(window[0] + 1.0 - now)))
+        self.throttled.append((now, wait))
+        return wait
 
     def _reset(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
