@@ -8,13 +8,12 @@ branch cites the one it implements.
 
 from __future__ import annotations
 
-from collections import deque
-
 from ._convert import RawPage
-from ._cursor import Cursor, PageRequest, Position, id_digest
+from ._cursor import Cursor, PageRequest, Position
 from ._errors import PaginationError
 from ._models import BatchJob
 from ._query import JobQuery
+from ._window import SeenWindow, TokenWindow
 
 __all__ = ["Walk"]
 
@@ -27,31 +26,6 @@ _STALL_LIMIT = 3
 # before the walk is declared stuck. A filtered scan may legitimately answer a
 # few empty pages with a continuation token; an endless run is a broken server.
 EMPTY_PAGE_LIMIT = 10
-
-# The fewest recent ids remembered for dropping repeats: drift of up to this many
-# jobs created during one walk is absorbed whatever the page size.
-_WINDOW_IDS = 2048
-
-# The page tokens remembered to detect a cycle. Memory stays bounded on an
-# endless walk; a cycle longer than this is caught by the stall rule instead.
-_TOKEN_WINDOW = 4096
-
-
-class _TokenWindow:
-    """The page tokens of the latest pages, bounded: enough to catch a cycle."""
-
-    def __init__(self) -> None:
-        self._order: deque[str] = deque()
-        self._seen: set[str] = set()
-
-    def __contains__(self, token: str) -> bool:
-        return token in self._seen
-
-    def add(self, token: str) -> None:
-        self._order.append(token)
-        self._seen.add(token)
-        if len(self._order) > _TOKEN_WINDOW:
-            self._seen.discard(self._order.popleft())
 
 
 class Walk:
@@ -85,14 +59,11 @@ class Walk:
         self._token_works: bool | None = True if self._by_token else None
         self._offset_works: bool | None = None
         self._tokens_seen = self.token is not None
-        self._seen_tokens = _TokenWindow()
+        self._seen_tokens = TokenWindow()
         if self._by_token and self.token is not None:
             self._seen_tokens.add(self.token)
         # Ids of the latest pages: the window in which offset drift repeats items.
-        self._window: set[str] = set()
-        self._window_pages: deque[list[str]] = deque()
-        self._window_cap = max(2 * query.page_size, _WINDOW_IDS)
-        self._resume_tail: frozenset[str] = frozenset(start.tail) if start else frozenset()
+        self._window = SeenWindow(query.page_size, start.tail if start else ())
         self._stalls = 0
         self._empty_run = 0
         self._last_id: str | None = None  # the last job of the latest non-empty page
@@ -213,7 +184,7 @@ class Walk:
             # page was created meanwhile, and what follows it the walk has.
             fresh: list[BatchJob] = []
         else:
-            fresh = self._drop_repeats(items)
+            fresh = self._window.drop_repeats(items)
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
@@ -445,45 +416,3 @@ class Walk:
             # `limit`; without total_size only one more request tells, so ask (an
             # empty answer ends the walk). A cap must never silently end a walk.
             self._short_page = count
-
-    def _drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
-        # spec: pagination 7 - items repeated across adjacent pages are yielded once.
-        # The window holds the ids of the latest pages, at least _WINDOW_IDS of them
-        # and at least two pages, so memory stays bounded on any walk; each page
-        # records the ids it added, so evicting a page removes exactly those.
-        ids = [job.id for job in items]
-        window = self._window
-        fresh: list[BatchJob] | None = None
-        if not self._resume_tail:
-            # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
-            # _drop_repeats - a page that repeats nothing but its head (drift, or the
-            # one-job overlap of a prefetched page) costs one set update, no set built.
-            head = 0
-            while head < len(ids) and ids[head] in window:
-                head += 1
-            rest = ids[head:] if head else ids
-            if window.isdisjoint(rest):
-                before = len(window)
-                window.update(rest)
-                if len(window) - before == len(rest):
-                    fresh, new_ids = (items[head:] if head else items), rest
-                else:
-                    window.difference_update(rest)  # the page repeats an id within itself
-        if fresh is None:
-            seen = set()
-            fresh = []
-            for job in items:
-                if job.id in window or job.id in seen:
-                    continue
-                if self._resume_tail and id_digest(job.id) in self._resume_tail:
-                    continue
-                seen.add(job.id)
-                fresh.append(job)
-            if items:
-                self._resume_tail = frozenset()
-            new_ids = [job_id for job_id in dict.fromkeys(ids) if job_id not in window]
-            window.update(new_ids)
-        self._window_pages.append(new_ids)
-        while len(window) > self._window_cap and len(self._window_pages) > 2:
-            window.difference_update(self._window_pages.popleft())
-        return fresh

@@ -16,6 +16,7 @@ from llama_batch_async._convert import RawPage
 from llama_batch_async._cursor import PageRequest, decode_cursor
 from llama_batch_async._paging import Walk
 from llama_batch_async._query import JobQuery, make_query
+from llama_batch_async._window import TOKEN_WINDOW, TokenWindow
 
 MAX_STEPS = 10_000
 
@@ -420,3 +421,13 @@ def test_end_contradicting_the_earlier_total_size_is_confirmed_once() -> None:
     assert walk.anomalies == 1
     walk.feed(second, RawPage(items=[], total_size=10))
     assert walk.next_request() is None
+
+
+def test_token_memory_is_bounded() -> None:
+    """Rule 7: the tokens a walk remembers are a window; the oldest are forgotten."""
+    window = TokenWindow()
+    for n in range(TOKEN_WINDOW + 10):
+        window.add(f"t{n}")
+    assert "t0" not in window
+    assert f"t{TOKEN_WINDOW + 9}" in window
+    assert len(window._seen) == TOKEN_WINDOW
