@@ -1421,3 +1421,33 @@ def test_connection_refused_is_said_in_our_words() -> None:
     result = run_cli("list", "--api-key", KEY, "--base-url", url, "--max-retries", "0")
     assert result.returncode == 1
     assert result.stderr == f"error: cannot connect to {url}: connection refused\n"
+
+
+async def test_checkpoint_resumes_after_a_failure_and_is_deleted_at_the_end(
+    tmp_path: Path,
+) -> None:
+    """List --checkpoint: a failed walk keeps its place; the next run finishes and deletes it."""
+    folder = tmp_path / "checkpoints"
+    options = ("--checkpoint", "nightly", "--checkpoint-dir", str(folder))
+    async with FakeLlamaCloud(jobs=120, seed=4, api_key=KEY) as cloud:
+        cloud.delay_next(0)  # the first page passes ...
+        cloud.fail_next(503)  # ... the second fails, and is not retried
+        walk = ("--page-size", "50", "--prefetch", "0", "--max-retries", "0", *options)
+        first = await arun_cli("list", *connect(cloud), *walk)
+        assert first.returncode == 1
+        assert "the checkpoint nightly keeps the last page written" in first.stderr
+        assert (folder / "nightly.cursor").exists()
+        second = await arun_cli("list", *connect(cloud), *walk)
+        assert second.returncode == 0, second.stderr
+        ids = [job["id"] for job in jsonl(first.stdout) + jsonl(second.stdout)]
+        assert ids == [job["id"] for job in cloud.jobs]
+        assert not (folder / "nightly.cursor").exists()
+        third = await arun_cli("list", *connect(cloud), *walk)  # a new full walk, not nothing
+        assert len(jsonl(third.stdout)) == 120
+
+
+def test_checkpoint_and_resume_from_are_exclusive() -> None:
+    """--checkpoint decides where to start: with --resume-from it is a usage error."""
+    result = run_cli("list", "--demo", "--checkpoint", "x", "--resume-from", "abc")
+    assert result.returncode == 2
+    assert "--checkpoint" in result.stderr

@@ -455,3 +455,35 @@ async def test_one_derived_key_per_limiter() -> None:
     finally:
         await limiter.aclose()
         await named.aclose()
+
+
+def test_cli_keeps_its_checkpoint_in_redis(redis_server: RedisServer) -> None:
+    """llama-batch list --redis-url --checkpoint: the cursor lives in Redis until the walk ends."""
+    key = "llama_batch_async:checkpoint:nightly"
+
+    def checkpoint() -> bytes | None:
+        async def read() -> bytes | None:
+            client = redis_asyncio.Redis.from_url(redis_server.url)
+            try:
+                value: bytes | None = await client.get(key)
+            finally:
+                await client.aclose()
+            return value
+
+        return asyncio.run(read())
+
+    with serve_in_thread(jobs=90, api_key=API_KEY) as cloud:
+        command = [sys.executable, "-m", "llama_batch_async.cli", "list", "--format", "jsonl"]
+        command += ["--base-url", cloud.url, "--api-key", API_KEY, "--page-size", "30"]
+        command += ["--prefetch", "0", "--max-retries", "0"]
+        command += ["--redis-url", redis_server.url, "--checkpoint", "nightly"]
+        cloud.delay_next(0)
+        cloud.fail_next(503)
+        first = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        assert first.returncode == 1, first.stderr
+        assert checkpoint() is not None
+        second = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+        assert second.returncode == 0, second.stderr
+        lines = (first.stdout + second.stdout).splitlines()
+        assert [json.loads(line)["id"] for line in lines] == [job["id"] for job in cloud.jobs]
+        assert checkpoint() is None

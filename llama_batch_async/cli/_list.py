@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import attrs
 
-from llama_batch_async import LlamaBatchError
+from llama_batch_async import (
+    BatchClient,
+    CheckpointStore,
+    FileCheckpointStore,
+    LlamaBatchError,
+    WalkStats,
+    checkpointed_pages,
+)
 
 from . import EXIT_FAILURE, EXIT_OK
 from ._options import (
@@ -24,13 +35,16 @@ from ._options import (
     connect,
     count,
     logging_to_stderr,
+    redis_module,
+    text,
 )
-from ._output import FORMATS, WRITERS, isatty, say, stdout
+from ._output import FORMATS, WRITERS, Writer, isatty, say, stdout
 from ._status import Progress, StatusLine
 
 __all__ = ["add_arguments", "run"]
 
 _FILTER_FLAGS = "--directory-id, --job-type, --status, --project-id and --organization-id"
+CHECKPOINT_DIR_ENV = "LLAMA_BATCH_CHECKPOINT_DIR"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,6 +69,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--resume-from",
         metavar="CURSOR",
         help="continue a walk that failed, from the cursor its error printed (same filters)",
+    )
+    start.add_argument(
+        "--checkpoint",
+        type=text("--checkpoint"),
+        metavar="NAME",
+        help="resume from the checkpoint NAME, save it after each page written, and delete "
+        "it when the walk completes (kept in Redis with --redis-url, else in --checkpoint-dir)",
+    )
+    walk.add_argument(
+        "--checkpoint-dir",
+        metavar="DIR",
+        default=os.environ.get(CHECKPOINT_DIR_ENV)
+        or str(Path("~/.cache/llama-batch").expanduser()),
+        help=f"where --checkpoint files live (default: ${CHECKPOINT_DIR_ENV}, else "
+        "~/.cache/llama-batch)",
     )
     walk.add_argument(
         "--prefetch",
@@ -82,21 +111,24 @@ async def _list(args: argparse.Namespace, listed: _Listed) -> int:
     out = stdout()
     writer = WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
     progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
+    walk: dict[str, Any] = {
+        "status": args.status,
+        "job_type": args.job_type,
+        "directory_id": args.directory_id,
+        "project_id": args.project_id,
+        "organization_id": args.organization_id,
+        "page_size": args.page_size,
+        "max_items": args.max_items,
+        # None: the library's default, so the CLI never disagrees with it
+        **({} if args.prefetch is None else {"prefetch": args.prefetch}),
+    }
     async with connect(args) as client:
-        try:
-            pager = client.list_jobs(
-                status=args.status,
-                job_type=args.job_type,
-                directory_id=args.directory_id,
-                project_id=args.project_id,
-                organization_id=args.organization_id,
-                page_size=args.page_size,
-                max_items=args.max_items,
-                offset=args.offset,
-                resume_from=args.resume_from,
-                # None: the library's default, so the CLI never disagrees with it
-                **({} if args.prefetch is None else {"prefetch": args.prefetch}),
+        if args.checkpoint:
+            return await _list_checkpointed(
+                args, client, walk, writer=writer, progress=progress, listed=listed
             )
+        try:
+            pager = client.list_jobs(offset=args.offset, resume_from=args.resume_from, **walk)
         except ValueError as exc:
             # Every other flag was checked as it was parsed: only the cursor, which
             # must fit the filters, is left for the library to refuse.
@@ -122,6 +154,45 @@ async def _list(args: argparse.Namespace, listed: _Listed) -> int:
         finally:
             progress.clear()  # also on Ctrl-C: leave no half line behind
         writer.end()
+    return EXIT_OK
+
+
+async def _list_checkpointed(
+    args: argparse.Namespace,
+    client: BatchClient,
+    walk: dict[str, Any],
+    *,
+    writer: Writer,
+    progress: Progress,
+    listed: _Listed,
+) -> int:
+    """``list --checkpoint NAME``: the walk `checkpointed_pages` makes, written page by page."""
+    async with contextlib.AsyncExitStack() as stack:
+        store: CheckpointStore = FileCheckpointStore(args.checkpoint_dir)
+        if args.redis_url:
+            shared = redis_module().RedisCheckpointStore(args.redis_url)
+            stack.push_async_callback(shared.aclose)
+            store = shared
+        items = 0
+        try:
+            async for page in checkpointed_pages(client, store, args.checkpoint, **walk):
+                progress.clear()
+                writer.write_page(page.items)
+                listed.cursor = page.cursor
+                items += len(page.items)
+                progress.update(WalkStats(items=items, total_size=page.total_size))
+        except ValueError as exc:
+            # The stored cursor was made under other filters (or the name is unusable).
+            raise FlagError("--checkpoint", str(exc)) from None
+        except LlamaBatchError as exc:
+            progress.clear()
+            writer.end()
+            api_error(exc, client.base_url)
+            say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
+            return EXIT_FAILURE
+        finally:
+            progress.clear()
+    writer.end()
     return EXIT_OK
 
 

@@ -25,6 +25,7 @@ import os
 import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
+from types import ModuleType
 from typing import Final
 
 from llama_batch_async import (
@@ -46,6 +47,7 @@ __all__ = [
     "DEMO_PROGRESS_SECONDS",
     "DEMO_SEED",
     "MOVING_DEMO_HELP",
+    "REDIS_URL_ENV",
     "FlagError",
     "UsageError",
     "add_connection_options",
@@ -58,12 +60,17 @@ __all__ = [
     "limit_seconds",
     "logging_to_stderr",
     "poll_interval",
+    "redis_module",
     "seconds",
     "text",
 ]
 
 API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
 BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
+REDIS_URL_ENV: Final = "LLAMA_BATCH_REDIS_URL"
+_NO_REDIS: Final = (
+    "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
+)
 
 DEMO_JOBS: Final = 137
 DEMO_SEED: Final = 7
@@ -245,6 +252,15 @@ def add_connection_options(
         help="retries of each failed page request; 0 disables retrying (default: 4)",
     )
     group.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=os.environ.get(REDIS_URL_ENV) or None,
+        help=(
+            "share the 429 pause with every process using this Redis "
+            f"(redis://, rediss://, unix://; default: ${REDIS_URL_ENV}); needs the redis extra"
+        ),
+    )
+    group.add_argument(
         "-v",
         "--verbose",
         action="count",
@@ -330,11 +346,28 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
             if not key:
                 raise UsageError(_NO_KEY)
             url = args.base_url
+        limiter = None
+        if args.redis_url:
+            limiter = redis_module().RedisLimiter(args.redis_url)
+            stack.push_async_callback(limiter.aclose)
         client = BatchClient(
-            key, base_url=url, timeout=args.request_timeout, max_retries=args.max_retries
+            key,
+            base_url=url,
+            timeout=args.request_timeout,
+            max_retries=args.max_retries,
+            limiter=limiter,
         )
         stack.push_async_callback(client.aclose)
         yield client
+
+
+def redis_module() -> ModuleType:
+    """`llama_batch_async.redis`, or a usage error naming the extra to install."""
+    try:
+        import llama_batch_async.redis  # noqa: PLC0415 - the optional extra, on demand
+    except ImportError:
+        raise UsageError(_NO_REDIS) from None
+    return llama_batch_async.redis
 
 
 def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:
