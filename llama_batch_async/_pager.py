@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator
 from urllib.parse import urlencode
 
 import attrs
@@ -140,7 +141,9 @@ class JobPager:
         stats = self.stats = WalkStats()
         walk = Walk(self._query, self._start)
         last: Position | None = None
-        ahead = Prefetcher(self._fetch_counted, self._prefetch) if self._prefetch else None
+        # The guesses count into this walk's stats, even if the pager walks again meanwhile.
+        fetch = functools.partial(self._fetch, stats=stats)
+        ahead = Prefetcher(fetch, self._prefetch) if self._prefetch else None
         try:
             while (request := walk.next_request()) is not None:
                 if ahead is None:
@@ -180,9 +183,6 @@ class JobPager:
             if ahead is not None:
                 await ahead.cancel()
             stats.ended = time.monotonic()
-
-    def _fetch_counted(self, page: PageRequest) -> Awaitable[RawPage]:
-        return self._fetch(page, self.stats)
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage:
         context = self._context
