@@ -54,7 +54,8 @@ async def test_cursor_of_other_filters_is_refused(tmp_path: Path) -> None:
     """A stored cursor made under other filters raises ValueError before any request."""
     store = FileCheckpointStore(tmp_path)
     async with FakeLlamaCloud(jobs=25) as cloud, BatchClient("k", base_url=cloud.url) as client:
-        pager = client.list_jobs(page_size=10)
+        # prefetch=0: no request of this walk still in flight when `sent` is counted
+        pager = client.list_jobs(page_size=10, prefetch=0)
         async for page in pager.pages():
             await store.save("nightly", page.cursor)
             break
