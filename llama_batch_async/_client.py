@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable, Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 
 import aiohttp
+import attrs
 
 from . import _watch
 from ._config import (
@@ -23,12 +25,12 @@ from ._config import (
 )
 from ._cursor import decode_cursor
 from ._limiter import Limiter, LocalLimiter
-from ._models import BatchJob, JobStatus, JobType
+from ._models import BatchJob, JobPage, JobStatus, JobType
 from ._pager import JobPager, WalkContext
 from ._query import make_query
 from ._retry import RetryPolicy
 from ._transport import AiohttpTransport, Transport
-from ._validate import check_count
+from ._validate import check_count, check_seconds, must_be
 
 __all__ = ["BatchClient"]
 
@@ -143,6 +145,64 @@ class BatchClient:
             sleep=asyncio.sleep,
         )
         self._closed = False
+        self._owner: BatchClient | None = None  # set on a `with_options` copy
+
+    def with_options(
+        self,
+        *,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        retry_after_cap: float | None = None,
+    ) -> BatchClient:
+        """A copy of this client with other request settings, sharing its connections.
+
+        The copy sends through the same session (or transport) and waits on the
+        same limiter, so a 429 seen by either pauses both; only the settings
+        given (not None) change. Closing the copy closes only the copy; closing the
+        original closes the shared session, and the copy with it. A custom
+        ``transport=`` is told each attempt's timeout in ``Request.timeout``.
+
+        Args:
+            timeout: Seconds one attempt of one page request may take (finite, > 0).
+            max_retries: Retries after the first attempt of each page request.
+            retry_after_cap: The longest ``Retry-After`` (seconds) slept through.
+
+        Raises:
+            ValueError: A setting is invalid (the same checks as the constructor).
+            RuntimeError: The client is closed.
+        """
+        if self.closed:
+            raise RuntimeError("this BatchClient is closed; create a new one")
+        old = self._config
+        config = attrs.evolve(
+            old,
+            timeout=old.timeout if timeout is None else check_seconds("timeout", timeout),
+            max_retries=(
+                old.max_retries
+                if max_retries is None
+                else check_count("max_retries", max_retries, minimum=0)
+            ),
+            retry_after_cap=(
+                old.retry_after_cap
+                if retry_after_cap is None
+                else check_seconds(
+                    "retry_after_cap", retry_after_cap, allow_zero=True, finite=False
+                )
+            ),
+        )
+        copy = object.__new__(BatchClient)
+        copy._config = config
+        copy._transport = self._transport
+        copy._context = attrs.evolve(
+            self._context,
+            config=config,
+            policy=RetryPolicy(
+                max_retries=config.max_retries, retry_after_cap=config.retry_after_cap
+            ),
+        )
+        copy._closed = False
+        copy._owner = self._owner or self
+        return copy
 
     def _bind_limiter(self, limiter: Limiter | None) -> Limiter:
         if limiter is None:
@@ -160,7 +220,7 @@ class BatchClient:
         return gate if isinstance(gate, LocalLimiter) else None
 
     def __repr__(self) -> str:
-        state = " closed" if self._closed else ""
+        state = " closed" if self.closed else ""
         return f"<BatchClient base_url={self._config.base_url!r}{state}>"
 
     @property
@@ -170,8 +230,8 @@ class BatchClient:
 
     @property
     def closed(self) -> bool:
-        """True once `aclose` has been called."""
-        return self._closed
+        """True once `aclose` has been called (on a `with_options` copy: on it or its original)."""
+        return self._closed or (self._owner is not None and self._owner.closed)
 
     def list_jobs(
         self,
@@ -186,6 +246,7 @@ class BatchClient:
         max_items: int | None = None,
         resume_from: str | None = None,
         prefetch: int = DEFAULT_PREFETCH,
+        extra_query: Mapping[str, str] | None = None,
     ) -> JobPager:
         """List batch jobs, lazily: returns a `JobPager` and sends nothing yet.
 
@@ -206,12 +267,17 @@ class BatchClient:
                 come in order, each once: the guesses ask by offset, one job
                 early, and a guess that does not fit is dropped. Guessing starts
                 after the first page and doubles while it proves right.
+            extra_query: More query parameters for every request, for a server
+                filter newer than this library (``{"created_after": "..."}``):
+                str names and values. The paging parameters (``limit``,
+                ``offset``, ``page_token``, ``page_size``) and the filters above
+                are refused; a cursor is refused under other extra parameters.
 
         Raises:
             ValueError: A bad argument, named in the message, before any request.
             RuntimeError: The client is closed.
         """
-        if self._closed:
+        if self.closed:
             raise RuntimeError("this BatchClient is closed; create a new one")
         query = make_query(
             directory_id=directory_id,
@@ -222,6 +288,7 @@ class BatchClient:
             page_size=page_size,
             offset=offset,
             max_items=max_items,
+            extra_query=extra_query,
         )
         check_count("prefetch", prefetch, minimum=0, maximum=MAX_PREFETCH)
         start = None
@@ -234,12 +301,17 @@ class BatchClient:
         )
 
     async def aclose(self) -> None:
-        """Close the client's own session (a caller's is left open); idempotent."""
+        """Close the client's own session (a caller's is left open); idempotent.
+
+        On a `with_options` copy, only the copy closes: the session it shares
+        stays open for its original.
+        """
         self._closed = True
-        await self._transport.aclose()
+        if self._owner is None:
+            await self._transport.aclose()
 
     async def __aenter__(self) -> BatchClient:
-        if self._closed:
+        if self.closed:
             raise RuntimeError("this BatchClient is closed; create a new one")
         return self
 
@@ -259,6 +331,7 @@ class BatchClient:
         directory_id: str | None = None,
         poll_interval: float = 5.0,
         timeout: float | None = None,
+        on_seen: Callable[[BatchJob], object] | None = None,
     ) -> AsyncGenerator[BatchJob, None]:
         """Poll the listing and yield each job the moment it is completed, failed or cancelled.
 
@@ -278,6 +351,10 @@ class BatchClient:
             poll_interval: Seconds between polls while jobs change.
             timeout: Seconds the whole wait may take, walks included; None for
                 no limit.
+            on_seen: Called with the record of each wanted job every time a
+                poll's page shows it, finished or not (a progress display
+                counts running and pending jobs with it); before a finished
+                one is yielded.
 
         Raises:
             ValueError: A bad argument, named in the message, at the call.
@@ -290,9 +367,12 @@ class BatchClient:
             LlamaBatchError: A poll failed after the pager's retries.
         """
         ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
+        if on_seen is not None and not callable(on_seen):
+            raise must_be("on_seen", "None or a callable taking a BatchJob", on_seen)
         pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
+        pages = pager.pages if on_seen is None else _observed(pager.pages, ids, on_seen)
         return _watch.finished(
-            pager.pages, ids, poll_interval=interval, timeout=limit, gate=self._local_gate
+            pages, ids, poll_interval=interval, timeout=limit, gate=self._local_gate
         )
 
     async def wait_for_jobs(
@@ -379,3 +459,22 @@ class BatchClient:
         return _watch.poll_events(
             pager.pages, poll_interval=interval, initial=first, gate=self._local_gate
         )
+
+
+def _observed(
+    pages: Callable[[], AsyncGenerator[JobPage, None]],
+    job_ids: Iterable[str],
+    on_seen: Callable[[BatchJob], object],
+) -> Callable[[], AsyncGenerator[JobPage, None]]:
+    """``pages``, telling ``on_seen`` each wanted record a page holds before passing it on."""
+    wanted = frozenset(job_ids)
+
+    async def walk() -> AsyncGenerator[JobPage, None]:
+        async with contextlib.aclosing(pages()) as inner:
+            async for page in inner:
+                for job in page.items:
+                    if job.id in wanted:
+                        on_seen(job)
+                yield page
+
+    return walk

@@ -167,6 +167,12 @@ class AiohttpTransport:
         params: tuple[tuple[str, str], ...] | None = request.params
         headers = dict(request.headers)
         secrets = request.secrets
+        # A `with_options` copy shares this transport with its own timeout.
+        timeout = (
+            self._timeout
+            if request.timeout is None or request.timeout == self._timeout.total
+            else aiohttp.ClientTimeout(total=request.timeout)
+        )
         error: APIConnectionError
         try:
             for _ in range(_MAX_REDIRECTS + 1):
@@ -175,7 +181,7 @@ class AiohttpTransport:
                     params=params,
                     headers=headers,
                     allow_redirects=False,
-                    timeout=self._timeout,
+                    timeout=timeout,
                     proxy=self._environment(url, headers),
                 ) as resp:
                     redirect = decide_redirect(
@@ -201,7 +207,7 @@ class AiohttpTransport:
                         secrets=secrets,
                     )
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as exc:
-            error = _translate(exc, redact(url.host or "?", secrets), self._timeout.total)
+            error = _translate(exc, redact(url.host or "?", secrets), timeout.total)
             if not _mentions(exc, secrets):
                 raise error from exc
             # The server echoed a credential into text aiohttp quotes (a bad header

@@ -43,13 +43,16 @@ class Request:
     """One GET to send. ``headers`` may hold the key, so it stays out of the repr.
 
     ``secrets`` are the credential values in ``headers`` (API key, session
-    cookie): what `redact` masks in any text built from the answer.
+    cookie): what `redact` masks in any text built from the answer. ``timeout``
+    is the seconds this attempt may take (the sending client's setting; None:
+    the transport's own).
     """
 
     url: str
     params: tuple[tuple[str, str], ...]
     headers: Mapping[str, str] = attrs.field(repr=False)
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
+    timeout: float | None = None
 
 
 @attrs.frozen(slots=True)
@@ -101,7 +104,11 @@ def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request
         headers["Cookie"] = f"session={config.session_cookie}"
         secrets.append(config.session_cookie)
     return Request(
-        url=config.endpoint, params=tuple(params), headers=headers, secrets=tuple(secrets)
+        url=config.endpoint,
+        params=tuple(params),
+        headers=headers,
+        secrets=tuple(secrets),
+        timeout=config.timeout,
     )
 
 

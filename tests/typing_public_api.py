@@ -107,13 +107,23 @@ async def waiting(client: BatchClient) -> None:
         assert_type(final, dict[str, BatchJob])
     except WaitTimeoutError as exc:
         assert_type(exc.pending, tuple[str, ...])
-    finished = client.finished_jobs(["bjb-1", "bjb-2"], project_id="proj-1", timeout=60.0)
+    seen: list[BatchJob] = []
+    finished = client.finished_jobs(
+        ["bjb-1", "bjb-2"], project_id="proj-1", timeout=60.0, on_seen=seen.append
+    )
     async with contextlib.aclosing(finished):
         async for job in finished:
             assert_type(job, BatchJob)
     async for event in client.watch_jobs(status="running", poll_interval=2.0):
         assert_type(event, JobEvent)
         assert_type(event.previous, BatchJob | None)
+
+
+async def overrides(client: BatchClient) -> list[BatchJob]:
+    patient = client.with_options(timeout=120.0, max_retries=8, retry_after_cap=300.0)
+    assert_type(patient, BatchClient)
+    pager = patient.list_jobs(status="failed", extra_query={"created_after": "2026-11-01"})
+    return await pager.collect()
 
 
 async def testing_kit() -> None:
