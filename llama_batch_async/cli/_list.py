@@ -2,6 +2,11 @@
 
 Output is written as the walk goes; if the walk fails part-way, what was listed
 stays listed, and stderr says how to resume (``--resume-from CURSOR``).
+
+``--output FILE`` writes to ``FILE.partial`` as the walk goes and renames it to
+``FILE`` when the walk completes, so ``FILE`` never holds half a listing: a
+failed or interrupted walk leaves ``FILE`` as it was, the jobs listed so far in
+``FILE.partial``, and the resume cursor on stderr.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import attrs
 
@@ -34,17 +40,19 @@ from ._options import (
     api_error,
     connect,
     count,
+    fields,
     logging_to_stderr,
     redis_module,
     text,
 )
-from ._output import FORMATS, WRITERS, Writer, isatty, say, stdout
+from ._output import FORMATS, Output, OutputError, Writer, isatty, make_writer, say, stdout
 from ._status import Progress, StatusLine
 
 __all__ = ["add_arguments", "run"]
 
 _FILTER_FLAGS = "--directory-id, --job-type, --status, --project-id and --organization-id"
 CHECKPOINT_DIR_ENV = "LLAMA_BATCH_CHECKPOINT_DIR"
+_SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -92,24 +100,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"page requests to keep in flight ahead of the output, 0-{MAX_PREFETCH} (default: 8)",
     )
-    parser.add_argument(
+    output = parser.add_argument_group("output")
+    output.add_argument(
         "--format",
         choices=FORMATS,
-        help="output format (default: table on a terminal, else jsonl)",
+        help="output format (default: from --output's suffix .csv/.json/.jsonl, else table "
+        "on a terminal, else jsonl)",
+    )
+    output.add_argument(
+        "--fields",
+        type=fields,
+        metavar="NAME,...",
+        help="only these job fields, in this order (every format), e.g. id,status,error_message",
+    )
+    output.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE instead of stdout: through FILE.partial, renamed to FILE when the "
+        "walk completes (a failed walk leaves FILE as it was and the jobs so far in FILE.partial)",
     )
     add_connection_options(parser)
 
 
 @attrs.define
 class _Listed:
-    """How far the output got: the cursor after the last page written."""
+    """How far the output got: the cursor after the last page written; the partial file."""
 
     cursor: str | None = None
+    partial: Path | None = None
+
+
+@contextlib.contextmanager
+def _output_file(path: str, listed: _Listed) -> Iterator[TextIO]:
+    """``path.partial``, open for writing, renamed to ``path`` if the block completes."""
+    target = Path(path)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        file = partial.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise FlagError("--output", f"cannot write {partial}: {exc.strerror or exc}") from None
+    listed.partial = partial
+    try:
+        with file:
+            yield file
+        # Only a completed walk gets here: an error or Ctrl-C keeps the partial file.
+        partial.replace(target)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    listed.partial = None
 
 
 async def _list(args: argparse.Namespace, listed: _Listed) -> int:
-    out = stdout()
-    writer = WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
+    if args.output is None:
+        return await _list_to(args, listed, stdout())
+    with _output_file(args.output, listed) as file:
+        code = await _list_to(args, listed, Output(file))
+        if code != EXIT_OK:
+            raise _WalkFailedError(code)
+    return code
+
+
+class _WalkFailedError(Exception):
+    """The walk failed after its output was closed: keep the partial file."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+def _default_format(args: argparse.Namespace, out: Output) -> str:
+    if args.format:
+        return str(args.format)
+    if args.output is not None:
+        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "jsonl")
+    return "table" if isatty(out) else "jsonl"
+
+
+async def _list_to(args: argparse.Namespace, listed: _Listed, out: Output) -> int:
+    writer = make_writer(_default_format(args, out), out, args.fields)
     progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
     walk: dict[str, Any] = {
         "status": args.status,
@@ -202,8 +271,20 @@ def run(args: argparse.Namespace) -> int:
     with logging_to_stderr(args.verbose):
         try:
             return asyncio.run(_list(args, listed))
+        except _WalkFailedError as exc:
+            _kept(listed)
+            return exc.code
         except KeyboardInterrupt:
             # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
+            _kept(listed)
             if listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
+        except OutputError:
+            _kept(listed)
+            raise
+
+
+def _kept(listed: _Listed) -> None:
+    if listed.partial is not None:
+        say(f"the jobs listed so far are in {listed.partial}")

@@ -38,7 +38,7 @@ from llama_batch_async import (
     LlamaBatchError,
 )
 
-from ._output import error, printable
+from ._output import JOB_FIELDS, error, printable
 
 __all__ = [
     "API_KEY_ENV",
@@ -57,6 +57,7 @@ __all__ = [
     "connect",
     "count",
     "delay_seconds",
+    "fields",
     "limit_seconds",
     "logging_to_stderr",
     "poll_interval",
@@ -186,6 +187,18 @@ def text(flag: str) -> Callable[[str], str]:
 
     parse.__name__ = flag
     return parse
+
+
+def fields(text: str) -> tuple[str, ...]:
+    """An argparse type for ``--fields``: a comma list of job field names, repeats dropped."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in JOB_FIELDS]
+    if not names or unknown:
+        raise FlagError(
+            "--fields",
+            f"must be a comma list of job fields ({', '.join(JOB_FIELDS)}), got {text!r}",
+        )
+    return names
 
 
 def base_url(text: str) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import enum
 import io
 import json
 import os
 import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import Final, Protocol, TextIO
 
 import attrs
@@ -29,6 +30,7 @@ __all__ = [
     "JOB_FIELDS",
     "PIPED_ERROR_WIDTH",
     "WRITERS",
+    "FieldTableWriter",
     "Output",
     "OutputError",
     "Stream",
@@ -38,6 +40,7 @@ __all__ = [
     "isatty",
     "job_to_dict",
     "lenient_stdout",
+    "make_writer",
     "printable",
     "say",
     "silence_stdout",
@@ -234,13 +237,19 @@ class Writer(Protocol):
     def end(self) -> None: ...
 
 
+def _selected(job: BatchJob, fields: Sequence[str] | None) -> dict[str, JsonValue]:
+    record = job_to_dict(job)
+    return record if fields is None else {name: record[name] for name in fields}
+
+
 @attrs.define
 class _JsonLinesWriter:
     stream: Stream
+    fields: Sequence[str] | None = None
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         for job in jobs:
-            self.stream.write(json.dumps(job_to_dict(job)) + "\n")
+            self.stream.write(json.dumps(_selected(job, self.fields)) + "\n")
         self.stream.flush()
 
     def end(self) -> None:
@@ -252,12 +261,13 @@ class _JsonWriter:
     """One JSON array, one job per line, written as the walk goes."""
 
     stream: Stream
+    fields: Sequence[str] | None = None
     count: int = 0
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         for job in jobs:
             self.stream.write(
-                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(job_to_dict(job))
+                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(_selected(job, self.fields))
             )
             self.count += 1
         self.stream.flush()
@@ -268,20 +278,21 @@ class _JsonWriter:
 
 
 class _CsvWriter:
-    r"""A header row of the 17 field names, then one row per job; None is empty.
+    r"""A header row of the field names (all 17, or ``fields``), then a row per job.
 
     Values are exact, quoted as RFC 4180 says (a newline or CR inside a quoted
     field): CSV is data for a program, so it is not escaped for a terminal.
     Rows end in ``\n``.
     """
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, fields: Sequence[str] | None = None) -> None:
         self.stream = stream
+        self.fields = JOB_FIELDS if fields is None else tuple(fields)
         self.buffer = io.StringIO()
         # With "\r\n" as its terminator the csv module quotes a field holding a
         # lone "\r" too; with "\n" it would not, and a reader would split the row.
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
-        self._write_row(JOB_FIELDS)
+        self._write_row(self.fields)
 
     def _write_row(self, row: Sequence[object]) -> None:
         self.buffer.seek(0)
@@ -292,7 +303,7 @@ class _CsvWriter:
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         for job in jobs:
             record = job_to_dict(job)
-            self._write_row(["" if record[name] is None else record[name] for name in JOB_FIELDS])
+            self._write_row(["" if record[name] is None else record[name] for name in self.fields])
         self.stream.flush()
 
     def end(self) -> None:
@@ -448,6 +459,101 @@ class TableWriter:
         if self.layout is None and self.empty:  # no job arrived
             self.stream.write(self.empty + "\n")
         self.stream.flush()
+
+
+def _field_cell(job: BatchJob, name: str) -> str:
+    """One field of a job as a table cell: ``-`` for None, times as ``2026-11-01 10:00:00``."""
+    value = getattr(job, name)
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, enum.Enum):
+        value = value.value
+    return printable(" ".join(str(value).split()))  # one line per job
+
+
+_MIN_FIELD_WIDTH: Final = 8
+
+
+@attrs.define
+class FieldTableWriter:
+    """``--fields`` as a table: one column per field, in the order given, headed in capitals.
+
+    On a terminal the table fits its width: the last column takes what is left
+    (at least 12 characters, cut with ``...``), and while the others are still
+    too wide the widest of them, never ``id``, is cut, down to 8 characters.
+    Piped, no column is cut but the last, at 60.
+    """
+
+    stream: Stream
+    fields: Sequence[str]
+    widths: list[int] | None = None
+    last_width: int = PIPED_ERROR_WIDTH
+    rows: int = 0
+
+    def _fit(self, widths: list[int], columns: int | None) -> None:
+        if columns is not None:
+            # The last column's minimum, the gaps, a spare last character.
+            budget = columns - _MIN_FIT_ERROR_WIDTH - 2 * len(widths) - 1
+            cuttable = [i for i, name in enumerate(self.fields[:-1]) if name != "id"]
+            while sum(widths) > budget and cuttable:
+                widest = max(cuttable, key=lambda i: widths[i])
+                if widths[widest] <= _MIN_FIELD_WIDTH:
+                    break
+                widths[widest] -= 1
+            self.last_width = max(_MIN_FIT_ERROR_WIDTH, columns - sum(widths) - 2 * len(widths) - 1)
+        self.widths = widths
+
+    def _line(self, cells: Sequence[str]) -> str:
+        assert self.widths is not None  # noqa: S101 - set by the first page
+        parts = [
+            truncate(cell, width).ljust(width)
+            for cell, width in zip(cells, self.widths, strict=False)
+        ]
+        last = cells[-1] if self.fields[-1] == "id" else truncate(cells[-1], self.last_width)
+        parts.append(last)  # ids are never cut: they are what a reader copies
+        return "  ".join(parts).rstrip() + "\n"
+
+    def write_page(self, jobs: Sequence[BatchJob]) -> None:
+        rows = [[_field_cell(job, name) for name in self.fields] for job in jobs]
+        if self.widths is None:
+            if not rows:
+                return
+            header = [name.upper() for name in self.fields]
+            widths = [
+                max(len(row[index]) for row in (header, *rows))
+                for index in range(len(self.fields) - 1)
+            ]
+            columns = shutil.get_terminal_size().columns if isatty(self.stream) else None
+            self._fit(widths, columns)
+            self.stream.write(self._line(header))
+        for row in rows:
+            self.stream.write(self._line(row))
+        self.rows += len(rows)
+        self.stream.flush()
+
+    def end(self) -> None:
+        if self.widths is None:
+            self.stream.write(_EMPTY + "\n")
+        self.stream.flush()
+
+
+def make_writer(name: str, stream: Stream, fields: Sequence[str] | None = None) -> Writer:
+    """The writer of format ``name`` on ``stream``, showing only ``fields`` if given.
+
+    Without ``fields`` the table is the standard one (`TableWriter`); with
+    them, one column per field (`FieldTableWriter`).
+    """
+    if fields is None:
+        return WRITERS[name](stream)
+    if name == "table":
+        return FieldTableWriter(stream, fields)
+    if name == "csv":
+        return _CsvWriter(stream, fields)
+    if name == "json":
+        return _JsonWriter(stream, fields)
+    return _JsonLinesWriter(stream, fields)
 
 
 WRITERS: Final[dict[str, Callable[[Stream], Writer]]] = {
