@@ -86,18 +86,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 @attrs.define
 class _Waiting:
-    """``waiting for 9 of 12 jobs (3 finished), 0:42`` on a terminal's stderr, every second."""
+    """``waiting for 9 of 12 jobs (3 finished), 0:42; 3 running, 6 pending`` on a terminal.
+
+    Redrawn every second on stderr. "running" counts the unfinished jobs whose
+    last record seen says ``running``; "pending" the other unfinished ones (not
+    seen yet, pending, dispatched, or a status newer than the library).
+    """
 
     line: StatusLine
     total: int
     done: int = 0
     started: float = attrs.field(factory=time.monotonic)
+    statuses: dict[str, str] = attrs.field(factory=dict)
+    finished: set[str] = attrs.field(factory=set)
+
+    def seen(self, job: BatchJob) -> None:
+        """Note the status of a job a poll showed (`finished_jobs`' ``on_seen``)."""
+        self.statuses[job.id] = wire_status(job)
+
+    def finish(self, job: BatchJob) -> None:
+        self.finished.add(job.id)
+        self.done = len(self.finished)
 
     def redraw(self) -> None:
         elapsed = int(time.monotonic() - self.started)
+        running = sum(
+            1
+            for job_id, status in self.statuses.items()
+            if status == JobStatus.RUNNING.value and job_id not in self.finished
+        )
+        pending = self.total - self.done - running
         self.line.show(
-            f"waiting for {self.total - self.done} of {self.total} jobs "
-            f"({self.done} finished), {elapsed // 60}:{elapsed % 60:02d}"
+            f"waiting for {self.total - self.done} of {self.total} jobs ({self.done} finished), "
+            f"{elapsed // 60}:{elapsed % 60:02d}; {running} running, {pending} pending"
         )
 
     async def tick(self) -> None:
@@ -130,14 +151,15 @@ async def _wait(args: argparse.Namespace) -> int:
             writer.floor = table_floor(job_ids)  # rows come one at a time
             writer.empty = ""  # nothing finished: the error line says why
         final: dict[str, BatchJob] = {}
+        waiting = _Waiting(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), len(job_ids))
         jobs = client.finished_jobs(
             job_ids,
             project_id=args.project_id,
             directory_id=args.directory_id,
             poll_interval=poll_interval(args),
             timeout=timeout,
+            on_seen=waiting.seen if waiting.line.enabled else None,
         )
-        waiting = _Waiting(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), len(job_ids))
         ticker = asyncio.ensure_future(waiting.tick()) if waiting.line.enabled else None
         try:
             async with contextlib.aclosing(jobs):
@@ -145,7 +167,7 @@ async def _wait(args: argparse.Namespace) -> int:
                     waiting.line.clear()  # stdout and stderr may share the terminal
                     writer.write_page((job,))
                     final[job.id] = job
-                    waiting.done += 1
+                    waiting.finish(job)
                     waiting.redraw()
         except LlamaBatchError as exc:
             writer.end()

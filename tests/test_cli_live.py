@@ -1,0 +1,187 @@
+"""The installed ``llama-batch`` on a pseudo-terminal and in pipes: live line, width, Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import attrs
+import pytest
+
+from llama_batch_async.testing import serve_in_thread
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+
+KEY = "sk-cli-live-0123456789"
+SECONDS = 40.0
+LLAMA_BATCH = str(Path(sys.executable).with_name("llama-batch"))
+
+
+def _env(columns: int) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("LLAMA_CLOUD_", "LLAMA_PARSE_", "LLAMA_BATCH_"))
+    }
+    env["COLUMNS"] = str(columns)
+    return env
+
+
+@attrs.frozen
+class Run:
+    """What a command did: its exit code and everything the terminal (or pipes) showed."""
+
+    code: int
+    text: str
+    stderr: str = ""
+
+
+def on_pty(
+    *args: str, columns: int = 80, interrupt_when: Path | None = None, cwd: Path | None = None
+) -> Run:
+    """Run ``llama-batch args`` with stdout and stderr on a pseudo-terminal ``columns`` wide.
+
+    With ``interrupt_when``, send SIGINT (Ctrl-C) once that file has some bytes in it.
+    """
+    import fcntl  # noqa: PLC0415 - POSIX only
+    import pty  # noqa: PLC0415 - POSIX only
+    import select  # noqa: PLC0415 - POSIX only
+    import struct  # noqa: PLC0415 - POSIX only
+    import termios  # noqa: PLC0415 - POSIX only
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(  # noqa: S603 - the installed command of this package
+        [LLAMA_BATCH, *args], stdout=follower, stderr=follower, env=_env(columns), cwd=cwd
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + SECONDS
+    interrupted = False
+    try:
+        while time.monotonic() < deadline:
+            if (
+                interrupt_when is not None
+                and not interrupted
+                and interrupt_when.exists()
+                and interrupt_when.stat().st_size > 0
+            ):
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+            ready, _, _ = select.select([leader], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=SECONDS)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert "Traceback" not in text
+    return Run(proc.returncode, text)
+
+
+def piped(*args: str) -> Run:
+    """Run ``llama-batch args`` with stdout and stderr on pipes."""
+    done = subprocess.run(  # noqa: S603 - the installed command of this package
+        [LLAMA_BATCH, *args],
+        capture_output=True,
+        text=True,
+        env=_env(80),
+        timeout=SECONDS,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    return Run(done.returncode, done.stdout, done.stderr)
+
+
+def test_wait_live_line_counts_running_and_pending() -> None:
+    """On a terminal, wait's line counts running and pending jobs as the demo's jobs move."""
+    run = on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl", columns=100)
+    assert run.code in {0, 1}  # 1: a demo job failed, as demo jobs may
+    lines = re.findall(
+        r"waiting for (\d+) of 12 jobs \((\d+) finished\), \d+:\d\d; (\d+) running, (\d+) pending",
+        run.text,
+    )
+    assert lines, run.text
+    assert ("12", "0", "0", "12") in lines  # before the first poll answers
+    assert any(int(running) > 0 for _, _, running, _ in lines)
+    for waiting, finished, running, pending in lines:
+        assert int(waiting) == 12 - int(finished)
+        assert int(running) + int(pending) == int(waiting)
+
+
+def test_wait_piped_has_no_live_line() -> None:
+    """In pipes, wait writes the finished jobs and no status line at all."""
+    run = piped("wait", "--demo", "--poll-interval", "0.2")
+    assert run.code in {0, 1}
+    assert len(run.text.splitlines()) == 12
+    assert "waiting for" not in run.stderr
+    assert " running, " not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("columns", "fields"),
+    [
+        (80, "id,status,workflow_id,error_message"),
+        (120, "id,status,project_id,workflow_id,error_message"),
+    ],
+)
+def test_fields_table_fits_the_terminal(columns: int, fields: str) -> None:
+    """On a terminal, list --fields prints those columns, no line as wide as the terminal."""
+    run = on_pty("list", "--demo", "--status", "failed", "--fields", fields, columns=columns)
+    assert run.code == 0
+    rows = [line for line in run.text.split("\n") if line.startswith(("ID", "bjb-"))]
+    assert rows[0].split()[:2] == ["ID", "STATUS"]
+    assert len(rows) > 3
+    assert [line for line in rows if len(line) >= columns] == []
+    assert all(re.match(r"bjb-[0-9a-f-]{36}  ", row) for row in rows[1:])  # ids whole
+
+
+def test_ctrl_c_with_output_keeps_partial_and_prints_cursor(tmp_path: Path) -> None:
+    """Ctrl-C during list --output on a terminal: exit 130, FILE untouched, .partial and cursor."""
+    target = tmp_path / "jobs.jsonl"
+    partial = tmp_path / "jobs.jsonl.partial"
+    with serve_in_thread(jobs=300, api_key=KEY, latency=0.1) as cloud:
+        run = on_pty(
+            "list",
+            "--base-url",
+            cloud.url,
+            "--api-key",
+            KEY,
+            "--page-size",
+            "10",
+            "--prefetch",
+            "0",
+            "--output",
+            str(target),
+            interrupt_when=partial,
+            columns=100,
+        )
+        assert run.code == 130
+        assert not target.exists()
+        listed = partial.read_text(encoding="utf-8").splitlines()
+        assert 0 < len(listed) < 300
+        assert f"the jobs listed so far are in {partial}" in run.text
+        cursor = re.findall(r"resume with: --resume-from (\S+)", run.text)
+        assert len(cursor) == 1
+        rest = piped(
+            "list", "--base-url", cloud.url, "--api-key", KEY, "--page-size", "10",
+            "--resume-from", cursor[0],
+        )  # fmt: skip
+    assert rest.code == 0
+    assert len(listed) + len(rest.text.splitlines()) == 300
