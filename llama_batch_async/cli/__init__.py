@@ -2,7 +2,7 @@
 
 Subcommands:
 
-    llama-batch list [filters] [--format table|json|jsonl|csv] [--demo]
+    llama-batch list [filters] [--format table|json|jsonl|csv] [--fields F,...] [-o FILE] [--demo]
     llama-batch wait JOB_ID... [--timeout S] [--poll-interval S] [--demo]
     llama-batch watch [filters] [--poll-interval S] [--no-initial] [--demo]
     llama-batch serve-fake [--port N] [--jobs N] ...
