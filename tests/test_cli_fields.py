@@ -7,6 +7,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import job
@@ -170,3 +171,46 @@ def test_output_unwritable_is_usage_error(
     assert run_list(cloud, "--output", str(tmp_path / "missing" / "x.json")) == 2
     assert capsys.readouterr().err.startswith("error: --output cannot write ")
     assert cloud.requests == []
+
+
+def test_output_rename_failure_keeps_partial(
+    cloud: FakeLlamaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """FILE cannot be replaced (a directory): exit 1, one error line, the listing in .partial."""
+    target = tmp_path / "taken"
+    target.mkdir()
+    assert run_list(cloud, "-o", str(target), "--max-items", "3") == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith(f"error: cannot write {target}: ")
+    assert err[1] == f"the jobs listed so far are in {target}.partial"
+    assert len((tmp_path / "taken.partial").read_text(encoding="utf-8").splitlines()) == 3
+    assert target.is_dir()
+
+
+def test_fields_table_of_nothing_says_no_jobs_match(
+    cloud: FakeLlamaCloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An empty listing as a --fields table is one line, `no jobs match`."""
+    args = ("--organization-id", "org-none", "--format", "table", "--fields", "id,status")
+    assert run_list(cloud, *args) == 0
+    assert capsys.readouterr().out == "no jobs match\n"
+
+
+def test_fields_table_too_wide_cuts_to_eight(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fields that cannot fit: the others cut to 8 characters, the id whole, nothing dropped."""
+    monkeypatch.setenv("COLUMNS", "80")
+    long: dict[str, Any] = {
+        name: name[:3] + "-" + "x" * 40 for name in ("directory_id", "workflow_id")
+    }
+    jobs = [job(f"bjb-{index:04d}-0cb1-429c-a58c-da1495e60af5", **long) for index in range(2)]
+    stream = _Terminal()
+    fields = ("id", "directory_id", "workflow_id", "job_record_id", "status", "error_message")
+    writer = FieldTableWriter(stream, fields)
+    writer.write_page(jobs)
+    header, *rows = stream.getvalue().splitlines()
+    assert header.split()[0] == "ID"
+    for row in rows:
+        cells = row.split()
+        assert cells[0] in {item.id for item in jobs}
+        assert cells[1:3] == ["dir-x...", "wor-x..."]
+    assert len(header.split()) == len(fields)

@@ -45,7 +45,17 @@ from ._options import (
     redis_module,
     text,
 )
-from ._output import FORMATS, Output, OutputError, Writer, isatty, make_writer, say, stdout
+from ._output import (
+    FORMATS,
+    Output,
+    OutputError,
+    Writer,
+    error,
+    isatty,
+    make_writer,
+    say,
+    stdout,
+)
 from ._status import Progress, StatusLine
 
 __all__ = ["add_arguments", "run"]
@@ -280,9 +290,12 @@ def run(args: argparse.Namespace) -> int:
             if listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
-        except OutputError:
+        except OutputError as exc:
+            if listed.partial is None:  # stdout failed: main reports it
+                raise
+            error(str(exc))
             _kept(listed)
-            raise
+            return EXIT_FAILURE
 
 
 def _kept(listed: _Listed) -> None:
