@@ -277,6 +277,11 @@ def test_fake_rate_limit_answers_429_beyond_it() -> None:
 FLEET_RATE = 20
 FLEET_JOBS = 120  # 12 pages of 10 and the empty page that ends the walk, per worker
 FLEET_WORKERS = 4
+# The budget's slack in this test, and the grace after a 429 before the pause is
+# counted: both bound how much one request's way from the limiter to the server may
+# outlast another's. Generous, for a loaded 2-core CI machine (measured spreads are
+# in docs/fleets.md); the default slack is smaller.
+FLEET_SLACK = 0.25
 
 
 @contextlib.contextmanager
@@ -286,7 +291,7 @@ def fleet(redis_url: str) -> Iterator[list[subprocess.Popen[str]]]:
     logs = [tempfile.TemporaryFile() for _ in range(FLEET_WORKERS)]  # noqa: SIM115
     workers = [
         subprocess.Popen(  # noqa: S603 - this interpreter, our script
-            [sys.executable, str(WORKER), redis_url, f"{FLEET_RATE}/second"],
+            [sys.executable, str(WORKER), redis_url, f"{FLEET_RATE}/second", str(FLEET_SLACK)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -315,6 +320,17 @@ def fleet(redis_url: str) -> Iterator[list[subprocess.Popen[str]]]:
             log.close()
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most arrivals in any sliding 1-second window ``[s, s + 1)``."""
+    ordered = sorted(times)
+    most, first = 0, 0
+    for last, moment in enumerate(ordered):
+        while moment - ordered[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, object]:
     """One walk per worker, all at once, against one rate-limited fake; its figures."""
     with serve_in_thread(jobs=FLEET_JOBS, rate_limit=FLEET_RATE) as cloud:
@@ -329,36 +345,46 @@ def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, obje
             line = worker.stdout.readline()
             assert line, f"a {mode} worker died"
             outputs.append(json.loads(line))
+        wall_minus_monotonic = time.time() - time.monotonic()
         times = sorted(request.time for request in cloud.requests)
         throttled = list(cloud.throttled)
     span = times[-1] - times[0]
-    # A pause's overlap: requests that arrived inside it, after a grace for those
-    # already on the wire when the 429 was answered.
-    grace = 0.05
+    # Requests that arrived inside a 429's pause, after a grace for those already
+    # between the limiter and the server when the 429 was answered.
     overlap = sum(
         1
         for start, wait in throttled
         for moment in times
-        if start + grace < moment < start + wait - 0.01
+        if start + FLEET_SLACK < moment < start + wait - 0.01
     )
+    granted = sorted(moment for output in outputs for moment in output["granted"])
+    # Grant-to-arrival delays, slots and arrivals matched in order (Redis's clock is
+    # this machine's wall clock; the fake records the monotonic one).
+    delays = [
+        arrival + wall_minus_monotonic - grant
+        for grant, arrival in zip(granted, times, strict=False)
+    ]
     return {
         "outputs": outputs,
+        "granted": granted,
         "requests": len(times),
         "429s": len(throttled),
         "seconds": round(span, 2),
         "ok_per_s": round((len(times) - len(throttled)) / span, 1),
-        "peak_sent_1s": max(sum(1 for t in times if s <= t < s + 1.0) for s in times),
+        "busiest_1s": busiest_second(times),
         "sent_inside_pauses": overlap,
-        "workers_retrying": sum(1 for output in outputs if output["retries"]),
+        "delay_spread_ms": round((max(delays) - min(delays)) * 1000, 1) if delays else None,
+        "fallbacks": sum(output["fallbacks"] for output in outputs),
     }
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_fleet_shared_budget_pause_and_local_side_by_side(redis_server: RedisServer) -> None:
-    """4 processes on one key: the budget keeps 429s to a handful, the pause is honoured."""
+    """4 processes on one key: the budget keeps the server at or under R, the pause holds."""
     with fleet(redis_server.url) as workers:
         figures = {mode: run_fleet(workers, mode) for mode in ("rate", "pause", "local")}
-    report = {mode: {k: v for k, v in f.items() if k != "outputs"} for mode, f in figures.items()}
+    skip = ("outputs", "granted")
+    report = {mode: {k: v for k, v in f.items() if k not in skip} for mode, f in figures.items()}
     sys.stderr.write(f"fleet figures (R={FLEET_RATE}/s): {json.dumps(report)}\n")
     for mode, fig in figures.items():
         outputs = fig["outputs"]
@@ -367,14 +393,19 @@ def test_fleet_shared_budget_pause_and_local_side_by_side(redis_server: RedisSer
         for output in outputs:
             ids = output["ids"]
             assert len(ids) == len(set(ids)) == FLEET_JOBS, mode
-    shared, paused, local = report["rate"], report["pause"], report["local"]
-    assert isinstance(shared["429s"], int)
-    assert shared["429s"] <= 6  # a handful: the budget counts departures, the server arrivals
-    assert isinstance(shared["peak_sent_1s"], int)
-    assert shared["peak_sent_1s"] <= FLEET_RATE + 5
+    shared, paused = report["rate"], report["pause"]
+    assert shared["fallbacks"] == paused["fallbacks"] == 0  # Redis decided every request
+    # The budget's own guarantee, on Redis's clock: R slots per period + slack.
+    granted = figures["rate"]["granted"]
+    assert isinstance(granted, list)
+    assert len(granted) == shared["requests"]
+    gaps = [later - earlier for earlier, later in zip(granted, granted[FLEET_RATE:], strict=False)]
+    assert min(gaps) >= 1.0 + FLEET_SLACK - 1e-6
+    # At the server, as long as no request's delay outran another's by the slack:
+    assert isinstance(shared["busiest_1s"], int)
+    assert shared["busiest_1s"] <= FLEET_RATE
+    assert shared["429s"] == 0
     assert paused["sent_inside_pauses"] == 0
-    assert isinstance(local["429s"], int)
-    assert local["429s"] >= shared["429s"]
 
 
 def test_local_limiter_is_the_default() -> None:
