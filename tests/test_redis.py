@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -182,14 +183,87 @@ async def test_shared_pause_holds_the_other_client(redis_server: RedisServer) ->
     assert min(later) >= 0.95, later
 
 
-async def test_budget_spaces_requests(redis_server: RedisServer) -> None:
-    """rate="5/second" lets 5 acquires through at once and holds the 6th about a second."""
-    async with RedisLimiter(redis_server.url, key="t-budget", rate="5/second") as limiter:
-        started = time.monotonic()
-        for _ in range(6):
+async def test_budget_grants_rate_per_period_plus_slack_across_limiters(
+    redis_server: RedisServer,
+) -> None:
+    """3 limiters on one key: any 5 consecutive grants of "5/second" span at least 1 s + slack."""
+    limiters = [
+        RedisLimiter(redis_server.url, key="t-budget", rate="5/second", slack=0.2) for _ in range(3)
+    ]
+
+    async def take(limiter: RedisLimiter) -> None:
+        for _ in range(5):
             await limiter.acquire(asyncio.sleep, cap=10.0)
-        elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 2.0
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(take(limiter) for limiter in limiters)), 30)
+    finally:
+        for limiter in limiters:
+            await limiter.aclose()
+    granted = sorted(moment for limiter in limiters for moment in limiter.granted)
+    assert len(granted) == 15
+    gaps = [later - earlier for earlier, later in zip(granted, granted[5:], strict=False)]
+    assert min(gaps) >= 1.2 - 1e-6, gaps
+
+
+async def test_budget_lets_the_first_rate_through_without_waiting(
+    redis_server: RedisServer,
+) -> None:
+    """On a fresh key, "5/second" grants 5 slots at once and asks the 6th to wait."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async with RedisLimiter(redis_server.url, key="t-burst", rate="5/second") as limiter:
+        for _ in range(5):
+            await limiter.acquire(sleep, cap=10.0)
+        assert slept == []
+        await limiter.acquire(sleep, cap=10.0)
+    assert slept
+    assert sum(slept) <= 1.0 + limiter.slack + 0.011 * len(slept)  # the window, plus jitter
+
+
+async def test_budget_wait_past_the_cap_raises(redis_server: RedisServer) -> None:
+    """A budget that would hold a request longer than the cap raises RateLimitError."""
+    async with RedisLimiter(redis_server.url, key="t-slow-budget", rate="1/minute") as limiter:
+        await limiter.acquire(no_sleep, cap=10.0)
+        with pytest.raises(Exception, match="budget") as info:
+            await limiter.acquire(no_sleep, cap=10.0)
+    assert getattr(info.value, "status_code", None) == 429
+    assert 50 < getattr(info.value, "retry_after", 0) <= 60.2
+
+
+async def test_budget_forgets_a_window_from_the_future(redis_server: RedisServer) -> None:
+    """Grant times ahead of Redis's clock (its clock stepped back) do not hold requests."""
+    other = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        seconds, micros = await other.time()
+        future = (seconds + 3600) * 1_000_000 + micros
+        await other.lpush("t-step:budget", *[str(future)] * 5)
+    finally:
+        await other.aclose()
+    async with RedisLimiter(redis_server.url, key="t-step", rate="5/second") as limiter:
+        await limiter.acquire(no_sleep, cap=10.0)
+        assert len(limiter.granted) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"slack": -0.1}, "slack"),
+        ({"slack": math.nan}, "slack"),
+        ({"timeout": 0}, "timeout"),
+        ({"retry_interval": -1}, "retry_interval"),
+        ({"rate": "lots"}, "rate"),
+        ({"rate": 5}, "rate"),
+    ],
+)
+def test_bad_option_names_the_parameter(options: dict[str, object], named: str) -> None:
+    """Each bad option is a ValueError that starts with the parameter's name."""
+    with pytest.raises(ValueError, match=rf"^{named} must be "):
+        RedisLimiter("redis://127.0.0.1:9", **options)  # type: ignore[arg-type]
 
 
 def test_bad_rate_is_a_value_error() -> None:
