@@ -199,6 +199,13 @@ class RedisLimiter:
             back to its local pause.
         retry_interval: Seconds between attempts to reach Redis while it is down.
 
+    Attributes:
+        slack: The ``slack`` in seconds.
+        granted: The Redis-clock times (seconds since the epoch) of the last 4096
+            budget slots this limiter took, oldest first.
+        fallbacks: Requests decided locally because Redis did not answer.
+        outages: Times Redis stopped answering.
+
     Raises:
         ValueError: A ``rate`` `limits` cannot parse, a negative ``slack``, or a
             non-positive ``timeout`` or ``retry_interval``.
