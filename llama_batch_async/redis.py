@@ -76,45 +76,59 @@ _T = TypeVar("_T")
 # another worker took first.
 _MAX_ROUNDS = 64
 
-# How many grant times a limiter remembers in `RedisLimiter.granted`.
-_GRANTS_KEPT = 4096
+# How many times a limiter remembers in `RedisLimiter.admitted` and `.paused`.
+_RECORDS_KEPT = 4096
 
 # Extend the pause at KEYS[1] to ARGV[1] ms from now unless more is left already;
-# atomic in Redis, so two workers' 429s never shorten each other's pause.
+# atomic in Redis, so two workers' 429s never shorten each other's pause. Returns
+# {ms the pause now stands, now in microseconds of Redis's clock}.
 _EXTEND_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ms = tonumber(ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < ms then
   redis.call('SET', KEYS[1], '1', 'PX', ms)
-  return ms
+  left = ms
 end
-return left
+return {left, now}
 """
 
-# Take one slot of the budget at KEYS[1] (a list of grant times in microseconds of
-# Redis's clock, newest first) if fewer than ARGV[1] were granted in the last ARGV[2]
-# microseconds. Returns {1, now} when granted, else {0, microseconds until the oldest
-# of those slots leaves the window}. One script, one clock: the check and the grant
-# are atomic across every worker, and no worker's own clock (or its skew) matters.
-_TAKE_SLOT = """
+# Let one request go, or say why not, in one step on Redis's clock:
+# - {2, ms}: the pause at KEYS[1] stands for ms more;
+# - {0, us}: the budget at KEYS[2] is full for us more microseconds: ARGV[1] (> 0)
+#   grants were made in the last ARGV[2] microseconds (a list of grant times, newest
+#   first);
+# - {1, now}: go (a budget slot is taken, if there is a budget).
+# Atomic across every worker: no request is let through inside a pause stored before
+# it, nor beyond the budget, and no worker's own clock (or its skew) matters.
+_ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then
+  return {2, left}
+end
 local limit = tonumber(ARGV[1])
+if limit == 0 then
+  return {1, now}
+end
 local window = tonumber(ARGV[2])
-local newest = redis.call('LINDEX', KEYS[1], 0)
+local newest = redis.call('LINDEX', KEYS[2], 0)
 if newest and tonumber(newest) > now then
   -- Redis's clock stepped back: forget the window rather than wait for it.
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[2])
 end
-local oldest = redis.call('LINDEX', KEYS[1], limit - 1)
+local oldest = redis.call('LINDEX', KEYS[2], limit - 1)
 if oldest and now - tonumber(oldest) < window then
   return {0, tonumber(oldest) + window - now}
 end
-redis.call('LPUSH', KEYS[1], string.format('%.0f', now))
-redis.call('LTRIM', KEYS[1], 0, limit - 1)
-redis.call('PEXPIRE', KEYS[1], math.ceil(window / 1000))
+redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
+redis.call('LTRIM', KEYS[2], 0, limit - 1)
+redis.call('PEXPIRE', KEYS[2], math.ceil(window / 1000))
 return {1, now}
 """
+_BUSY, _GO, _PAUSED = 0, 1, 2
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
 
@@ -201,8 +215,10 @@ class RedisLimiter:
 
     Attributes:
         slack: The ``slack`` in seconds.
-        granted: The Redis-clock times (seconds since the epoch) of the last 4096
-            budget slots this limiter took, oldest first.
+        admitted: When Redis let this limiter's last 4096 requests go (budget
+            slot taken, if any), in seconds of Redis's clock, oldest first.
+        paused: The last 4096 pauses this limiter stored (or found longer), as
+            (start, seconds), the start in seconds of Redis's clock.
         fallbacks: Requests decided locally because Redis did not answer.
         outages: Times Redis stopped answering.
 
@@ -238,7 +254,7 @@ class RedisLimiter:
             self._redis = url_or_client
             self._owned = False
         self._extend = self._redis.register_script(_EXTEND_PAUSE)
-        self._take = self._redis.register_script(_TAKE_SLOT)
+        self._admit = self._redis.register_script(_ADMIT)
         self._key = key
         self._named = key is not None
         self._timeout = timeout
@@ -247,8 +263,9 @@ class RedisLimiter:
         self.local = LocalLimiter()
         self.fallbacks = 0
         self.outages = 0
-        # Redis-clock seconds of the last slots this limiter took (for checks and figures).
-        self.granted: deque[float] = deque(maxlen=_GRANTS_KEPT)
+        # Redis-clock records, for checks and figures (see the class docstring).
+        self.admitted: deque[float] = deque(maxlen=_RECORDS_KEPT)
+        self.paused: deque[tuple[float, float]] = deque(maxlen=_RECORDS_KEPT)
 
     def __repr__(self) -> str:
         state = " redis-down" if self._retry_at is not None else ""
@@ -300,20 +317,28 @@ class RedisLimiter:
                 ``cap``; or 64 rounds passed without a chance to send.
             RuntimeError: No key yet (name one, or give the limiter to a client).
         """
-        pause_key = self._pause_key()
+        keys = [self._pause_key(), f"{self._key}:budget"]
+        args = [self._limit, self._window_us]
         budget_waited = 0.0
         for _ in range(_MAX_ROUNDS):
-            left_ms = await self._try(lambda: self._redis.pttl(pause_key))
-            shared = left_ms is not None and left_ms > 0
-            if left_ms is not None and left_ms > 0:
-                self.local.pause(left_ms / 1000)
+            # This process's own pause: a 429 it told Redis about, or learned while
+            # Redis was down; checked (and capped) here, never slept through early.
             await self.local.acquire(sleep, cap=cap)
-            if shared:
-                # Another worker's 429 may have moved the end while this one slept.
-                continue
-            wait = await self._take_slot()
-            if wait <= 0:
+            answer = await self._try(lambda: self._admit(keys=keys, args=args))
+            if answer is None:
+                return  # Redis is down: the local pause alone, and no fleet budget
+            kind, value = (int(part) for part in answer)
+            if kind == _GO:
+                self.admitted.append(value / 1_000_000)
                 return
+            if kind == _PAUSED:
+                # Waited at the top of the next round, which asks Redis again: another
+                # worker's 429 may move the end while this one sleeps.
+                self.local.pause(value / 1000)
+                continue
+            # A little jitter so the workers that wait for one freed slot do not all
+            # ask at the same instant (not cryptographic).
+            wait = max(0.001, value / 1_000_000) + random.uniform(0.0, 0.01)  # noqa: S311
             budget_waited += wait
             if budget_waited > cap:
                 raise RateLimitError(
@@ -335,7 +360,10 @@ class RedisLimiter:
         self.local.pause(seconds)
         pause_key = self._pause_key()
         ms = max(1, math.ceil(seconds * 1000))
-        await self._try(lambda: self._extend(keys=[pause_key], args=[ms]))
+        answer = await self._try(lambda: self._extend(keys=[pause_key], args=[ms]))
+        if answer is not None:
+            stands, now = (int(part) for part in answer)
+            self.paused.append((now / 1_000_000, stands / 1000))
 
     async def aclose(self) -> None:
         """Close the Redis connection the limiter opened (a caller's is left open)."""
@@ -359,26 +387,6 @@ class RedisLimiter:
                 "RedisLimiter has no key yet: name one, or pass it to BatchClient(limiter=...)"
             )
         return f"{self._key}:pause"
-
-    async def _take_slot(self) -> float:
-        """0 once a slot of the budget is taken (or there is none), else seconds to wait."""
-        key = self._key
-        if self._rate is None or key is None:
-            return 0.0
-        budget_key = f"{key}:budget"
-        answer = await self._try(
-            lambda: self._take(keys=[budget_key], args=[self._limit, self._window_us])
-        )
-        if answer is None:
-            return 0.0  # Redis is down: no fleet budget while it is
-        granted, value = (int(part) for part in answer)
-        if granted:
-            self.granted.append(value / 1_000_000)
-            return 0.0
-        # A little jitter so the workers that wait for one freed slot do not all
-        # ask at the same instant (not cryptographic).
-        jitter = random.uniform(0.0, 0.01)  # noqa: S311
-        return max(0.001, value / 1_000_000) + jitter
 
     async def _try(self, command: Callable[[], Awaitable[_T]]) -> _T | None:
         """Run one Redis command within ``timeout``; None when Redis is down."""
