@@ -2,7 +2,8 @@
 
 Each worker is its own process with its own `BatchClient` and `RedisLimiter`; they meet
 on the key derived from the base URL and API key, so after one worker's 429 every
-worker waits it out, and together they send at most ``--rate`` requests.
+worker waits it out, and together they send at most ``--rate`` requests (each slot
+held ``--slack`` seconds past the rate's period, so they also arrive at most that many).
 
     LLAMA_CLOUD_API_KEY=... python examples/fleet.py --redis-url redis://localhost:6379/0 \\
         --workers 4 --rate 10/second
@@ -20,13 +21,13 @@ import json
 import multiprocessing
 
 from llama_batch_async import BatchClient
-from llama_batch_async.redis import RedisLimiter
+from llama_batch_async.redis import DEFAULT_RATE_SLACK, RedisLimiter
 
 
-async def walk(redis_url: str, rate: str | None) -> dict[str, int]:
+async def walk(redis_url: str, rate: str | None, slack: float) -> dict[str, int]:
     """One worker's walk over every job, under the fleet's pause and budget."""
     async with (
-        RedisLimiter(redis_url, rate=rate) as limiter,
+        RedisLimiter(redis_url, rate=rate, slack=slack) as limiter,
         BatchClient(limiter=limiter, max_retries=10) as client,
     ):
         pager = client.list_jobs(page_size=50, prefetch=0)
@@ -39,9 +40,9 @@ async def walk(redis_url: str, rate: str | None) -> dict[str, int]:
         }
 
 
-def worker(number: int, redis_url: str, rate: str | None) -> None:
+def worker(number: int, redis_url: str, rate: str | None, slack: float) -> None:
     """Run one worker in this process and print its figures."""
-    figures = asyncio.run(walk(redis_url, rate))
+    figures = asyncio.run(walk(redis_url, rate, slack))
     print(json.dumps({"worker": number, **figures}), flush=True)
 
 
@@ -50,10 +51,16 @@ def main() -> None:
     parser.add_argument("--redis-url", required=True)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rate", default=None, help='fleet budget, e.g. "10/second"')
+    parser.add_argument(
+        "--slack",
+        type=float,
+        default=DEFAULT_RATE_SLACK,
+        help="seconds each budget slot is held past the rate's period (default %(default)s)",
+    )
     args = parser.parse_args()
     context = multiprocessing.get_context("spawn")
     processes = [
-        context.Process(target=worker, args=(number, args.redis_url, args.rate))
+        context.Process(target=worker, args=(number, args.redis_url, args.rate, args.slack))
         for number in range(args.workers)
     ]
     for process in processes:

@@ -1,7 +1,7 @@
 """One 429 pause and one request budget for a fleet of processes, shared through Redis.
 
 Needs the ``[redis]`` extra (``pip install 'llama-batch-async[redis]'``): redis-py's
-asyncio client, and the `limits` library for the budget.
+asyncio client, and pyrate-limiter for the budget.
 
     async with RedisLimiter("redis://cache:6379/0", rate="10/second") as limiter:
         async with BatchClient(limiter=limiter) as client:
@@ -12,10 +12,32 @@ Every process that names the same Redis and the same key shares:
 
 - **the pause**: a 429 stores its ``Retry-After`` (or the backoff chosen) in Redis
   under ``<key>:pause`` with that expiry, through one Lua script that only ever
-  moves the end later; before each request every worker reads what is left and
-  waits it out, so none sends inside the pause;
-- **the budget** (``rate=``, optional): a moving window of the `limits` library on
-  its async Redis storage, so the fleet together never sends more than ``rate``.
+  moves the end later; before each request every worker asks Redis (one script
+  that reads what is left of the pause) and waits out what is left;
+- **the budget** (``rate=``, optional): pyrate-limiter's sliding-window log in a
+  Redis sorted set (``<key>:budget``), at most N slots in any ``period + slack``
+  (``rate="N/period"``), so the fleet together never sends more than ``rate``.
+
+Why the slack: a slot is granted in Redis, and the request reaches the API a
+little later (the Redis reply, the event loop, the HTTP send). Those delays differ
+from request to request, so N requests granted exactly one period apart can
+arrive closer together than one period, and the API counts arrivals. Holding
+each slot ``slack`` seconds longer than the period keeps the API's count at or
+under N in every period as long as no request's delay exceeds another's by more
+than ``slack``. It costs throughput: N per ``period + slack`` sustained.
+
+What is not atomic, and what that costs:
+
+- The pause check and the budget slot are two Redis calls. A pause stored between
+  them (another worker's 429, within one round trip) does not hold a request
+  already checked: it is sent, like one already in flight when the 429 came.
+- pyrate-limiter dates a slot by the worker's wall clock, just before its script
+  counts the slots in ``[date - window, date]`` and adds this one. A slot dated a
+  little earlier than one counted before it does not see that one, so the window
+  is shorter by at most the time from dating a slot to the script running
+  (``slot_lags`` bounds it per slot; milliseconds on a loaded machine). Machines
+  whose clocks disagree shorten it by their skew too: keep them on NTP, and raise
+  ``slack`` by any skew you expect.
 
 When Redis is unreachable or slower than ``timeout``, the limiter falls back to a
 `LocalLimiter` of this process: one WARNING per outage, each request decided
@@ -28,30 +50,33 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import logging
 import math
 import random
+import re
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import TypeVar
 
 try:
     import redis.asyncio as aioredis
-    from limits import RateLimitItem, parse
-    from limits.aio.storage import RedisStorage
-    from limits.aio.strategies import MovingWindowRateLimiter
-    from redis.exceptions import RedisError
+    from pyrate_limiter import Decision, Rate, RateItem, RedisBucket
+    from redis.exceptions import NoScriptError, RedisError
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "llama_batch_async.redis needs the [redis] extra: pip install 'llama-batch-async[redis]'"
     ) from exc
 
 from ._checkpoint import check_name
+from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
 from ._errors import RateLimitError
 from ._limiter import LocalLimiter, Sleep
+from ._validate import check_seconds, must_be
 
-__all__ = ["RedisCheckpointStore", "RedisLimiter", "fleet_key"]
+__all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
 
 logger = logging.getLogger("llama_batch_async")
 
@@ -62,19 +87,77 @@ _T = TypeVar("_T")
 # another worker took first.
 _MAX_ROUNDS = 64
 
+# How many times a limiter remembers in `RedisLimiter.admitted` and `.paused`.
+_RECORDS_KEPT = 4096
+
+# The rate notation `limits` read before (the same text is accepted): "10/second",
+# "600 per minute", "1/2 hours". Months are 30 days and years 365, as there.
+_RATE = re.compile(
+    r"\s*(\d+)\s*(?:/|\s+per\s+)\s*(\d*)\s*(second|minute|hour|day|month|year)s?\s*",
+    re.IGNORECASE,
+)
+_UNIT_SECONDS = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "month": 30 * 86400,
+    "year": 365 * 86400,
+}
+
 # Extend the pause at KEYS[1] to ARGV[1] ms from now unless more is left already;
-# atomic in Redis, so two workers' 429s never shorten each other's pause.
+# atomic in Redis, so two workers' 429s never shorten each other's pause. Returns
+# {ms the pause now stands, now in microseconds of Redis's clock}.
 _EXTEND_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local ms = tonumber(ARGV[1])
 local left = redis.call('PTTL', KEYS[1])
 if left < ms then
   redis.call('SET', KEYS[1], '1', 'PX', ms)
-  return ms
+  left = ms
 end
-return left
+return {left, now}
+"""
+
+# Before each request: {ms the pause at KEYS[1] still stands (<= 0: none), now in
+# microseconds of Redis's clock}. With a budget (ARGV[1] > 0 ms), its key KEYS[2] is
+# kept that long past this moment, so a fleet that stops leaves nothing behind
+# (pyrate-limiter's keys never expire).
+_CHECK_PAUSE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local keep = tonumber(ARGV[1])
+if keep > 0 then
+  redis.call('PEXPIRE', KEYS[2], keep)
+end
+return {redis.call('PTTL', KEYS[1]), now}
 """
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+
+
+def _parse_rate(rate: object) -> tuple[int, float] | None:
+    """``rate`` as (slots, period in seconds); None for None.
+
+    Raises:
+        ValueError: Naming ``rate``, for anything but that notation.
+    """
+    if rate is None:
+        return None
+    match = _RATE.fullmatch(rate) if isinstance(rate, str) else None
+    if match is not None:
+        amount, multiple = int(match[1]), int(match[2] or 1)
+        if amount >= 1 and multiple >= 1:
+            return amount, float(multiple * _UNIT_SECONDS[match[3].lower()])
+    raise must_be("rate", 'None or a rate such as "10/second" or "600 per minute"', rate)
+
+
+async def _resolve(value: _T | Awaitable[_T]) -> _T:
+    """pyrate-limiter's bucket methods answer a value or an awaitable (async Redis: the latter)."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
 
 
 class RedisCheckpointStore:
@@ -148,14 +231,34 @@ class RedisLimiter:
             or a `redis.asyncio.Redis` the limiter uses and never closes.
         key: The Redis key to share; default `fleet_key` of the client's base
             URL and API key (set when a `BatchClient` takes the limiter).
-        rate: A fleet-wide budget in `limits` notation (``"10/second"``,
-            ``"600/minute"``, ``"10 per second"``); None for no budget.
+        rate: A fleet-wide budget: ``"N/period"`` or ``"N per period"`` with
+            a period of second, minute, hour, day, month or year, optionally
+            a multiple (``"10/second"``, ``"600 per minute"``, ``"1/2 hours"``);
+            None for no budget.
+        slack: Seconds each slot of the budget is held past the rate's period,
+            so differing delays between grant and arrival do not bunch
+            requests at the API (see the module docstring).
         timeout: Seconds one Redis command may take before the limiter falls
             back to its local pause.
         retry_interval: Seconds between attempts to reach Redis while it is down.
 
+    Attributes:
+        slack: The ``slack`` in seconds.
+        admitted: When Redis let this limiter's last 4096 requests go (the
+            moment of their pause check), in seconds of Redis's clock, oldest
+            first.
+        slots: The dates of the last 4096 budget slots this limiter took, in
+            seconds of this machine's wall clock to the millisecond.
+        slot_lags: For the same slots, the local seconds from dating the slot
+            to the budget's answer: the most it was counted after its date.
+        paused: The last 4096 pauses this limiter stored (or found longer), as
+            (start, seconds), the start in seconds of Redis's clock.
+        fallbacks: Requests decided locally because Redis did not answer.
+        outages: Times Redis stopped answering.
+
     Raises:
-        ValueError: A ``rate`` `limits` cannot parse, or a non-positive timeout.
+        ValueError: A ``rate`` not in that notation, a negative ``slack``, or a
+            non-positive ``timeout`` or ``retry_interval``.
     """
 
     def __init__(
@@ -164,11 +267,28 @@ class RedisLimiter:
         *,
         key: str | None = None,
         rate: str | None = None,
-        timeout: float = 0.5,
-        retry_interval: float = 2.0,
+        slack: float = DEFAULT_RATE_SLACK,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        retry_interval: float = DEFAULT_REDIS_RETRY_INTERVAL,
     ) -> None:
-        if not (timeout > 0 and retry_interval > 0):
-            raise ValueError("timeout and retry_interval must be > 0 seconds")
+        timeout = check_seconds("timeout", timeout)
+        retry_interval = check_seconds("retry_interval", retry_interval)
+        self.slack = check_seconds("slack", slack, allow_zero=True)
+        parsed = _parse_rate(rate)
+        self._rate_text = rate
+        # The budget: at most `limit` slots in any period + slack, in ms (pyrate-limiter's
+        # unit, and the precision of the slots' dates).
+        self._rate: Rate | None = None
+        self._keep_ms = 0
+        if parsed is not None:
+            limit, period = parsed
+            window_ms = math.ceil((period + self.slack) * 1000)
+            self._rate = Rate(limit, window_ms)
+            # The budget key outlives its newest slot by its window (and a second of margin
+            # for the round trip between the pause check and the slot).
+            self._keep_ms = window_ms + 1000
+        self._bucket: RedisBucket | None = None
+        self._since_leak = 0
         if isinstance(url_or_client, str):
             self._redis = aioredis.Redis.from_url(
                 url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -177,20 +297,8 @@ class RedisLimiter:
         else:
             self._redis = url_or_client
             self._owned = False
-        self._rate: RateLimitItem | None = parse(rate) if rate is not None else None
-        self._budget = (
-            MovingWindowRateLimiter(
-                RedisStorage(
-                    "async+redis://",
-                    implementation="redispy",
-                    # limits hands it on to redis.asyncio.Redis: one pool for both
-                    connection_pool=self._redis.connection_pool,  # type: ignore[arg-type]
-                )
-            )
-            if self._rate is not None
-            else None
-        )
         self._extend = self._redis.register_script(_EXTEND_PAUSE)
+        self._check = self._redis.register_script(_CHECK_PAUSE)
         self._key = key
         self._named = key is not None
         self._timeout = timeout
@@ -199,10 +307,17 @@ class RedisLimiter:
         self.local = LocalLimiter()
         self.fallbacks = 0
         self.outages = 0
+        # Redis-clock records, for checks and figures (see the class docstring).
+        self.admitted: deque[float] = deque(maxlen=_RECORDS_KEPT)
+        self.slots: deque[float] = deque(maxlen=_RECORDS_KEPT)
+        self.slot_lags: deque[float] = deque(maxlen=_RECORDS_KEPT)
+        self.paused: deque[tuple[float, float]] = deque(maxlen=_RECORDS_KEPT)
 
     def __repr__(self) -> str:
         state = " redis-down" if self._retry_at is not None else ""
-        return f"<RedisLimiter key={self._key!r} rate={self._rate}{state}>"
+        return (
+            f"<RedisLimiter key={self._key!r} rate={self._rate_text!r} slack={self.slack:g}{state}>"
+        )
 
     @property
     def key(self) -> str | None:
@@ -230,6 +345,7 @@ class RedisLimiter:
                 "use one limiter per account, or name a key"
             )
         self._key = derived
+        self._bucket = None  # its key is derived from this one
 
     async def acquire(self, sleep: Sleep, *, cap: float = math.inf) -> None:
         """Wait out the shared pause, then take a slot of the fleet's budget.
@@ -239,25 +355,41 @@ class RedisLimiter:
                 ``cap``; or 64 rounds passed without a chance to send.
             RuntimeError: No key yet (name one, or give the limiter to a client).
         """
-        pause_key = self._pause_key()
+        keys = [self._pause_key(), self._budget_key()]
+        args = [self._keep_ms]
         budget_waited = 0.0
         for _ in range(_MAX_ROUNDS):
-            left_ms = await self._try(lambda: self._redis.pttl(pause_key))
-            shared = left_ms is not None and left_ms > 0
-            if left_ms is not None and left_ms > 0:
-                self.local.pause(left_ms / 1000)
+            # This process's own pause: a 429 it told Redis about, or learned while
+            # Redis was down; checked (and capped) here, never slept through early.
             await self.local.acquire(sleep, cap=cap)
-            if shared:
-                # Another worker's 429 may have moved the end while this one slept.
+            answer = await self._try(lambda: self._check(keys=keys, args=args))
+            if answer is None:
+                return  # Redis is down: the local pause alone, and no fleet budget
+            left_ms, now_us = (int(part) for part in answer)
+            if left_ms > 0:
+                # Waited at the top of the next round, which asks Redis again: another
+                # worker's 429 may move the end while this one sleeps.
+                self.local.pause(left_ms / 1000)
                 continue
-            wait = await self._take_slot()
-            if wait <= 0:
+            if self._rate is None:
+                self.admitted.append(now_us / 1_000_000)
                 return
+            decision = await self._try(self._take_slot)
+            if decision is None:
+                return  # Redis went down between the two calls
+            if decision.allowed:
+                self.admitted.append(now_us / 1_000_000)
+                return
+            # pyrate-limiter's wait, from the slot's date, until the oldest slot in the
+            # window leaves it; a little jitter so the workers that wait for one freed
+            # slot do not all ask at the same instant (not cryptographic).
+            wait_ms = decision.retry_after_ms or 1
+            wait = max(0.001, wait_ms / 1000) + random.uniform(0.0, 0.01)  # noqa: S311
             budget_waited += wait
             if budget_waited > cap:
                 raise RateLimitError(
-                    f"rate limited: the fleet's budget of {self._rate} kept this request "
-                    f"waiting over {cap:g} s",
+                    f"rate limited: the fleet's budget of {self._rate_text} kept this "
+                    f"request waiting over {cap:g} s",
                     status_code=429,
                     retry_after=wait,
                 )
@@ -269,12 +401,49 @@ class RedisLimiter:
             retry_after=self.local.remaining or None,
         )
 
+    async def _take_slot(self) -> Decision:
+        """pyrate-limiter's verdict on one slot dated now (taken if allowed)."""
+        assert self._rate is not None  # noqa: S101 - only called with a budget
+        try:
+            decision, date_ms = await self._put()
+        except NoScriptError:
+            # Redis restarted or flushed its scripts since the bucket loaded its own.
+            self._bucket = None
+            decision, date_ms = await self._put()
+        if decision.allowed:
+            self._since_leak += 1
+            if self._since_leak >= self._rate.limit:
+                # Drop the slots every window has left, once per `limit` of ours.
+                self._since_leak = 0
+                assert self._bucket is not None  # noqa: S101 - set by _put
+                await _resolve(self._bucket.leak(date_ms))
+        return decision
+
+    async def _put(self) -> tuple[Decision, int]:
+        """Date a slot by this machine's wall clock and offer it to the bucket; its date."""
+        if self._bucket is None:
+            assert self._rate is not None  # noqa: S101 - only called with a budget
+            self._bucket = await RedisBucket.init([self._rate], self._redis, self._budget_key())
+        # Dated just before the script runs (as pyrate-limiter's own clock does): the
+        # window a slot is checked against ends at its date, so a slot dated earlier
+        # than one counted before it misses that one (see the module docstring).
+        dated = time.monotonic()
+        date_ms = time.time_ns() // 1_000_000
+        decision = await _resolve(self._bucket.put_decision(RateItem("request", date_ms)))
+        if decision.allowed:
+            self.slots.append(date_ms / 1000)
+            self.slot_lags.append(time.monotonic() - dated)
+        return decision, date_ms
+
     async def rate_limited(self, seconds: float) -> None:
         """Pause this process and, through Redis, the fleet for ``seconds`` from now."""
         self.local.pause(seconds)
         pause_key = self._pause_key()
         ms = max(1, math.ceil(seconds * 1000))
-        await self._try(lambda: self._extend(keys=[pause_key], args=[ms]))
+        answer = await self._try(lambda: self._extend(keys=[pause_key], args=[ms]))
+        if answer is not None:
+            stands, now = (int(part) for part in answer)
+            self.paused.append((now / 1_000_000, stands / 1000))
 
     async def aclose(self) -> None:
         """Close the Redis connection the limiter opened (a caller's is left open)."""
@@ -293,27 +462,17 @@ class RedisLimiter:
         await self.aclose()
 
     def _pause_key(self) -> str:
+        return f"{self._named_key()}:pause"
+
+    def _budget_key(self) -> str:
+        return f"{self._named_key()}:budget"
+
+    def _named_key(self) -> str:
         if self._key is None:
             raise RuntimeError(
                 "RedisLimiter has no key yet: name one, or pass it to BatchClient(limiter=...)"
             )
-        return f"{self._key}:pause"
-
-    async def _take_slot(self) -> float:
-        """0 once a slot of the budget is taken (or there is none), else seconds to wait."""
-        budget, rate, key = self._budget, self._rate, self._key
-        if budget is None or rate is None or key is None:
-            return 0.0
-        took = await self._try(lambda: budget.hit(rate, key))
-        if took is None or took:
-            return 0.0  # taken, or Redis is down: no fleet budget while it is
-        stats = await self._try(lambda: budget.get_window_stats(rate, key))
-        if stats is None:
-            return 0.0
-        # A little jitter so the workers that wait for one freed slot do not all
-        # ask at the same instant (not cryptographic).
-        jitter = random.uniform(0.0, 0.01)  # noqa: S311
-        return max(0.001, stats.reset_time - time.time()) + jitter
+        return self._key
 
     async def _try(self, command: Callable[[], Awaitable[_T]]) -> _T | None:
         """Run one Redis command within ``timeout``; None when Redis is down."""

@@ -1,10 +1,12 @@
 """One fleet worker process for tests/test_redis.py (not collected: no test_ prefix).
 
-Usage: ``python fleet_worker.py REDIS_URL RATE``. It prints ``ready`` once imported,
+Usage: ``python fleet_worker.py REDIS_URL RATE SLACK``. It prints ``ready`` once imported,
 then reads one JSON command a line from stdin (``base_url``, ``key``, ``mode``: ``rate``
 for the shared pause and budget, ``pause`` for the shared pause only, ``local`` for the
 default in-process limiter), walks every job once, and prints one JSON line: the job
-ids and the walk's counters. It exits at the end of stdin.
+ids, the walk's counters, the Redis-clock times of its admissions and pauses, and
+its budget slots' dates and lags (dating to the budget's answer).
+It exits at the end of stdin.
 """
 
 from __future__ import annotations
@@ -17,11 +19,21 @@ from llama_batch_async import BatchClient
 from llama_batch_async.redis import RedisLimiter
 
 
-async def walk(base_url: str, redis_url: str, key: str, mode: str, rate: str) -> dict[str, object]:
+async def walk(
+    base_url: str, redis_url: str, key: str, mode: str, rate: str, slack: float
+) -> dict[str, object]:
     """Walk every job once with the limiter the mode names; return what came back."""
     limiter = None
     if mode != "local":
-        limiter = RedisLimiter(redis_url, key=key, rate=rate if mode == "rate" else None)
+        # A Redis timeout far above any scheduling delay: this test measures the
+        # shared limiter, never its local fallback (asserted through "fallbacks").
+        limiter = RedisLimiter(
+            redis_url,
+            key=key,
+            rate=rate if mode == "rate" else None,
+            slack=slack,
+            timeout=10.0,
+        )
     try:
         async with BatchClient(
             "fleet-api-key",
@@ -37,24 +49,30 @@ async def walk(base_url: str, redis_url: str, key: str, mode: str, rate: str) ->
             "requests": pager.stats.requests,
             "retries": pager.stats.retries,
             "fallbacks": limiter.fallbacks if limiter is not None else 0,
+            "admitted": list(limiter.admitted) if limiter is not None else [],
+            "slots": list(limiter.slots) if limiter is not None else [],
+            "slot_lags": list(limiter.slot_lags) if limiter is not None else [],
+            "paused": list(limiter.paused) if limiter is not None else [],
         }
     finally:
         if limiter is not None:
             await limiter.aclose()
 
 
-def main(redis_url: str, rate: str) -> None:
+def main(redis_url: str, rate: str, slack: str) -> None:
     """Serve walk commands from stdin until it ends."""
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     for line in sys.stdin:
         command = json.loads(line)
         report = asyncio.run(
-            walk(command["base_url"], redis_url, command["key"], command["mode"], rate)
+            walk(
+                command["base_url"], redis_url, command["key"], command["mode"], rate, float(slack)
+            )
         )
         sys.stdout.write(json.dumps(report) + "\n")
         sys.stdout.flush()
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

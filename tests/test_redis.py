@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -167,11 +168,15 @@ async def test_shared_pause_holds_the_other_client(redis_server: RedisServer) ->
     ):
         cloud.fail_next(429, retry_after=1.0)
         walk_a = asyncio.create_task(a.list_jobs(page_size=20, prefetch=0).collect())
-        for _ in range(200):
-            if cloud.requests:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.1)  # B starts inside A's pause
+        # B starts once A's pause is in Redis (polled, at most 10 s).
+        watcher = redis_asyncio.Redis.from_url(redis_server.url)
+        try:
+            for _ in range(1000):
+                if await watcher.pttl("t-shared:pause") > 0:
+                    break
+                await asyncio.sleep(0.01)
+        finally:
+            await watcher.aclose()
         jobs_b = await b.list_jobs(page_size=20, prefetch=0).collect()
         jobs_a = await walk_a
 
@@ -182,20 +187,148 @@ async def test_shared_pause_holds_the_other_client(redis_server: RedisServer) ->
     assert min(later) >= 0.95, later
 
 
-async def test_budget_spaces_requests(redis_server: RedisServer) -> None:
-    """rate="5/second" lets 5 acquires through at once and holds the 6th about a second."""
-    async with RedisLimiter(redis_server.url, key="t-budget", rate="5/second") as limiter:
-        started = time.monotonic()
-        for _ in range(6):
+async def test_budget_grants_rate_per_period_plus_slack_across_limiters(
+    redis_server: RedisServer,
+) -> None:
+    """3 limiters on one key: any 5 consecutive grants of "5/second" span at least 1 s + slack."""
+    limiters = [
+        RedisLimiter(redis_server.url, key="t-budget", rate="5/second", slack=0.2) for _ in range(3)
+    ]
+
+    async def take(limiter: RedisLimiter) -> None:
+        for _ in range(5):
             await limiter.acquire(asyncio.sleep, cap=10.0)
-        elapsed = time.monotonic() - started
-    assert 0.9 <= elapsed < 2.0
+
+    try:
+        await asyncio.wait_for(asyncio.gather(*(take(limiter) for limiter in limiters)), 30)
+    finally:
+        for limiter in limiters:
+            await limiter.aclose()
+    granted = sorted(moment for limiter in limiters for moment in limiter.slots)
+    assert len(granted) == 15
+    gaps = [later - earlier for earlier, later in zip(granted, granted[5:], strict=False)]
+    # A slot is dated just before pyrate-limiter's script counts the window, so two
+    # limiters' slots may be counted out of their dates' order by at most that lag.
+    lag = max(lag for limiter in limiters for lag in limiter.slot_lags)
+    assert min(gaps) >= 1.2 - lag - 1e-6, (gaps, lag)
 
 
-def test_bad_rate_is_a_value_error() -> None:
-    """An unreadable rate is refused at construction."""
-    with pytest.raises(ValueError, match=r"per|rate|limit|parse"):
-        RedisLimiter("redis://127.0.0.1:9", rate="lots")
+async def test_budget_lets_the_first_rate_through_without_waiting(
+    redis_server: RedisServer,
+) -> None:
+    """On a fresh key, "5/second" grants 5 slots at once and asks the 6th to wait."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        await asyncio.sleep(seconds)
+
+    async with RedisLimiter(redis_server.url, key="t-burst", rate="5/second") as limiter:
+        for _ in range(5):
+            await limiter.acquire(sleep, cap=10.0)
+        assert slept == []
+        await limiter.acquire(sleep, cap=10.0)
+    assert slept
+    assert sum(slept) <= 1.0 + limiter.slack + 0.011 * len(slept)  # the window, plus jitter
+
+
+async def test_budget_wait_past_the_cap_raises(redis_server: RedisServer) -> None:
+    """A budget that would hold a request longer than the cap raises RateLimitError."""
+    async with RedisLimiter(redis_server.url, key="t-slow-budget", rate="1/minute") as limiter:
+        await limiter.acquire(no_sleep, cap=10.0)
+        with pytest.raises(Exception, match="budget") as info:
+            await limiter.acquire(no_sleep, cap=10.0)
+    assert getattr(info.value, "status_code", None) == 429
+    assert 50 < getattr(info.value, "retry_after", 0) <= 60.2
+
+
+async def test_budget_forgets_a_window_from_the_future(redis_server: RedisServer) -> None:
+    """Slots dated ahead of this clock (another machine's, or before a step back) hold nothing."""
+    other = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        future = (time.time_ns() // 1_000_000) + 3_600_000  # pyrate-limiter's slots: ms
+        await other.zadd("t-step:budget", {f"ahead-{n}": future for n in range(5)})
+    finally:
+        await other.aclose()
+    async with RedisLimiter(redis_server.url, key="t-step", rate="5/second") as limiter:
+        await limiter.acquire(no_sleep, cap=10.0)
+        assert len(limiter.admitted) == len(limiter.slots) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"slack": -0.1}, "slack"),
+        ({"slack": math.nan}, "slack"),
+        ({"timeout": 0}, "timeout"),
+        ({"retry_interval": -1}, "retry_interval"),
+        ({"rate": "lots"}, "rate"),
+        ({"rate": 5}, "rate"),
+    ],
+)
+def test_bad_option_names_the_parameter(options: dict[str, object], named: str) -> None:
+    """Each bad option is a ValueError that starts with the parameter's name."""
+    with pytest.raises(ValueError, match=rf"^{named} must be "):
+        RedisLimiter("redis://127.0.0.1:9", **options)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("rate", ["lots", "0/second", "5/0 seconds", "5/fortnight", "5", ""])
+def test_bad_rate_is_a_value_error(rate: str) -> None:
+    """An unreadable rate is refused at construction, naming rate."""
+    with pytest.raises(ValueError, match=r"^rate must be .*\"10/second\""):
+        RedisLimiter("redis://127.0.0.1:9", rate=rate)
+
+
+@pytest.mark.parametrize(
+    ("rate", "slots", "period"),
+    [
+        ("3/second", 3, 1),
+        ("2 per minute", 2, 60),
+        ("4 PER 10 Seconds", 4, 10),
+        ("1/2 hours", 1, 7200),
+        ("1/day", 1, 86400),
+    ],
+)
+async def test_rate_notation_sets_slots_and_period(
+    redis_server: RedisServer, rate: str, slots: int, period: float
+) -> None:
+    """The rate's count goes at once; the next slot is a period (slack 0) away."""
+    key = f"t-notation-{slots}-{period}"
+    async with RedisLimiter(redis_server.url, key=key, rate=rate, slack=0) as limiter:
+        for _ in range(slots):
+            await limiter.acquire(no_sleep, cap=0.0)
+        with pytest.raises(Exception, match="budget") as info:
+            await limiter.acquire(no_sleep, cap=0.0)
+    assert len(limiter.admitted) == slots
+    assert limiter.fallbacks == 0
+    assert period - 0.5 < getattr(info.value, "retry_after", 0) <= period + 0.02
+
+
+async def test_budget_survives_a_flushed_script_cache(redis_server: RedisServer) -> None:
+    """After SCRIPT FLUSH (as after a Redis restart) the budget reloads its script, no fallback."""
+    async with RedisLimiter(redis_server.url, key="t-flush", rate="5/second") as limiter:
+        await limiter.acquire(no_sleep, cap=10.0)
+        other = redis_asyncio.Redis.from_url(redis_server.url)
+        try:
+            await other.script_flush()
+        finally:
+            await other.aclose()
+        await limiter.acquire(no_sleep, cap=10.0)
+    assert len(limiter.admitted) == 2
+    assert limiter.fallbacks == 0
+
+
+async def test_budget_key_expires_after_its_window(redis_server: RedisServer) -> None:
+    """The budget's sorted set is kept its window and a second past the newest check."""
+    async with RedisLimiter(redis_server.url, key="t-keep", rate="5/second", slack=0.5) as limiter:
+        for _ in range(2):
+            await limiter.acquire(no_sleep, cap=10.0)
+    other = redis_asyncio.Redis.from_url(redis_server.url)
+    try:
+        assert await other.zcard("t-keep:budget") == 2
+        assert 2500 - 300 < await other.pttl("t-keep:budget") <= 2500  # 1.5 s + 1 s
+    finally:
+        await other.aclose()
 
 
 async def test_redis_killed_mid_walk_falls_back_then_recovers(
@@ -277,6 +410,11 @@ def test_fake_rate_limit_answers_429_beyond_it() -> None:
 FLEET_RATE = 20
 FLEET_JOBS = 120  # 12 pages of 10 and the empty page that ends the walk, per worker
 FLEET_WORKERS = 4
+# The budget's slack in this test, and the grace after a 429 before the pause is
+# counted: both bound how much one request's way from the limiter to the server may
+# outlast another's. Generous, for a loaded 2-core CI machine (measured spreads are
+# in docs/fleets.md); the default slack is smaller.
+FLEET_SLACK = 0.25
 
 
 @contextlib.contextmanager
@@ -286,7 +424,7 @@ def fleet(redis_url: str) -> Iterator[list[subprocess.Popen[str]]]:
     logs = [tempfile.TemporaryFile() for _ in range(FLEET_WORKERS)]  # noqa: SIM115
     workers = [
         subprocess.Popen(  # noqa: S603 - this interpreter, our script
-            [sys.executable, str(WORKER), redis_url, f"{FLEET_RATE}/second"],
+            [sys.executable, str(WORKER), redis_url, f"{FLEET_RATE}/second", str(FLEET_SLACK)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -315,6 +453,17 @@ def fleet(redis_url: str) -> Iterator[list[subprocess.Popen[str]]]:
             log.close()
 
 
+def busiest_second(times: list[float]) -> int:
+    """The most arrivals in any sliding 1-second window ``[s, s + 1)``."""
+    ordered = sorted(times)
+    most, first = 0, 0
+    for last, moment in enumerate(ordered):
+        while moment - ordered[first] >= 1.0:
+            first += 1
+        most = max(most, last - first + 1)
+    return most
+
+
 def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, object]:
     """One walk per worker, all at once, against one rate-limited fake; its figures."""
     with serve_in_thread(jobs=FLEET_JOBS, rate_limit=FLEET_RATE) as cloud:
@@ -329,36 +478,66 @@ def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, obje
             line = worker.stdout.readline()
             assert line, f"a {mode} worker died"
             outputs.append(json.loads(line))
+        wall_minus_monotonic = time.time() - time.monotonic()
         times = sorted(request.time for request in cloud.requests)
         throttled = list(cloud.throttled)
     span = times[-1] - times[0]
-    # A pause's overlap: requests that arrived inside it, after a grace for those
-    # already on the wire when the 429 was answered.
-    grace = 0.05
+    # Requests that arrived inside a 429's pause, after a grace for those already
+    # between the limiter and the server when the 429 was answered.
     overlap = sum(
         1
         for start, wait in throttled
         for moment in times
-        if start + grace < moment < start + wait - 0.01
+        if start + FLEET_SLACK < moment < start + wait - 0.01
     )
+    granted = sorted(moment for output in outputs for moment in output["admitted"])
+    # Budget slots, dated by the workers' (this machine's) wall clock, and their lags.
+    slots = sorted(moment for output in outputs for moment in output["slots"])
+    lags = [lag for output in outputs for lag in output["slot_lags"]]
+    # The shortest span of R + 1 consecutive slots.
+    spans = [b - a for a, b in zip(slots, slots[FLEET_RATE:], strict=False)]
+    pauses = [(start, seconds) for output in outputs for start, seconds in output["paused"]]
+    # Admissions Redis made while a pause it had stored stood (its own clock; 2 ms for
+    # the key's expiry, which Redis checks at a script's start).
+    admitted_in_pauses = sum(
+        1
+        for start, seconds in pauses
+        for moment in granted
+        if start < moment < start + seconds - 0.002
+    )
+    # Grant-to-arrival delays, grants (slots with a budget, else pause checks) and
+    # arrivals matched in order (Redis's clock is this machine's wall clock; the fake
+    # records the monotonic one).
+    delays = [
+        arrival + wall_minus_monotonic - grant
+        for grant, arrival in zip(slots or granted, times, strict=False)
+    ]
     return {
         "outputs": outputs,
+        "granted": granted,
+        "slots": slots,
         "requests": len(times),
         "429s": len(throttled),
         "seconds": round(span, 2),
         "ok_per_s": round((len(times) - len(throttled)) / span, 1),
-        "peak_sent_1s": max(sum(1 for t in times if s <= t < s + 1.0) for s in times),
+        "busiest_1s": busiest_second(times),
         "sent_inside_pauses": overlap,
-        "workers_retrying": sum(1 for output in outputs if output["retries"]),
+        "pauses": len(pauses),
+        "admitted_inside_pauses": admitted_in_pauses,
+        "delay_spread_ms": round((max(delays) - min(delays)) * 1000, 1) if delays else None,
+        "slot_lag_max_ms": round(max(lags) * 1000, 1) if lags else None,
+        "grant_span_min_ms": round(min(spans) * 1000, 1) if spans else None,
+        "fallbacks": sum(output["fallbacks"] for output in outputs),
     }
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 def test_fleet_shared_budget_pause_and_local_side_by_side(redis_server: RedisServer) -> None:
-    """4 processes on one key: the budget keeps 429s to a handful, the pause is honoured."""
+    """4 processes on one key: the budget keeps the server at or under R, the pause holds."""
     with fleet(redis_server.url) as workers:
         figures = {mode: run_fleet(workers, mode) for mode in ("rate", "pause", "local")}
-    report = {mode: {k: v for k, v in f.items() if k != "outputs"} for mode, f in figures.items()}
+    skip = ("outputs", "granted", "slots")
+    report = {mode: {k: v for k, v in f.items() if k not in skip} for mode, f in figures.items()}
     sys.stderr.write(f"fleet figures (R={FLEET_RATE}/s): {json.dumps(report)}\n")
     for mode, fig in figures.items():
         outputs = fig["outputs"]
@@ -367,14 +546,32 @@ def test_fleet_shared_budget_pause_and_local_side_by_side(redis_server: RedisSer
         for output in outputs:
             ids = output["ids"]
             assert len(ids) == len(set(ids)) == FLEET_JOBS, mode
-    shared, paused, local = report["rate"], report["pause"], report["local"]
-    assert isinstance(shared["429s"], int)
-    assert shared["429s"] <= 6  # a handful: the budget counts departures, the server arrivals
-    assert isinstance(shared["peak_sent_1s"], int)
-    assert shared["peak_sent_1s"] <= FLEET_RATE + 5
-    assert paused["sent_inside_pauses"] == 0
-    assert isinstance(local["429s"], int)
-    assert local["429s"] >= shared["429s"]
+    shared, paused = report["rate"], report["pause"]
+    assert shared["fallbacks"] == paused["fallbacks"] == 0  # Redis decided every request
+    # The budget's own guarantee, on the slots' dates: R slots per period + slack, less
+    # the most a slot was counted after its date (two slots may be counted out of
+    # their dates' order by that much; see the module docstring of redis.py).
+    slots, granted = figures["rate"]["slots"], figures["rate"]["granted"]
+    assert isinstance(slots, list)
+    assert isinstance(granted, list)
+    assert len(slots) == len(granted) == shared["requests"]
+    assert isinstance(shared["slot_lag_max_ms"], float)
+    gaps = [later - earlier for earlier, later in zip(slots, slots[FLEET_RATE:], strict=False)]
+    assert min(gaps) >= 1.0 + FLEET_SLACK - shared["slot_lag_max_ms"] / 1000 - 1e-6
+    # At the server: with slots and arrivals matched in order, arrival = slot + delay,
+    # so any 21 arrivals span at least 1.25 s minus the slots' lag and the spread of
+    # those delays. While the two stay within the slack (the bound the design assumes;
+    # tens of ms measured, see docs/fleets.md) no second holds more than R and the fake
+    # answers no 429.
+    assert isinstance(shared["busiest_1s"], int)
+    assert isinstance(shared["delay_spread_ms"], float)
+    if shared["delay_spread_ms"] + shared["slot_lag_max_ms"] <= FLEET_SLACK * 1000:
+        assert shared["busiest_1s"] <= FLEET_RATE
+        assert shared["429s"] == 0
+    # The pause, on Redis's clock: once a worker stored a 429's pause, Redis let no
+    # request of any worker go until it ended (the 429s give each mode its pauses).
+    assert shared["admitted_inside_pauses"] == paused["admitted_inside_pauses"] == 0
+    assert paused["pauses"] == paused["429s"]
 
 
 def test_local_limiter_is_the_default() -> None:
