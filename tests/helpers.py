@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
+import logging
 import os
+import runpy
 import subprocess
 import sys
 import threading
+import traceback
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
+
+import pytest
 
 from llama_batch_async import BatchJob, JobStatus, JobType
 from llama_batch_async._config import (
@@ -219,3 +226,66 @@ async def arun_main(
 
     threading.Thread(target=target, name="llama-batch", daemon=True).start()
     return await asyncio.wait_for(done, TIMEOUT)
+
+
+def run_script(script: Path, *args: str, cwd: Path | None = None) -> Result:
+    """``cd CWD && python -W error SCRIPT ARGS`` in this process (default: the script's folder).
+
+    The script runs as ``__main__`` in a fresh namespace (`runpy`) with stdout and
+    stderr captured; afterwards the working folder, ``sys.path``, ``sys.argv``, the
+    environment, logging's configuration and the modules are as before (the script's
+    own modules, such as a page's ``app.py``, are forgotten). An uncaught exception is
+    printed to the captured stderr with exit 1, as Python does, and what the
+    interpreter's exit would finalise (an unclosed session) is collected first.
+    """
+    out, err = io.StringIO(), io.StringIO()
+    folder = script.parent
+    modules = set(sys.modules)
+    cwd = folder if cwd is None else cwd
+    # aiohttp reports an unclosed session to the loop's handler, which logs to "asyncio".
+    report = logging.StreamHandler(err)
+    asyncio_log = logging.getLogger("asyncio")
+    code = 0
+    with contextlib.ExitStack() as stack:
+        patch = stack.enter_context(pytest.MonkeyPatch.context())
+        patch.chdir(cwd)
+        patch.syspath_prepend(str(folder))  # as `python script` puts its folder first
+        patch.setattr(sys, "argv", [str(script), *args])
+        stack.callback(_restore_environ, dict(os.environ))  # a script may set variables
+        stack.enter_context(_logging_restored())
+        stack.enter_context(warnings.catch_warnings())
+        warnings.simplefilter("error")
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        asyncio_log.addHandler(report)
+        stack.callback(asyncio_log.removeHandler, report)
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        except Exception:  # noqa: BLE001 - reported as the interpreter would, exit 1
+            traceback.print_exc()
+            code = 1
+        gc.collect()
+    for name in set(sys.modules) - modules:
+        if folder in Path(getattr(sys.modules[name], "__file__", None) or "/").parents:
+            del sys.modules[name]
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def _restore_environ(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """Undo a script's ``logging.basicConfig`` and its logger levels."""
+    root = logging.getLogger()
+    ours = logging.getLogger("llama_batch_async")
+    saved = (list(root.handlers), root.level, list(ours.handlers), ours.level)
+    try:
+        yield
+    finally:
+        root.handlers[:], root.level = saved[0], saved[1]
+        ours.handlers[:], ours.level = saved[2], saved[3]
