@@ -58,7 +58,7 @@ def build_wheel(session: nox.Session) -> str:
         if wheel and Path(wheel).is_file():
             session.log(f"reusing {wheel}")
             return wheel
-    out = Path(session.create_tmp()) / "dist"
+    out = Path(session.create_tmp()).resolve() / "dist"  # absolute: handed to other sessions
     for old in out.glob("*.whl"):
         old.unlink()
     if session.venv_backend == "uv" or (session.venv_backend == "none" and shutil.which("uv")):
