@@ -1,17 +1,23 @@
-"""Sessions: tests (3.10-3.13, against the built wheel), lint, typecheck, docs, bench, soak.
+"""Sessions: tests (3.10-3.13, on the built wheel), tests_all, lint, typecheck, docs, bench, soak.
 
-`python3 -m nox` runs lint, typecheck and tests on every listed Python it finds;
-under CI=true a missing interpreter is an error, elsewhere it is skipped.
+`python3 -m nox` runs lint, typecheck and tests_all: the tests session of every
+listed Python, two at a time, each in a nox process of its own. Under CI=true a
+missing interpreter is an error, elsewhere it is skipped.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests_all"]
 nox.options.reuse_existing_virtualenvs = False
 # uv makes each session's environment in seconds (the README installs it beside nox);
 # plain virtualenv + pip where it is missing.
@@ -22,6 +28,12 @@ PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 COVERAGE_PYTHON = "3.11"
 # Test workers: the CI machines have 2 cores; LLAMA_BATCH_TEST_WORKERS overrides.
 WORKERS = os.environ.get("LLAMA_BATCH_TEST_WORKERS", "2")
+# Test sessions tests_all runs at once. perf: the suite waits on timers, servers and
+# subprocesses for part of its run; a second session fills the cores meanwhile.
+# LLAMA_BATCH_TEST_SESSIONS overrides (1: one after another).
+SESSIONS = int(os.environ.get("LLAMA_BATCH_TEST_SESSIONS", "2"))
+# The wheel tests_all built, for its child sessions to install.
+WHEEL_ENV = "LLAMA_BATCH_TEST_WHEEL"
 TEST_DEPS = [
     "pytest>=8",
     "pytest-asyncio>=0.24",
@@ -36,17 +48,27 @@ TEST_DEPS = [
 ]
 
 
+# The wheel built by the first tests session of this nox run; the others install it.
+_built: dict[str, str] = {}
+
+
 def build_wheel(session: nox.Session) -> str:
-    """Build the wheel into the session's tmp dir and return its path."""
-    out = Path(session.create_tmp()) / "dist"
+    """Build the wheel once per nox run (into the first session's tmp dir); return its path."""
+    for wheel in (_built.get("wheel"), os.environ.get(WHEEL_ENV)):
+        if wheel and Path(wheel).is_file():
+            session.log(f"reusing {wheel}")
+            return wheel
+    out = Path(session.create_tmp()).resolve() / "dist"  # absolute: handed to other sessions
     for old in out.glob("*.whl"):
         old.unlink()
-    if session.venv_backend == "uv":
+    if session.venv_backend == "uv" or (session.venv_backend == "none" and shutil.which("uv")):
         session.run("uv", "build", "--quiet", "--wheel", "-o", str(out), str(ROOT), external=True)
     else:
-        session.run("python", "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT))
-    (wheel,) = out.glob("llama_batch_async-*.whl")
-    return str(wheel)
+        python = sys.executable if session.venv_backend == "none" else "python"
+        session.run(python, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(ROOT))
+    (built,) = out.glob("llama_batch_async-*.whl")
+    _built["wheel"] = str(built)
+    return str(built)
 
 
 @nox.session(python=PYTHONS)
@@ -56,7 +78,8 @@ def tests(session: nox.Session) -> None:
     session.install(*TEST_DEPS)
     session.install(wheel)
     # Run from a folder that cannot import the checkout, so the wheel is what is tested.
-    session.chdir(session.create_tmp())
+    tmp = Path(session.create_tmp()).resolve()  # absolute: the tests' subprocesses run elsewhere
+    session.chdir(tmp)
     pytest = [
         "pytest",
         str(ROOT / "tests"),
@@ -70,8 +93,20 @@ def tests(session: nox.Session) -> None:
         WORKERS,
         *session.posargs,
     ]
-    env = {"LLAMA_BATCH_EXPECT_INSTALLED": "1"}
+    env: dict[str, str | None] = {
+        "LLAMA_BATCH_EXPECT_INSTALLED": "1",
+        # perf: bytecode, and pytest's assertion rewrites of every pytest11 plugin's
+        # whole distribution (hypothesis: ~220 modules), are made once and reused by
+        # every later process (xdist workers, the tests' subprocesses) under the
+        # session's tmp dir, even where PYTHONDONTWRITEBYTECODE is set; uv installs
+        # no .pyc. Without it each pytest process spent ~1.9 s more CPU: 3.4 s vs
+        # 1.5 s user for `pytest -q` of one test, python 3.11, same machine.
+        "PYTHONDONTWRITEBYTECODE": None,
+        "PYTHONPYCACHEPREFIX": str(tmp / "pycache"),
+    }
     if session.python != COVERAGE_PYTHON:
+        # Hypothesis' full example count runs where coverage is measured; 25 elsewhere.
+        env["LLAMA_BATCH_HYPOTHESIS"] = "quick"
         session.run("python", "-m", *pytest, env=env)
         return
     # `coverage run` starts before pytest, so it also measures the package as
@@ -83,6 +118,46 @@ def tests(session: nox.Session) -> None:
     session.run("coverage", "run", rcfile, "-m", *pytest, env=env)
     session.run("coverage", "combine", "--quiet", rcfile, env=env)
     session.run("coverage", "report", rcfile, env=env)
+
+
+@nox.session(python=False)
+def tests_all(session: nox.Session) -> None:
+    """The tests session of every Python, SESSIONS at a time; each one's output, in order."""
+    env = {**os.environ, WHEEL_ENV: build_wheel(session)}
+    logs = Path(session.create_tmp()) / "logs"
+    logs.mkdir(exist_ok=True)
+    # The coverage session is the longest: first, so the others run beside it.
+    order = [COVERAGE_PYTHON, *(python for python in PYTHONS if python != COVERAGE_PYTHON)]
+
+    def run(python: str) -> tuple[int, float]:
+        started = time.monotonic()
+        nox_args = ["-f", str(ROOT / "noxfile.py"), "-s", f"tests-{python}"]
+        with (logs / f"tests-{python}.log").open("w") as log:
+            done = subprocess.run(
+                [sys.executable, "-m", "nox", *nox_args, "--", *session.posargs],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                check=False,
+            )
+        return done.returncode, time.monotonic() - started
+
+    session.log(f"tests-{', tests-'.join(order)}: {SESSIONS} at a time, logs in {logs}")
+    with ThreadPoolExecutor(max_workers=max(1, SESSIONS)) as pool:
+        results = dict(zip(order, pool.map(run, order), strict=True))
+    failed = []
+    for python in PYTHONS:
+        code, seconds = results[python]
+        sys.stdout.write(f"\n===== tests-{python} (exit {code}, {seconds:.0f} s) =====\n")
+        sys.stdout.write((logs / f"tests-{python}.log").read_text())
+        sys.stdout.flush()
+        if code:
+            failed.append(f"tests-{python}")
+    for python in PYTHONS:
+        code, seconds = results[python]
+        session.log(f"tests-{python}: {'failed' if code else 'passed'} in {seconds:.0f} s")
+    if failed:
+        session.error(f"failed: {', '.join(failed)}")
 
 
 @nox.session(python="3.11")

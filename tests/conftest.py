@@ -7,6 +7,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Fewer Hypothesis examples on the Pythons where coverage is not measured: the noxfile
+# sets LLAMA_BATCH_HYPOTHESIS=quick for those, and the coverage Python runs the full count.
+settings.register_profile("quick", max_examples=25)
+settings.load_profile(os.environ.get("LLAMA_BATCH_HYPOTHESIS", "default"))
 
 # `from helpers import ...`: the tests' shared helpers (tests/helpers.py). Only this
 # folder goes on the path, never the checkout's root, so the wheel stays what is tested.

@@ -1,4 +1,4 @@
-"""The ``llama-batch`` command line, run as the installed command against FakeLlamaCloud."""
+"""The ``llama-batch`` command against FakeLlamaCloud: in process, or installed where it matters."""
 
 from __future__ import annotations
 
@@ -15,10 +15,20 @@ import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import aiohttp
 import pytest
+from helpers import (
+    TESTS,
+    TIMEOUT,
+    Result,
+    arun_main,
+    cli_env,
+    run_main,
+    run_process,
+    run_python,
+)
 
 from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
 from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
@@ -35,58 +45,54 @@ from llama_batch_async.testing import (
 from llama_batch_async.testing import JOB_FIELDS as FAKE_JOB_FIELDS
 
 KEY = "sk-cli-secret-0123456789"
-TIMEOUT = 60.0
-# Run from the tests folder, which cannot import the checkout: the installed package runs.
-HERE = Path(__file__).parent
-
-
-class Result(NamedTuple):
-    """What one run of the command left behind."""
-
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("LLAMA_CLOUD_")}
-    env.update(extra)
-    return env
+# Most tests run `main()` in this process with piped stdout and stderr (helpers.run_main):
+# a subprocess adds a Python start-up and nothing they are about. What needs a real
+# descriptor, a terminal, a signal or the installed script runs the installed command.
 
 
 def command(*args: str) -> list[str]:
+    """The installed command, as ``python -m`` runs it from the tests folder."""
     return [sys.executable, "-m", "llama_batch_async.cli", *args]
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        command(*args),
-        capture_output=True,
-        timeout=TIMEOUT,
-        env=clean_env() if env is None else env,
-        cwd=HERE,
-        check=False,
-        text=True,
-    )
+    """``llama-batch ARGS`` in this process; ``env`` is set on top of a clean environment."""
+    return run_main(*args, env=env)
+
+
+async def arun_cli(
+    *args: str, env: dict[str, str] | None = None, encoding: str = "utf-8"
+) -> Result:
+    """`run_cli` while this loop keeps serving the fake cloud."""
+    return await arun_main(*args, env=env, encoding=encoding)
+
+
+def run_installed(*args: str, stdout: Any = subprocess.PIPE) -> Result:
+    """The installed command in a subprocess: for what needs real descriptors."""
+    done = run_process(command(*args), env=cli_env(), stdout=stdout)
     assert_no_traceback(done.stderr)
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-async def arun_cli(*args: str, env: dict[str, str] | None = None) -> Result:
-    """Run the command while this loop keeps serving the fake cloud."""
-    proc = await asyncio.create_subprocess_exec(
+async def spawn_installed(*args: str) -> asyncio.subprocess.Process:
+    """Start the installed command with piped output, for a test that signals it."""
+    return await asyncio.create_subprocess_exec(
         *command(*args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=clean_env() if env is None else env,
-        cwd=HERE,
+        env=cli_env(),
+        cwd=TESTS,
     )
+
+
+async def collect_process(proc: asyncio.subprocess.Process) -> Result:
+    """Wait (bounded) for a spawned command to end; kill it if it does not."""
     try:
         out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    except asyncio.TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode is not None
     result = Result(proc.returncode, out.decode(), err.decode())
     assert_no_traceback(result.stderr)
@@ -100,8 +106,8 @@ async def serve_fake(*args: str) -> AsyncIterator[str]:
         *command("serve-fake", "--port", "0", *args),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-        cwd=HERE,
+        env=cli_env(),
+        cwd=TESTS,
     )
     assert proc.stdout is not None
     assert proc.stderr is not None
@@ -135,7 +141,9 @@ def jsonl(text: str) -> list[dict[str, Any]]:
 async def test_jsonl_is_the_default_when_piped_and_matches_the_server() -> None:
     """Piped without --format: one JSON object per line, equal to the server's records."""
     async with FakeLlamaCloud(jobs=137, seed=3, api_key=KEY) as cloud:
-        result = await arun_cli("list", *connect(cloud), "--page-size", "40", "--prefetch", "2")
+        # The installed command, piped for real (a smoke test of the whole path).
+        args = ("list", *connect(cloud), "--page-size", "40", "--prefetch", "2")
+        result = await collect_process(await spawn_installed(*args))
         assert result.returncode == 0
         assert result.stderr == ""
         assert jsonl(result.stdout) == wire_records(cloud.jobs)
@@ -267,7 +275,7 @@ async def test_resume_under_other_filters_is_refused() -> None:
 async def test_environment_supplies_key_and_base_url() -> None:
     """LLAMA_CLOUD_API_KEY and LLAMA_CLOUD_BASE_URL stand in for --api-key and --base-url."""
     async with FakeLlamaCloud(jobs=12, api_key=KEY) as cloud:
-        env = clean_env(LLAMA_CLOUD_API_KEY=KEY, LLAMA_CLOUD_BASE_URL=cloud.url)
+        env = {"LLAMA_CLOUD_API_KEY": KEY, "LLAMA_CLOUD_BASE_URL": cloud.url}
         result = await arun_cli("list", env=env)
         assert result.returncode == 0
         assert len(jsonl(result.stdout)) == 12
@@ -435,8 +443,8 @@ async def test_ctrl_c_exits_130_quietly() -> None:
             *command("list", *connect(cloud)),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-            env=clean_env(),
-            cwd=HERE,
+            env=cli_env(),
+            cwd=TESTS,
         )
         try:
             for _ in range(int(TIMEOUT / 0.05)):
@@ -462,8 +470,8 @@ async def test_broken_pipe_exits_0_quietly() -> None:
             *command("list", *connect(cloud), "--page-size", "500"),
             stdout=write_end,
             stderr=asyncio.subprocess.PIPE,
-            env=clean_env(),
-            cwd=HERE,
+            env=cli_env(),
+            cwd=TESTS,
         )
         os.close(write_end)
         try:
@@ -483,15 +491,7 @@ def test_console_script_runs() -> None:
     script = Path(sys.executable).parent / ("llama-batch.exe" if os.name == "nt" else "llama-batch")
     if not script.exists():
         pytest.skip("the llama-batch console script is not installed in this environment")
-    done = subprocess.run(  # noqa: S603 - the package's own script
-        [str(script), "list", "--demo", "--max-items", "3"],
-        capture_output=True,
-        timeout=TIMEOUT,
-        env=clean_env(),
-        cwd=HERE,
-        check=False,
-        text=True,
-    )
+    done = run_process([str(script), "list", "--demo", "--max-items", "3"], env=cli_env())
     assert done.returncode == 0, done.stderr
     assert len(jsonl(done.stdout)) == 3
 
@@ -654,27 +654,13 @@ def finish_job(cloud: FakeLlamaCloud, job_id: str, status: str = "completed") ->
     )
 
 
-async def spawn_cli(*args: str) -> asyncio.subprocess.Process:
-    return await asyncio.create_subprocess_exec(
-        *command(*args),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-        cwd=HERE,
-    )
+def spawn_cli(*args: str) -> asyncio.Task[Result]:
+    """Start ``llama-batch ARGS`` in this process; `collect` its result."""
+    return asyncio.create_task(arun_cli(*args))
 
 
-async def collect(proc: asyncio.subprocess.Process) -> Result:
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    result = Result(proc.returncode, out.decode(), err.decode())
-    assert_no_traceback(result.stderr)
-    return result
+async def collect(run: asyncio.Task[Result]) -> Result:
+    return await run
 
 
 async def requests_reach(cloud: FakeLlamaCloud, count: int) -> None:
@@ -712,7 +698,7 @@ async def test_wait_prints_each_job_as_it_finishes_and_exits_0() -> None:
     project = PROJECT_IDS[1]
     jobs = [job(job_id, project_id=project) for job_id in ("bjb-c", "bjb-b", "bjb-a")]
     async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
-        proc = await spawn_cli(
+        proc = spawn_cli(
             "wait", "bjb-a", "bjb-b", "bjb-c", *connect(cloud), *FAST, "--project-id", project
         )
         await requests_reach(cloud, 1)
@@ -733,7 +719,7 @@ async def test_wait_with_a_failed_job_exits_1_and_names_it() -> None:
     """A job that fails ends wait with exit 1 and one error line naming it and its status."""
     jobs = [job("bjb-done", "completed", processed_items=10), job("bjb-doomed")]
     async with FakeLlamaCloud(jobs, api_key=KEY) as cloud:
-        proc = await spawn_cli("wait", "bjb-done", "bjb-doomed", *connect(cloud), *FAST)
+        proc = spawn_cli("wait", "bjb-done", "bjb-doomed", *connect(cloud), *FAST)
         await requests_reach(cloud, 2)
         finish_job(cloud, "bjb-doomed", "failed")
         result = await collect(proc)
@@ -815,9 +801,7 @@ async def test_watch_events_replay_to_the_clouds_final_state() -> None:
     """Events of watch --duration, applied in order, give the cloud's final listing."""
     async with FakeLlamaCloud(25, seed=11, api_key=KEY, progress=True, progress_seconds=1) as cloud:
         initial = [j["id"] for j in cloud.jobs]
-        proc = await spawn_cli(
-            "watch", *connect(cloud), "--poll-interval", "0.1", "--duration", "2.5"
-        )
+        proc = spawn_cli("watch", *connect(cloud), "--poll-interval", "0.1", "--duration", "2.5")
         await requests_reach(cloud, 1)
         # Jobs inserted now run and finish within a second, whenever the command started.
         cloud.insert_jobs([job("bjb-new-1", "pending"), job("bjb-new-2", "running")])
@@ -850,7 +834,7 @@ async def test_watch_max_events_stops_after_n_and_sends_the_filters() -> None:
 async def test_watch_no_initial_reports_only_changes() -> None:
     """--no-initial prints nothing for jobs already there, then each change as it comes."""
     async with FakeLlamaCloud([job("bjb-x"), job("bjb-y")], api_key=KEY) as cloud:
-        proc = await spawn_cli("watch", *connect(cloud), *FAST, "--no-initial", "--max-events", "2")
+        proc = spawn_cli("watch", *connect(cloud), *FAST, "--no-initial", "--max-events", "2")
         await requests_reach(cloud, 2)
         finish_job(cloud, "bjb-y", "cancelled")
         cloud.remove_jobs("bjb-x")
@@ -892,10 +876,10 @@ def test_watch_demo_shows_jobs_moving() -> None:
 async def test_watch_ctrl_c_exits_130_quietly() -> None:
     """SIGINT while watching exits 130 with nothing on stderr."""
     async with FakeLlamaCloud([job("bjb-x")], api_key=KEY) as cloud:
-        proc = await spawn_cli("watch", *connect(cloud), *FAST)
+        proc = await spawn_installed("watch", *connect(cloud), *FAST)
         await requests_reach(cloud, 2)
         proc.send_signal(signal.SIGINT)
-        result = await collect(proc)
+        result = await collect_process(proc)
     assert result.returncode == 130
     assert result.stderr == ""
     assert [event["job"]["id"] for event in jsonl(result.stdout)] == ["bjb-x"]
@@ -1030,19 +1014,6 @@ async def test_error_lines_escape_server_text() -> None:
     assert "\\x1b[2J" in result.stderr
 
 
-def run_to(stdout: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - our own interpreter and module
-        command(*args),
-        stdout=stdout,
-        stderr=subprocess.PIPE,
-        timeout=TIMEOUT,
-        env=clean_env(),
-        cwd=HERE,
-        check=False,
-        text=True,
-    )
-
-
 @pytest.mark.parametrize(
     "args",
     [
@@ -1054,7 +1025,7 @@ def run_to(stdout: Any, *args: str) -> subprocess.CompletedProcess[str]:
 def test_full_disk_is_one_error_line_and_exit_1(args: tuple[str, ...]) -> None:
     """Writing to /dev/full prints one error line and exits 1, without a traceback."""
     with open("/dev/full", "w") as full:
-        done = run_to(full, *args)
+        done = run_installed(*args, stdout=full)
     assert done.returncode == 1
     assert done.stderr == "error: cannot write the output: No space left on device\n"
 
@@ -1070,15 +1041,10 @@ def test_full_disk_is_one_error_line_and_exit_1(args: tuple[str, ...]) -> None:
 )
 def test_closed_stdout_is_one_error_line_and_exit_1(args: tuple[str, ...]) -> None:
     """With stdout closed (``>&-``) each command says so in one line and exits 1."""
-    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+    done = run_process(
         ["/bin/sh", "-c", 'exec "$@" >&-', "sh", *command(*args)],
+        env=cli_env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        timeout=TIMEOUT,
-        env=clean_env(),
-        cwd=HERE,
-        check=False,
-        text=True,
     )
     assert done.returncode == 1
     assert done.stderr == "error: cannot write the output: stdout is closed\n"
@@ -1104,7 +1070,7 @@ async def test_cp1252_stdout_gets_escapes_for_cjk_text(output_format: str) -> No
             *connect(cloud),
             "--format",
             output_format,
-            env=clean_env(PYTHONIOENCODING="cp1252"),
+            encoding="cp1252",  # what PYTHONIOENCODING=cp1252 gives a piped stdout
         )
     assert (result.returncode, result.stderr) == (0, "")
     lines = result.stdout.splitlines()
@@ -1117,10 +1083,9 @@ async def test_cp1252_stdout_gets_escapes_for_cjk_text(output_format: str) -> No
 async def test_cp1252_watch_and_jsonl_need_no_escapes() -> None:
     """JSON Lines is ASCII on any stdout; watch text falls back to "->" and escapes CJK."""
     async with FakeLlamaCloud(jobs=CJK_JOBS, api_key=KEY) as cloud:
-        env = clean_env(PYTHONIOENCODING="cp1252")
-        lines = await arun_cli("list", *connect(cloud), "--format", "jsonl", env=env)
+        lines = await arun_cli("list", *connect(cloud), "--format", "jsonl", encoding="cp1252")
         watched = await arun_cli(
-            "watch", *connect(cloud), "--format", "text", "--max-events", "2", env=env
+            "watch", *connect(cloud), "--format", "text", "--max-events", "2", encoding="cp1252"
         )
         expected = wire_records(cloud.jobs)
     assert jsonl(lines.stdout) == expected
@@ -1218,15 +1183,7 @@ def test_command_modules_are_imported_only_when_their_command_runs() -> None:
         "print(loaded())\n"
         "print('llama_batch_async.testing' in sys.modules)\n"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        timeout=TIMEOUT,
-        env=clean_env(),
-        cwd=HERE,
-        check=False,
-        text=True,
-    )
+    done = run_python("-c", probe, env=cli_env())  # a fresh interpreter: nothing loaded yet
     assert done.returncode == 0, done.stderr
     shared = ["llama_batch_async.cli._options", "llama_batch_async.cli._output"]
     assert done.stdout.splitlines() == [
@@ -1300,8 +1257,8 @@ def run_on_pty(*args: str, columns: int = 80, seconds: float = TIMEOUT) -> Resul
         command(*args),
         stdout=follower,
         stderr=follower,
-        env=clean_env(COLUMNS=str(columns)),
-        cwd=HERE,
+        env=cli_env(COLUMNS=str(columns)),
+        cwd=TESTS,
     )
     os.close(follower)
     chunks: list[bytes] = []
@@ -1389,14 +1346,14 @@ async def test_ctrl_c_during_a_long_list_prints_the_resume_cursor() -> None:
     """SIGINT mid-walk exits 130 with the cursor on stderr; resuming lists the rest once."""
     async with FakeLlamaCloud(jobs=200, api_key=KEY, latency=0.1) as cloud:
         args = ("list", *connect(cloud), "--page-size", "10", "--prefetch", "0")
-        proc = await spawn_cli(*args)
+        proc = await spawn_installed(*args)
         try:
             for _ in range(int(TIMEOUT / 0.05)):
                 if len(cloud.requests) >= 4:
                     break
                 await asyncio.sleep(0.05)
             proc.send_signal(signal.SIGINT)
-            first = await collect(proc)
+            first = await collect_process(proc)
         finally:
             if proc.returncode is None:
                 proc.kill()

@@ -3,30 +3,33 @@
 Each block is a complete program, run as a script in a fresh folder with
 ``LLAMA_CLOUD_API_KEY`` and ``LLAMA_CLOUD_BASE_URL`` pointing at a `FakeLlamaCloud`
 served by this test; a block that defines ``test_*`` functions is a pytest module
-and is run by pytest instead. A block whose fence carries ``title="name.py"`` is
-also written to that file name next to every other block of its page, so a later
-block can import it (``from app import app``). Text that must not run uses
-another fence language (``text``, ``pycon``, ``bash``, ...).
+and is run by pytest instead. Both run in this process, warnings as errors (as
+``python -W error``): a script as ``__main__`` in a fresh namespace (`runpy`), a test
+module by pytest in process (`pytest.Pytester`); a subprocess would add only Python's
+start-up. The README's testing snippet still runs as printed, in a subprocess. A
+block whose fence carries ``title="name.py"`` is also written to that file name next
+to every other block of its page, so a later block can import it (``from app import
+app``). Text that must not run uses another fence language (``text``, ``pycon``,
+``bash``, ...).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from helpers import Result, run_python, run_script
 
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
 KEY = "sk-docs-example"
-TIMEOUT = 55  # seconds; under the suite's 60 s pytest-timeout, so this report wins
+pytest_plugins = ["pytester"]
 
 # Fence languages that are shown, never run. ``python`` is the only spelling of a
 # block that runs: ``py`` or ``python3`` would silently escape this test, so an
@@ -131,57 +134,45 @@ def cloud() -> Iterator[FakeLlamaCloud]:
         yield server
 
 
-def run_block(
-    block: Block, cloud: FakeLlamaCloud, folder: Path
-) -> subprocess.CompletedProcess[str]:
-    """Run ``block`` in ``folder`` as a user would: ``python file`` or ``pytest file``."""
+def run_block(block: Block, cloud: FakeLlamaCloud, request: pytest.FixtureRequest) -> Result:
+    """Run ``block`` as a user would (``python file`` or ``pytest file``), in this process."""
+    if block.is_test_module:
+        # The pytester folder: pytest runs in it, and its imports are undone afterwards.
+        folder = request.getfixturevalue("pytester").path
+    else:
+        folder = request.getfixturevalue("tmp_path")
+    return run_block_in(block, cloud, folder, request)
+
+
+def run_block_in(
+    block: Block, cloud: FakeLlamaCloud, folder: Path, request: pytest.FixtureRequest
+) -> Result:
+    """Run ``block`` in ``folder``, next to the page's titled blocks."""
     for other in PYTHON_BLOCKS:
         if other.path == block.path and other.title:
             (folder / other.title).write_text(other.code, encoding="utf-8")
     script = folder / block.file_name
     script.write_text(block.code, encoding="utf-8")
-    command = [sys.executable, "-W", "error"]
-    if block.is_test_module:
-        # The page's own pytest configuration, as printed: nothing is added here, so
-        # a page whose async tests need a setting must show it.
-        if (config := pytest_configuration(block.path)) is not None:
-            (folder / "pyproject.toml").write_text(config.code, encoding="utf-8")
-        command += ["-m", "pytest", script.name, "-q", "-p", "no:cacheprovider"]
-    else:
-        command.append(script.name)
-    env = {
-        **os.environ,
-        "LLAMA_CLOUD_API_KEY": KEY,
-        "LLAMA_CLOUD_BASE_URL": cloud.url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
-    env.pop("PYTEST_ADDOPTS", None)
-    return subprocess.run(  # noqa: S603 - runs the documentation's own examples
-        command,
-        cwd=folder,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-
-
-def _text(captured: str | bytes | None) -> str:
-    # On a timeout, subprocess may hand back bytes even with text=True.
-    if isinstance(captured, bytes):
-        return captured.decode("utf-8", "replace")
-    return captured or ""
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("LLAMA_CLOUD_API_KEY", KEY)
+    monkeypatch.setenv("LLAMA_CLOUD_BASE_URL", cloud.url)
+    if not block.is_test_module:
+        return run_script(script)
+    # The page's own pytest configuration, as printed: nothing is added here, so a
+    # page whose async tests need a setting must show it.
+    if (config := pytest_configuration(block.path)) is not None:
+        (folder / "pyproject.toml").write_text(config.code, encoding="utf-8")
+    pytester: pytest.Pytester = request.getfixturevalue("pytester")
+    ran = pytester.runpytest_inprocess(script.name, "-q", "-p", "no:cacheprovider", "-W", "error")
+    return Result(int(ran.ret), "\n".join(ran.outlines), "\n".join(ran.errlines))
 
 
 @pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=[block.where for block in PYTHON_BLOCKS])
-def test_python_block_runs(block: Block, cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+def test_python_block_runs(
+    block: Block, cloud: FakeLlamaCloud, request: pytest.FixtureRequest
+) -> None:
     """The block runs to completion against a fake cloud, leaving no unclosed session."""
-    try:
-        result = run_block(block, cloud, tmp_path)
-    except subprocess.TimeoutExpired as exc:
-        output = f"--- stdout\n{_text(exc.stdout)}\n--- stderr\n{_text(exc.stderr)}"
-        pytest.fail(f"{block.where}: still running after {TIMEOUT} s\n{output}")
+    result = run_block(block, cloud, request)
     output = f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
     assert result.returncode == 0, f"{block.where} failed (exit {result.returncode})\n{output}"
     assert "Unclosed" not in result.stderr, f"{block.where} left a session open\n{output}"
@@ -192,38 +183,46 @@ def _block_containing(source: Path, text: str) -> Block:
     return block
 
 
-def _run_ok(block: Block, cloud: FakeLlamaCloud, folder: Path) -> str:
-    result = run_block(block, cloud, folder)
+def _run_ok(
+    block: Block, cloud: FakeLlamaCloud, folder: Path, request: pytest.FixtureRequest
+) -> str:
+    result = run_block_in(block, cloud, folder, request)
     assert result.returncode == 0, f"{block.where}\n{result.stdout}\n{result.stderr}"
     return result.stdout
 
 
-def test_tutorial_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+def test_tutorial_checkpoint_example_runs_again(
+    cloud: FakeLlamaCloud, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Run twice in one folder, the checkpoint example handles the full listing both times."""
     block = _block_containing(ROOT / "docs" / "tutorial.md", 'CHECKPOINT = Path("walk.cursor")')
-    outputs = [_run_ok(block, cloud, tmp_path) for _ in range(2)]
+    outputs = [_run_ok(block, cloud, tmp_path, request) for _ in range(2)]
     assert outputs == ["100 + 150 jobs handled of 250\n"] * 2
     assert not (tmp_path / "walk.cursor").exists()
 
 
-def test_readme_checkpoint_example_runs_again(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+def test_readme_checkpoint_example_runs_again(
+    cloud: FakeLlamaCloud, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Run twice in one folder, the README's page walk handles every job both times."""
     block = _block_containing(ROOT / "README.md", "walk.cursor")
     for _ in range(2):
-        lines = _run_ok(block, cloud, tmp_path).splitlines()
+        lines = _run_ok(block, cloud, tmp_path, request).splitlines()
         pages = [int(line.split()[0]) for line in lines if line.endswith(" jobs handled")]
         assert sum(pages) == len(cloud.jobs)
     assert not (tmp_path / "walk.cursor").exists()
 
 
-def test_new_jobs_recipe_finds_jobs_added_since(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+def test_new_jobs_recipe_finds_jobs_added_since(
+    cloud: FakeLlamaCloud, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """The "new jobs since the last run" recipe handles exactly the jobs added in between."""
     block = _block_containing(ROOT / "docs" / "tutorial.md", "async def handle_new_jobs")
-    assert _run_ok(block, cloud, tmp_path) == "250 new jobs handled; then 0\n"
+    assert _run_ok(block, cloud, tmp_path, request) == "250 new jobs handled; then 0\n"
     cloud.insert_jobs(2)  # at the head: newest first
     cloud.insert_jobs(1, at=120)  # and one in the middle: the listing has no promised order
     cloud.remove_jobs([cloud.jobs[-1]["id"]])
-    assert _run_ok(block, cloud, tmp_path) == "3 new jobs handled; then 0\n"
+    assert _run_ok(block, cloud, tmp_path, request) == "3 new jobs handled; then 0\n"
     handled = (tmp_path / "handled.ids").read_text().split()
     assert handled == sorted(job["id"] for job in cloud.jobs)
 
@@ -240,15 +239,8 @@ def test_readme_testing_snippet_passes_as_printed(tmp_path: Path) -> None:
     (tmp_path / "test_failed_jobs.py").write_text(test.code, encoding="utf-8")
     env = {key: value for key, value in os.environ.items() if not key.startswith("PYTEST_")}
     env.pop("LLAMA_CLOUD_API_KEY", None)  # the plugin's fixtures need no environment
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    # A subprocess on purpose: the one page snippet run exactly as a user runs it.
+    result = run_python("-m", "pytest", "-p", "no:cacheprovider", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
     assert "warning" not in result.stdout.lower()

@@ -1,16 +1,18 @@
-"""The examples in examples/ run, as users would run them, against a fake cloud."""
+"""The examples in examples/ run, as users would run them, against a fake cloud.
+
+The scripts run in this process (helpers.run_script: ``python -W error script args``
+as ``__main__``, from the test's folder): a subprocess would add only Python's start-up.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from helpers import Result, run_script
 
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
@@ -24,21 +26,12 @@ def cloud() -> Iterator[FakeLlamaCloud]:
         yield server
 
 
-def run_example(cloud: FakeLlamaCloud, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "LLAMA_CLOUD_API_KEY": KEY,
-        "LLAMA_CLOUD_BASE_URL": cloud.url,
-    }
-    return subprocess.run(  # noqa: S603 - our own example scripts
-        [sys.executable, *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def run_example(cloud: FakeLlamaCloud, cwd: Path, script: str, *args: str) -> Result:
+    """``cd CWD && python SCRIPT ARGS`` with the cloud's key and URL in the environment."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LLAMA_CLOUD_API_KEY", KEY)
+        patch.setenv("LLAMA_CLOUD_BASE_URL", cloud.url)
+        return run_script(Path(script), *args, cwd=cwd)
 
 
 def test_worker_resumes_from_its_checkpoint(cloud: FakeLlamaCloud, tmp_path: Path) -> None:

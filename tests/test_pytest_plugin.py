@@ -55,5 +55,8 @@ def test_plugin_is_loaded_by_entry_point(pytester: pytest.Pytester) -> None:
             assert len(jobs) == 3
         """
     )
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-o", "asyncio_mode=auto")
+    # In process: pytest still loads its plugins from the entry points (there is no
+    # conftest here), and a subprocess would add only Python's start-up.
+    options = ("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *options)
     result.assert_outcomes(passed=1)
