@@ -21,6 +21,7 @@ __all__ = [
     "API_KEY_ENV",
     "API_KEY_FALLBACK_ENV",
     "BASE_URL_ENV",
+    "BATCHES_PATH",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -45,6 +46,8 @@ API_KEY_FALLBACK_ENV: Final = "LLAMA_PARSE_API_KEY"
 BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://api.cloud.llamaindex.ai"
 ENDPOINT_PATH: Final = "/api/v1/beta/batch-processing"
+BATCHES_PATH: Final = "/api/v2/batches"
+"""The v2 batches listing; one batch is ``BATCHES_PATH + "/" + id``."""
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one attempt of one page request may take."""
 DEFAULT_MAX_RETRIES: Final = 4
@@ -82,6 +85,11 @@ class Config:
     def endpoint(self) -> str:
         """The list endpoint's full URL."""
         return self.base_url + ENDPOINT_PATH
+
+    @property
+    def batches_endpoint(self) -> str:
+        """The v2 batches listing's full URL."""
+        return self.base_url + BATCHES_PATH
 
 
 def is_loopback(host: str | None) -> bool:

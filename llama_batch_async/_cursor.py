@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 _CURSOR_VERSION = 1
+# Which listing made a cursor ("k"; absent: v1 jobs), and the method that takes it.
+_LISTING_MARKS = {"jobs": "j", "batches": "b"}
+_LISTING_METHODS = {"j": "list_jobs", "b": "list_batches"}
 _TAIL_IDS_IN_CURSOR = 64
 # A cursor is a few hundred characters plus the server's page token; anything
 # longer is not ours, and is refused before it is decoded.
@@ -117,6 +120,8 @@ def encode_cursor(
     doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
     # Older cursors have no "m": their token, when set, meant "resume by token".
     doc["m"] = "t" if by_token and token is not None else "o"
+    if query.listing != "jobs":
+        doc["k"] = _LISTING_MARKS[query.listing]  # v1 cursors carry no "k"
     raw = json.dumps(doc, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -167,14 +172,27 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and (cursor.token is None or isinstance(cursor.token, str))
             and all(isinstance(digest, str) for digest in cursor.tail)
             and doc.get("m", "t") in {"t", "o"}
+            and doc.get("k", "j") in _LISTING_METHODS
         )
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False
     if not valid:
         raise ValueError("resume_from is not a cursor made by this library (JobPage.cursor)")
+    made_by = _LISTING_METHODS[doc.get("k", "j")]
+    wanted_by = _LISTING_METHODS[_LISTING_MARKS[query.listing]]
+    if made_by != wanted_by:
+        raise ValueError(
+            f"resume_from is a cursor of {made_by}, not of {wanted_by}: "
+            f"pass it back to {made_by} (v1 jobs and v2 batches are separate listings)"
+        )
     if cursor.fingerprint != query.fingerprint:
         raise ValueError(
             "resume_from was made under other filters; resume with the same "
-            "directory_id, job_type, status, project_id and organization_id"
+            + (
+                "directory_id, job_type, status, project_id and organization_id"
+                if query.listing == "jobs"
+                else "status, project_id, organization_id, source_directory_id, "
+                "created_after and created_before"
+            )
         )
     return cursor

@@ -8,13 +8,30 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
+from typing import Literal
 
 import attrs
 
-from ._models import JobStatus, JobType
-from ._validate import check_choice, check_count, check_id
+from ._models import BatchStatus, JobStatus, JobType, OpenStrEnum
+from ._validate import check_aware_datetime, check_choice, check_count, check_id, must_be
 
-__all__ = ["JobQuery", "make_query"]
+__all__ = [
+    "AFTER_PARAM",
+    "BEFORE_PARAM",
+    "JobQuery",
+    "Listing",
+    "format_bound",
+    "make_batch_query",
+    "make_query",
+]
+
+Listing = Literal["jobs", "batches"]
+"""Which listing a query walks: v1 jobs (``list_jobs``) or v2 batches (``list_batches``)."""
+
+# The v2 wire names of the created_at bounds (both inclusive).
+AFTER_PARAM = "created_at_on_or_after"
+BEFORE_PARAM = "created_at_on_or_before"
 
 
 @attrs.frozen(slots=True)
@@ -29,18 +46,30 @@ class JobQuery:
     page_size: int
     offset: int
     max_items: int | None
+    listing: Listing = "jobs"
 
     @property
     def fingerprint(self) -> str:
         """A short digest of the filters: a cursor is only valid under the same ones."""
-        text = json.dumps(self.filters, separators=(",", ":"))
+        shown: object = self.filters
+        if self.listing != "jobs":  # v1 cursors made before v2 keep their digest
+            shown = [self.listing, self.filters]
+        text = json.dumps(shown, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def filter(self, name: str) -> str | None:
+        """The wire value of filter ``name``, if the query has it."""
+        for key, value in self.filters:
+            if key == name:
+                return value
+        return None
 
-def _enum_value(name: str, value: object, enum_cls: type[JobStatus] | type[JobType]) -> str | None:
+
+def _enum_value(name: str, value: object, enum_cls: type[OpenStrEnum]) -> str | None:
     if value is None:
         return None
     if isinstance(value, enum_cls):
+        # A member, or a pseudo-member the caller took from a record (a newer value).
         return str(value.value)
     return check_choice(name, value, (member.value for member in enum_cls))
 
@@ -88,4 +117,65 @@ def make_query(
         page_size=check_count("page_size", page_size, minimum=1),
         offset=check_count("offset", offset, minimum=0),
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
+    )
+
+
+def format_bound(moment: datetime) -> str:
+    """A ``created_at`` bound as the wire takes it: ISO 8601 in UTC with a ``Z``.
+
+    Microseconds are kept when the moment has them (both bounds are inclusive,
+    so rounding would move the edge).
+    """
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+    return utc.isoformat(timespec=spec) + "Z"
+
+
+def make_batch_query(
+    *,
+    status: BatchStatus | str | None,
+    project_id: str | None,
+    organization_id: str | None,
+    source_directory_id: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    page_size: int,
+    max_items: int | None,
+) -> JobQuery:
+    """Validate `list_batches` arguments into a `JobQuery` of the v2 listing.
+
+    Args:
+        status: Filter by status (a `BatchStatus` or its value, ``"RUNNING"``, ...).
+        project_id: Filter by project id.
+        organization_id: Filter by organization id.
+        source_directory_id: Filter by source directory id.
+        created_after: Only batches created at or after this aware datetime.
+        created_before: Only batches created at or before this aware datetime.
+        page_size: Batches to ask for per request (``page_size``), at least 1.
+        max_items: Stop after this many batches; None for all.
+
+    Raises:
+        ValueError: An argument is out of range, not a known value, or a naive
+            datetime; the message names it.
+    """
+    after = None if created_after is None else check_aware_datetime("created_after", created_after)
+    before = (
+        None if created_before is None else check_aware_datetime("created_before", created_before)
+    )
+    if after is not None and before is not None and after > before:
+        raise must_be("created_before", f"at or after created_after ({after.isoformat()})", before)
+    candidates = (
+        ("status", _enum_value("status", status, BatchStatus)),
+        ("project_id", _id_value("project_id", project_id)),
+        ("organization_id", _id_value("organization_id", organization_id)),
+        ("source_directory_id", _id_value("source_directory_id", source_directory_id)),
+        (AFTER_PARAM, None if after is None else format_bound(after)),
+        (BEFORE_PARAM, None if before is None else format_bound(before)),
+    )
+    return JobQuery(
+        filters=tuple((key, value) for key, value in candidates if value is not None),
+        page_size=check_count("page_size", page_size, minimum=1),
+        offset=0,
+        max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
+        listing="batches",
     )

@@ -65,7 +65,7 @@ class Listing:
             self.kind = "both" if self.tokens else "offset"
         self.tokens = self.kind != "offset"
 
-    def answer(self, request: PageRequest) -> RawPage:
+    def answer(self, request: PageRequest) -> RawPage[BatchJob]:
         if self.requests and self.insert_between and len(self.requests) <= self.insert_for:
             for _ in range(self.insert_between):
                 self._created += 1
@@ -96,7 +96,7 @@ class Listing:
         return RawPage(items=items, next_page_token=token, total_size=total)
 
 
-def run(walk: Walk, listing: Listing) -> list[BatchJob]:
+def run(walk: Walk[BatchJob], listing: Listing) -> list[BatchJob]:
     delivered: list[BatchJob] = []
     for _ in range(MAX_STEPS):
         request = walk.next_request()

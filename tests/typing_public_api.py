@@ -78,8 +78,8 @@ async def worker(client: BatchClient, cursor: str | None) -> str | None:
             assert_type(page.total_size, int | None)
             cursor = page.cursor
             for job in page.items:
-                assert_type(job.status, JobStatus | str)
-                assert_type(job.job_type, JobType | str)
+                assert_type(job.status, JobStatus)
+                assert_type(job.job_type, JobType)
                 assert_type(job.created_at, datetime | None)
                 assert_type(job.total_items, int)
                 assert_type(job.is_terminal, bool)
