@@ -18,6 +18,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchNotFoundError,
     JobNotFoundError,
     LlamaBatchError,
     NotFoundError,
@@ -31,8 +32,21 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._limiter import Limiter, LocalLimiter
-from ._models import BatchJob, JobPage, JobStatus, JobType
-from ._pager import JobPager, WalkStats
+from ._models import (
+    Batch,
+    BatchConfig,
+    BatchJob,
+    BatchJobConfig,
+    BatchJobReference,
+    BatchJobType,
+    BatchPage,
+    BatchResult,
+    BatchStatus,
+    JobPage,
+    JobStatus,
+    JobType,
+)
+from ._pager import BatchPager, JobPager, WalkStats
 from ._watch import JobEvent
 
 __all__ = [
@@ -41,8 +55,18 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
     "BatchClient",
+    "BatchConfig",
     "BatchJob",
+    "BatchJobConfig",
+    "BatchJobReference",
+    "BatchJobType",
+    "BatchNotFoundError",
+    "BatchPage",
+    "BatchPager",
+    "BatchResult",
+    "BatchStatus",
     "CheckpointStore",
     "FileCheckpointStore",
     "JobEvent",

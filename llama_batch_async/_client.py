@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Iterable, Sequence
+from datetime import datetime
 from types import TracebackType
 
 import aiohttp
@@ -21,14 +22,17 @@ from ._config import (
     Config,
     make_config,
 )
+from ._convert import structure_batch
 from ._cursor import decode_cursor
+from ._errors import BatchNotFoundError, NotFoundError
 from ._limiter import Limiter, LocalLimiter
-from ._models import BatchJob, JobStatus, JobType
-from ._pager import JobPager, WalkContext
-from ._query import make_query
+from ._models import Batch, BatchJob, BatchStatus, JobStatus, JobType
+from ._pager import BatchPager, JobPager, WalkContext, send
+from ._query import make_batch_query, make_query
 from ._retry import RetryPolicy
 from ._transport import AiohttpTransport, Transport
-from ._validate import check_count
+from ._validate import check_count, check_flag, check_id
+from ._wire import build_batch_request
 
 __all__ = ["BatchClient"]
 
@@ -232,6 +236,110 @@ class BatchClient:
         return JobPager(
             self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
         )
+
+    def list_batches(
+        self,
+        *,
+        status: BatchStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        source_directory_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+    ) -> BatchPager:
+        """List v2 batches (``GET /api/v2/batches``), lazily: returns a `BatchPager`.
+
+        The v2 listing pages by ``page_token`` only. The walk keeps every v1
+        guarantee that applies to tokens: each batch once, a repeated token is
+        a `PaginationError`, an empty page with a token is not the end,
+        ``max_items`` exact, retries and the client-wide 429 pause shared with
+        `list_jobs` walks of this client, and errors carrying ``.cursor``.
+
+        Args:
+            status: Only batches in this status (`BatchStatus` or ``"RUNNING"``, ...).
+            project_id: Only batches of this project.
+            organization_id: Only batches of this organization.
+            source_directory_id: Only batches of this source directory.
+            created_after: Only batches created at or after this moment: a
+                timezone-aware `datetime` (sent as ISO 8601 in UTC).
+            created_before: Only batches created at or before this moment
+                (aware, as ``created_after``).
+            page_size: Batches per request (``page_size``); the server may cap it.
+            max_items: Stop after this many batches; None for all.
+            resume_from: A `BatchPage.cursor` (or an error's ``.cursor``) from an
+                earlier `list_batches` walk with the same filters. A `list_jobs`
+                cursor is refused.
+
+        Raises:
+            ValueError: A bad argument (a naive datetime, an unknown status, a
+                cursor of another listing or other filters), named in the
+                message, before any request.
+            RuntimeError: The client is closed.
+        """
+        self._check_open()
+        query = make_batch_query(
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            source_directory_id=source_directory_id,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            max_items=max_items,
+        )
+        start = None if resume_from is None else decode_cursor(resume_from, query)
+        return BatchPager(self._context, query, start=start, resume_from=resume_from)
+
+    async def get_batch(
+        self,
+        batch_id: str,
+        *,
+        expand_results: bool = False,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+    ) -> Batch:
+        """Fetch one v2 batch (``GET /api/v2/batches/{batch_id}``), with the client's retries.
+
+        Args:
+            batch_id: The batch's id (``bat-...``).
+            expand_results: Ask for ``results`` (``expand=results``): one entry
+                per source file, with the job made for it.
+            project_id: Sent as ``project_id`` (scopes the lookup).
+            organization_id: Sent as ``organization_id``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            BatchNotFoundError: No such batch (HTTP 404); carries ``request_id``.
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        batch_id = check_id("batch_id", batch_id)
+        params: list[tuple[str, str]] = []
+        if check_flag("expand_results", expand_results):
+            params.append(("expand", "results"))
+        for name, value in (("project_id", project_id), ("organization_id", organization_id)):
+            if value is not None:
+                params.append((name, check_id(name, value)))
+        request = build_batch_request(self._config, batch_id, tuple(params))
+        try:
+            return await send(self._context, request, structure_batch)
+        except NotFoundError as exc:
+            raise BatchNotFoundError(
+                f"batch {batch_id!r} not found (HTTP 404"
+                + (f", request id {exc.request_id}" if exc.request_id else "")
+                + ")",
+                missing=(batch_id,),
+                request_id=exc.request_id,
+                body=exc.body,
+            ) from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this BatchClient is closed; create a new one")
 
     async def aclose(self) -> None:
         """Close the client's own session (a caller's is left open); idempotent."""

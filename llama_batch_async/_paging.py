@@ -250,6 +250,12 @@ class Walk(Generic[_Item]):
 
     def _after_token_only_page(self, page: RawPage[_Item], token: str | None, count: int) -> None:
         self.offset = self._reached  # batches passed: for messages and the probe
+        if self.query.max_items is not None and self.delivered >= self.query.max_items:
+            # spec: pagination 1 - max_items reached: the walk's bound ends it, whatever
+            # the token says; the cursor keeps the token to resume from.
+            self.token = token
+            self.done = True
+            return
         if token is not None:
             # spec: pagination 6 - a token already seen would loop: PaginationError.
             # An empty page with a token is not the end (EMPTY_PAGE_LIMIT bounds a run).

@@ -77,6 +77,7 @@ def run_fake_server(
     port: int = 0,
     jobs: int | Sequence[Mapping[str, Any]] = 250,
     *,
+    batches: int | Sequence[Mapping[str, Any]] = 0,
     seed: int = 0,
     api_key: str | None = None,
     page_tokens: bool = False,
@@ -96,6 +97,7 @@ def run_fake_server(
         host: The address to listen on.
         port: The port to listen on; 0 lets the OS choose.
         jobs: How many synthetic jobs to serve, or the jobs themselves.
+        batches: How many synthetic v2 batches to serve, or the batches themselves.
         seed: The seed for synthetic jobs.
         api_key: When set, require this bearer key.
         page_tokens: Issue ``next_page_token``.
@@ -109,6 +111,7 @@ def run_fake_server(
     """
     cloud = FakeLlamaCloud(
         jobs,
+        batches=batches,
         seed=seed,
         api_key=api_key,
         page_tokens=page_tokens,
