@@ -10,6 +10,7 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
+from ._batch_watch import BatchEvent
 from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
 from ._client import BatchClient
 from ._errors import (
@@ -58,6 +59,7 @@ __all__ = [
     "Batch",
     "BatchClient",
     "BatchConfig",
+    "BatchEvent",
     "BatchJob",
     "BatchJobConfig",
     "BatchJobReference",

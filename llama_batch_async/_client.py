@@ -9,12 +9,13 @@ from types import TracebackType
 
 import aiohttp
 
-from . import _watch
+from . import _batch_watch, _watch
 from ._config import (
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_PREFETCH,
     DEFAULT_RETRY_AFTER_CAP,
     DEFAULT_TIMEOUT,
@@ -365,7 +366,7 @@ class BatchClient:
         *,
         project_id: str | None = None,
         directory_id: str | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
     ) -> AsyncGenerator[BatchJob, None]:
         """Poll the listing and yield each job the moment it is completed, failed or cancelled.
@@ -409,7 +410,7 @@ class BatchClient:
         *,
         project_id: str | None = None,
         directory_id: str | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
     ) -> dict[str, BatchJob]:
         """Poll the listing until every job is completed, failed or cancelled.
@@ -450,8 +451,8 @@ class BatchClient:
         status: JobStatus | str | None = None,
         project_id: str | None = None,
         organization_id: str | None = None,
-        page_size: int = 100,
-        poll_interval: float = 5.0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         initial: bool = True,
     ) -> AsyncGenerator[_watch.JobEvent, None]:
         """Poll the listing and yield a `JobEvent` for every change between polls.
@@ -486,4 +487,124 @@ class BatchClient:
         )
         return _watch.poll_events(
             pager.pages, poll_interval=interval, initial=first, gate=self._local_gate
+        )
+
+    # ------------------------------------------------------------ v2 batch waits
+
+    async def _get_or_none(self, batch_id: str, expand_results: bool) -> Batch | None:  # noqa: FBT001
+        try:
+            return await self.get_batch(batch_id, expand_results=expand_results)
+        except BatchNotFoundError:
+            return None
+
+    def _batch_getter(self, expand_results: object) -> _batch_watch.GetBatch:
+        expand = check_flag("expand_results", expand_results)
+
+        async def get(batch_id: str) -> Batch | None:
+            return await self._get_or_none(batch_id, expand)
+
+        return get
+
+    def finished_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[Batch, None]:
+        """Poll each batch by id and yield it the moment it is completed, failed or cancelled.
+
+        Each poll is one `get_batch` per batch still pending (a few at a time),
+        with the client's retries. Polls come every ``poll_interval`` seconds
+        while batches change, back off to 4x that while nothing does, and never
+        before the client's rate-limit pause ends: the same pacing as
+        `finished_jobs`. Arguments are checked at once; nothing is sent until
+        iteration.
+
+        Args:
+            batch_ids: The ids of the batches (repeats are ignored).
+            poll_interval: Seconds between polls while batches change.
+            timeout: Seconds the whole wait may take; None for no limit.
+            expand_results: Fetch each batch with its ``results``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return _batch_watch.finished_batches(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
+        )
+
+    async def wait_for_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> dict[str, Batch]:
+        """Poll each batch by id until every one is completed, failed or cancelled.
+
+        `finished_batches`, collected: the same polls, back-off and errors.
+
+        Returns:
+            The final record of each batch, by id, in the order of ``batch_ids``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return await _batch_watch.wait_batches(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
+        )
+
+    def watch_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[_batch_watch.BatchEvent, None]:
+        """Poll each batch by id and yield a `BatchEvent` for every change.
+
+        ``added`` at the first poll that sees a batch, ``changed`` whenever a
+        later poll sees any field differ; the iterator ends once every batch
+        is terminal (after yielding that change). Same pacing and errors as
+        `finished_batches`.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first.
+            BatchNotFoundError: Some ids were 404 in three polls in a row.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return _batch_watch.batch_events(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
         )

@@ -202,14 +202,15 @@ class PaginationError(LlamaBatchError):
 
 
 class WaitTimeoutError(LlamaBatchError, TimeoutError):
-    """`BatchClient.wait_for_jobs` ran out of time before every job finished.
+    """A wait (`wait_for_jobs`, `wait_for_batches`, ...) ran out of time before every id finished.
 
     Both a `LlamaBatchError` and the builtin `TimeoutError`, so either
     ``except`` catches it.
 
     Attributes:
         jobs: The latest record of each id seen, in the order the ids were
-            given (ids never listed are absent).
+            given (ids never listed are absent); empty for a batch wait.
+        batches: The same for a batch wait (`wait_for_batches`); else empty.
         pending: The ids not yet in a terminal status, in the order given.
         timeout: The ``timeout`` that passed, in seconds.
     """
@@ -221,9 +222,11 @@ class WaitTimeoutError(LlamaBatchError, TimeoutError):
         jobs: Mapping[str, BatchJob],
         pending: tuple[str, ...],
         timeout: float,
+        batches: Mapping[str, Batch] | None = None,
     ) -> None:
         super().__init__(message)
         self.jobs = dict(jobs)
+        self.batches = dict(batches or {})
         self.pending = pending
         self.timeout = timeout
 

@@ -20,6 +20,7 @@ PUBLIC = [
     "Batch",
     "BatchClient",
     "BatchConfig",
+    "BatchEvent",
     "BatchJob",
     "BatchJobConfig",
     "BatchJobReference",
