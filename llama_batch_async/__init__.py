@@ -10,6 +10,7 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
+from ._batch_watch import BatchEvent
 from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
 from ._client import BatchClient
 from ._errors import (
@@ -18,6 +19,7 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchNotFoundError,
     JobNotFoundError,
     LlamaBatchError,
     NotFoundError,
@@ -31,8 +33,21 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._limiter import Limiter, LocalLimiter
-from ._models import BatchJob, JobPage, JobStatus, JobType
-from ._pager import JobPager, WalkStats
+from ._models import (
+    Batch,
+    BatchConfig,
+    BatchJob,
+    BatchJobConfig,
+    BatchJobReference,
+    BatchJobType,
+    BatchPage,
+    BatchResult,
+    BatchStatus,
+    JobPage,
+    JobStatus,
+    JobType,
+)
+from ._pager import BatchPager, JobPager, WalkStats
 from ._watch import JobEvent
 
 __all__ = [
@@ -41,8 +56,19 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "Batch",
     "BatchClient",
+    "BatchConfig",
+    "BatchEvent",
     "BatchJob",
+    "BatchJobConfig",
+    "BatchJobReference",
+    "BatchJobType",
+    "BatchNotFoundError",
+    "BatchPage",
+    "BatchPager",
+    "BatchResult",
+    "BatchStatus",
     "CheckpointStore",
     "FileCheckpointStore",
     "JobEvent",

@@ -5,32 +5,38 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 
 import aiohttp
 import attrs
 
-from . import _watch
+from . import _batch_watch, _watch
 from ._config import (
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL,
     DEFAULT_PREFETCH,
     DEFAULT_RETRY_AFTER_CAP,
     DEFAULT_TIMEOUT,
     MAX_PREFETCH,
+    MAX_WINDOWS,
     Config,
     make_config,
 )
+from ._convert import structure_batch
 from ._cursor import decode_cursor
+from ._errors import BatchNotFoundError, NotFoundError
 from ._limiter import Limiter, LocalLimiter
-from ._models import BatchJob, JobPage, JobStatus, JobType
-from ._pager import JobPager, WalkContext
-from ._query import make_query
+from ._models import Batch, BatchJob, BatchStatus, JobPage, JobStatus, JobType
+from ._pager import BatchPager, JobPager, WalkContext, send
+from ._query import make_batch_query, make_query
 from ._retry import RetryPolicy
 from ._transport import AiohttpTransport, Transport
-from ._validate import check_count, check_seconds, must_be
+from ._validate import check_count, check_flag, check_id, check_seconds, must_be
+from ._wire import build_batch_request
 
 __all__ = ["BatchClient"]
 
@@ -300,6 +306,126 @@ class BatchClient:
             self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
         )
 
+    def list_batches(
+        self,
+        *,
+        status: BatchStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        source_directory_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+        windows: int = 1,
+    ) -> BatchPager:
+        """List v2 batches (``GET /api/v2/batches``), lazily: returns a `BatchPager`.
+
+        The v2 listing pages by ``page_token`` only. The walk keeps every v1
+        guarantee that applies to tokens: each batch once, a repeated token is
+        a `PaginationError`, an empty page with a token is not the end,
+        ``max_items`` exact, retries and the client-wide 429 pause shared with
+        `list_jobs` walks of this client, and errors carrying ``.cursor``.
+
+        Args:
+            status: Only batches in this status (`BatchStatus` or ``"RUNNING"``, ...).
+            project_id: Only batches of this project.
+            organization_id: Only batches of this organization.
+            source_directory_id: Only batches of this source directory.
+            created_after: Only batches created at or after this moment: a
+                timezone-aware `datetime` (sent as ISO 8601 in UTC).
+            created_before: Only batches created at or before this moment
+                (aware, as ``created_after``).
+            page_size: Batches per request (``page_size``); the server may cap it.
+            max_items: Stop after this many batches; None for all.
+            resume_from: A `BatchPage.cursor` (or an error's ``.cursor``) from an
+                earlier `list_batches` walk with the same filters. A `list_jobs`
+                cursor is refused.
+            windows: Split ``[created_after, created_before]`` (``created_before``
+                defaults to the moment the walk starts, so batches created during
+                it are left out) into this many ``created_at`` windows, walked
+                concurrently and yielded newest window first, each batch once.
+                Opt-in (default 1): it costs up to one request more per window
+                (each window ends on its own short or empty page) and needs
+                ``created_after``. See docs/v2.md for the figures.
+
+        Raises:
+            ValueError: A bad argument (a naive datetime, an unknown status, a
+                cursor of another listing or other filters), named in the
+                message, before any request.
+            RuntimeError: The client is closed.
+        """
+        self._check_open()
+        query = make_batch_query(
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            source_directory_id=source_directory_id,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            max_items=max_items,
+        )
+        check_count("windows", windows, minimum=1, maximum=MAX_WINDOWS)
+        if windows > 1 and created_after is None:
+            raise ValueError(
+                "windows > 1 needs created_after: the windows split "
+                "[created_after, created_before or now]"
+            )
+        start = None if resume_from is None else decode_cursor(resume_from, query)
+        return BatchPager(
+            self._context, query, start=start, resume_from=resume_from, windows=windows
+        )
+
+    async def get_batch(
+        self,
+        batch_id: str,
+        *,
+        expand_results: bool = False,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+    ) -> Batch:
+        """Fetch one v2 batch (``GET /api/v2/batches/{batch_id}``), with the client's retries.
+
+        Args:
+            batch_id: The batch's id (``bat-...``).
+            expand_results: Ask for ``results`` (``expand=results``): one entry
+                per source file, with the job made for it.
+            project_id: Sent as ``project_id`` (scopes the lookup).
+            organization_id: Sent as ``organization_id``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            BatchNotFoundError: No such batch (HTTP 404); carries ``request_id``.
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        batch_id = check_id("batch_id", batch_id)
+        params: list[tuple[str, str]] = []
+        if check_flag("expand_results", expand_results):
+            params.append(("expand", "results"))
+        for name, value in (("project_id", project_id), ("organization_id", organization_id)):
+            if value is not None:
+                params.append((name, check_id(name, value)))
+        request = build_batch_request(self._config, batch_id, tuple(params))
+        try:
+            return await send(self._context, request, structure_batch)
+        except NotFoundError as exc:
+            raise BatchNotFoundError(
+                f"batch {batch_id!r} not found (HTTP 404"
+                + (f", request id {exc.request_id}" if exc.request_id else "")
+                + ")",
+                missing=(batch_id,),
+                request_id=exc.request_id,
+                body=exc.body,
+            ) from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this BatchClient is closed; create a new one")
+
     async def aclose(self) -> None:
         """Close the client's own session (a caller's is left open); idempotent.
 
@@ -329,7 +455,7 @@ class BatchClient:
         *,
         project_id: str | None = None,
         directory_id: str | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
         on_seen: Callable[[BatchJob], object] | None = None,
     ) -> AsyncGenerator[BatchJob, None]:
@@ -381,7 +507,7 @@ class BatchClient:
         *,
         project_id: str | None = None,
         directory_id: str | None = None,
-        poll_interval: float = 5.0,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
     ) -> dict[str, BatchJob]:
         """Poll the listing until every job is completed, failed or cancelled.
@@ -422,8 +548,8 @@ class BatchClient:
         status: JobStatus | str | None = None,
         project_id: str | None = None,
         organization_id: str | None = None,
-        page_size: int = 100,
-        poll_interval: float = 5.0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
         initial: bool = True,
     ) -> AsyncGenerator[_watch.JobEvent, None]:
         """Poll the listing and yield a `JobEvent` for every change between polls.
@@ -458,6 +584,126 @@ class BatchClient:
         )
         return _watch.poll_events(
             pager.pages, poll_interval=interval, initial=first, gate=self._local_gate
+        )
+
+    # ------------------------------------------------------------ v2 batch waits
+
+    async def _get_or_none(self, batch_id: str, expand_results: bool) -> Batch | None:  # noqa: FBT001
+        try:
+            return await self.get_batch(batch_id, expand_results=expand_results)
+        except BatchNotFoundError:
+            return None
+
+    def _batch_getter(self, expand_results: object) -> _batch_watch.GetBatch:
+        expand = check_flag("expand_results", expand_results)
+
+        async def get(batch_id: str) -> Batch | None:
+            return await self._get_or_none(batch_id, expand)
+
+        return get
+
+    def finished_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[Batch, None]:
+        """Poll each batch by id and yield it the moment it is completed, failed or cancelled.
+
+        Each poll is one `get_batch` per batch still pending (a few at a time),
+        with the client's retries. Polls come every ``poll_interval`` seconds
+        while batches change, back off to 4x that while nothing does, and never
+        before the client's rate-limit pause ends: the same pacing as
+        `finished_jobs`. Arguments are checked at once; nothing is sent until
+        iteration.
+
+        Args:
+            batch_ids: The ids of the batches (repeats are ignored).
+            poll_interval: Seconds between polls while batches change.
+            timeout: Seconds the whole wait may take; None for no limit.
+            expand_results: Fetch each batch with its ``results``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return _batch_watch.finished_batches(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
+        )
+
+    async def wait_for_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> dict[str, Batch]:
+        """Poll each batch by id until every one is completed, failed or cancelled.
+
+        `finished_batches`, collected: the same polls, back-off and errors.
+
+        Returns:
+            The final record of each batch, by id, in the order of ``batch_ids``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return await _batch_watch.wait_batches(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
+        )
+
+    def watch_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[_batch_watch.BatchEvent, None]:
+        """Poll each batch by id and yield a `BatchEvent` for every change.
+
+        ``added`` at the first poll that sees a batch, ``changed`` whenever a
+        later poll sees any field differ; the iterator ends once every batch
+        is terminal (after yielding that change). Same pacing and errors as
+        `finished_batches`.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first.
+            BatchNotFoundError: Some ids were 404 in three polls in a row.
+            LlamaBatchError: A request failed after its retries.
+        """
+        self._check_open()
+        ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
+        return _batch_watch.batch_events(
+            self._batch_getter(expand_results),
+            ids,
+            poll_interval=interval,
+            timeout=limit,
+            gate=self._local_gate,
         )
 
 

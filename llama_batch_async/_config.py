@@ -21,6 +21,7 @@ __all__ = [
     "API_KEY_ENV",
     "API_KEY_FALLBACK_ENV",
     "BASE_URL_ENV",
+    "BATCHES_PATH",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
     "MAX_PREFETCH",
+    "MAX_WINDOWS",
     "Config",
     "is_loopback",
     "make_config",
@@ -48,6 +50,8 @@ API_KEY_FALLBACK_ENV: Final = "LLAMA_PARSE_API_KEY"
 BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
 DEFAULT_BASE_URL: Final = "https://api.cloud.llamaindex.ai"
 ENDPOINT_PATH: Final = "/api/v1/beta/batch-processing"
+BATCHES_PATH: Final = "/api/v2/batches"
+"""The v2 batches listing; one batch is ``BATCHES_PATH + "/" + id``."""
 DEFAULT_TIMEOUT: Final = 60.0
 """Seconds one attempt of one page request may take."""
 DEFAULT_MAX_RETRIES: Final = 4
@@ -64,6 +68,8 @@ DEFAULT_PAGE_SIZE: Final = 100
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8
 MAX_PREFETCH: Final = 32
+MAX_WINDOWS: Final = 32
+"""The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0
 """Seconds between polls of ``wait_for_jobs`` / ``watch_jobs`` while jobs change."""
 # Seconds each slot of a fleet's budget (RedisLimiter) is held past the rate's period.
@@ -94,6 +100,11 @@ class Config:
     def endpoint(self) -> str:
         """The list endpoint's full URL."""
         return self.base_url + ENDPOINT_PATH
+
+    @property
+    def batches_endpoint(self) -> str:
+        """The v2 batches listing's full URL."""
+        return self.base_url + BATCHES_PATH
 
 
 def is_loopback(host: str | None) -> bool:

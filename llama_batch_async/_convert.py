@@ -16,16 +16,28 @@ import re
 import sys
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 import cattrs
 from cattrs.v import transform_error
 
 from ._errors import ResponseValidationError
-from ._models import _FIELD_NAMES, _FIELDS, BatchJob, JobStatus, JobType, _JobBuilder
+from ._models import (
+    _FIELD_NAMES,
+    _FIELDS,
+    Batch,
+    BatchJob,
+    BatchJobType,
+    BatchResult,
+    BatchStatus,
+    JobStatus,
+    JobType,
+    OpenStrEnum,
+    _JobBuilder,
+)
 
-__all__ = ["RawPage", "parse_body", "structure_page"]
+__all__ = ["RawPage", "parse_body", "structure_batch", "structure_batch_page", "structure_page"]
 
 try:
     # perf: orjson parses a page of 1000 jobs in about half the time of json
@@ -35,7 +47,8 @@ except ImportError:  # pragma: no cover - CPython always has orjson wheels
     from json import loads as _loads  # type: ignore[assignment]
 
 _T = TypeVar("_T")
-_E = TypeVar("_E", JobStatus, JobType)
+_E = TypeVar("_E", bound=OpenStrEnum)
+_Item = TypeVar("_Item", BatchJob, Batch)
 _MAX_PATHS_SHOWN = 3
 # A bad page is explained only this far: see `_structure_slowly`.
 _MAX_BAD_ITEMS = 10
@@ -43,10 +56,10 @@ _MAX_PATHS_KEPT = 50
 
 
 @attrs.frozen(slots=True)
-class RawPage:
+class RawPage(Generic[_Item]):
     """The response envelope: the reference's three top-level keys, structured."""
 
-    items: list[BatchJob]
+    items: list[_Item]
     next_page_token: str | None = None
     total_size: int | None = None
 
@@ -161,8 +174,9 @@ _FAST_RULES: dict[object, tuple[str, str]] = {
     str | None: ("({v} is None or type({v}) is str)", "{v}"),
     int: ("type({v}) is int", "{v}"),
     int | None: ("({v} is None or type({v}) is int)", "{v}"),
-    JobType | str: ("type({v}) is str", "_TYPES.get({v}, {v})"),
-    JobStatus | str: ("type({v}) is str", "_STATUSES.get({v}, {v})"),
+    # A value newer than the library becomes the enum's pseudo-member (`OpenStrEnum`).
+    JobType: ("type({v}) is str", "(_TYPES.get({v}) or _JobType({v}))"),
+    JobStatus: ("type({v}) is str", "(_STATUSES.get({v}) or _JobStatus({v}))"),
     datetime | None: ("({v} is None or type({v}) is str)", "{v}_"),
 }
 
@@ -230,6 +244,8 @@ def _compile_fast_job(
         "_ORDER": _FIELD_NAMES,
         "_TYPES": _TYPES,
         "_STATUSES": _STATUSES,
+        "_JobType": JobType,
+        "_JobStatus": JobStatus,
         "_fromisoformat": parse,
         "_EDGE_YEARS": _EDGE_YEARS,
         "_settle": _settle,
@@ -255,16 +271,16 @@ def _compile_fast_job(
 _fast_job = _compile_fast_job()
 
 
-def _open_enum(enum_cls: type[_E]) -> Callable[[object, object], _E | str]:
-    """A hook keeping known values as members and newer ones as plain strings."""
+def _open_enum(enum_cls: type[_E]) -> Callable[[object, object], _E]:
+    """A hook keeping known values as members and newer ones as pseudo-members."""
     members: dict[object, _E] = {member.value: member for member in enum_cls}
 
-    def structure(value: object, _: object) -> _E | str:
+    def structure(value: object, _: object) -> _E:
         member = members.get(value)
         if member is not None:
             return member
         if type(value) is str:
-            return value
+            return enum_cls(value)
         raise _InvalidValueError(f"expected a {enum_cls.__name__} string")
 
     return structure
@@ -277,8 +293,19 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(int | None, _structure_opt_int)
     converter.register_structure_hook(datetime | None, _structure_opt_datetime)
-    converter.register_structure_hook(JobStatus | str, _open_enum(JobStatus))
-    converter.register_structure_hook(JobType | str, _open_enum(JobType))
+    for enum_cls in (JobStatus, JobType, BatchStatus, BatchJobType):
+        converter.register_structure_hook(enum_cls, _open_enum(enum_cls))
+    # v2: results must be a JSON list (cattrs would iterate a string or an object).
+    results = tuple[BatchResult, ...] | None
+
+    def structure_results(value: object, _: object) -> tuple[BatchResult, ...] | None:
+        if value is None:
+            return None
+        if type(value) is not list:
+            raise _InvalidValueError("expected a list or null")
+        return converter.structure(value, tuple[BatchResult, ...])
+
+    converter.register_structure_hook(results, structure_results)
     # The record's own attrs __init__: the converter is the reference, not the hot path.
     # A page is structured item by item (`_structure_slowly`), so RawPage has no hook.
     converter.register_structure_hook(
@@ -314,7 +341,7 @@ def parse_body(body: bytes) -> object:
         ) from None
 
 
-def structure_page(payload: object) -> RawPage:
+def structure_page(payload: object) -> RawPage[BatchJob]:
     """Structure a decoded response body into a `RawPage`.
 
     Args:
@@ -346,10 +373,67 @@ def structure_page(payload: object) -> RawPage:
         )
     except ValueError:
         pass  # the converter below gives the verdict
-    return _structure_slowly(payload["items"], token, payload.get("total_size"))
+    return _structure_slowly(
+        payload["items"], token, payload.get("total_size"), BatchJob, _fast_job
+    )
 
 
-def _structure_slowly(items: list[object], token: object, total_size: object) -> RawPage:
+def _envelope_items(payload: object) -> list[object]:
+    """The ``items`` list of a page body, or `ResponseValidationError` for anything else."""
+    if not isinstance(payload, dict):
+        raise ResponseValidationError(
+            f"response body is a JSON {type(payload).__name__}, expected an object @ $",
+            paths=("$",),
+        )
+    items = payload.get("items")
+    if not isinstance(items, list):
+        reason = "required field missing" if "items" not in payload else "expected a list"
+        raise ResponseValidationError(
+            f"response body does not match the reference: {reason} @ $.items",
+            paths=("$.items",),
+        )
+    return items
+
+
+def structure_batch_page(payload: object) -> RawPage[Batch]:
+    """Structure a decoded v2 list body (``items``, ``next_page_token``) into a `RawPage`.
+
+    Batches are few and nested, so there is no hot path: the converter
+    structures each item, and a bad page is explained as boundedly as a v1 one.
+
+    Raises:
+        ResponseValidationError: The body does not match the v2 shape.
+    """
+    items = _envelope_items(payload)
+    assert isinstance(payload, dict)  # noqa: S101 - checked by _envelope_items
+    return _structure_slowly(
+        items, payload.get("next_page_token"), payload.get("total_size"), Batch, None
+    )
+
+
+def structure_batch(payload: object) -> Batch:
+    """Structure a decoded ``GET /api/v2/batches/{id}`` body into a `Batch`.
+
+    Raises:
+        ResponseValidationError: The body does not match the v2 shape; the
+            message lists the first few offending paths from ``$``.
+    """
+    try:
+        return _converter.structure(payload, Batch)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        found = _paths(exc, "$")
+        paths = found[:_MAX_PATHS_KEPT]
+        message = _message(paths, len(found) - len(paths), 0)
+        raise ResponseValidationError(message, paths=tuple(paths)) from None
+
+
+def _structure_slowly(
+    items: list[object],
+    token: object,
+    total_size: object,
+    record: type[_Item],
+    fast: Callable[[object], _Item] | None,
+) -> RawPage[_Item]:
     """Structure a page the fast path refused, item by item, and report why.
 
     The converter builds a path for every problem, so a hostile page (100,000
@@ -358,18 +442,19 @@ def _structure_slowly(items: list[object], token: object, total_size: object) ->
     converter explains only the items that fail it, and the walk over the page
     stops after `_MAX_BAD_ITEMS` bad ones.
     """
-    jobs: list[BatchJob] = []
+    jobs: list[_Item] = []
     paths: list[str] = []
     bad_items = checked = dropped = 0
     for index, item in enumerate(items):
         checked = index + 1
+        if fast is not None:
+            try:
+                jobs.append(fast(item))
+                continue
+            except ValueError:
+                pass  # the converter below gives the verdict
         try:
-            jobs.append(_fast_job(item))
-            continue
-        except ValueError:
-            pass  # the converter below gives the verdict
-        try:
-            jobs.append(_converter.structure(item, BatchJob))
+            jobs.append(_converter.structure(item, record))
             continue
         except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
             found = _paths(exc, f"$.items[{index}]")

@@ -8,6 +8,7 @@ The tree, drawn:
     │   ├── AuthenticationError          401
     │   ├── PermissionDeniedError        403
     │   ├── NotFoundError                404
+    │   │   └── BatchNotFoundError       get_batch / wait_for_batches: no such batch
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429
     │   └── ServerError                  5xx
@@ -34,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ._models import BatchJob
+    from ._models import Batch, BatchJob
 
 __all__ = [
     "APIConnectionError",
@@ -42,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchNotFoundError",
     "JobNotFoundError",
     "LlamaBatchError",
     "NotFoundError",
@@ -200,14 +202,15 @@ class PaginationError(LlamaBatchError):
 
 
 class WaitTimeoutError(LlamaBatchError, TimeoutError):
-    """`BatchClient.wait_for_jobs` ran out of time before every job finished.
+    """A wait (`wait_for_jobs`, `wait_for_batches`, ...) ran out of time before every id finished.
 
     Both a `LlamaBatchError` and the builtin `TimeoutError`, so either
     ``except`` catches it.
 
     Attributes:
         jobs: The latest record of each id seen, in the order the ids were
-            given (ids never listed are absent).
+            given (ids never listed are absent); empty for a batch wait.
+        batches: The same for a batch wait (`wait_for_batches`); else empty.
         pending: The ids not yet in a terminal status, in the order given.
         timeout: The ``timeout`` that passed, in seconds.
     """
@@ -219,9 +222,11 @@ class WaitTimeoutError(LlamaBatchError, TimeoutError):
         jobs: Mapping[str, BatchJob],
         pending: tuple[str, ...],
         timeout: float,
+        batches: Mapping[str, Batch] | None = None,
     ) -> None:
         super().__init__(message)
         self.jobs = dict(jobs)
+        self.batches = dict(batches or {})
         self.pending = pending
         self.timeout = timeout
 
@@ -247,6 +252,32 @@ class JobNotFoundError(LlamaBatchError):
         super().__init__(message)
         self.missing = missing
         self.jobs = dict(jobs)
+
+
+class BatchNotFoundError(NotFoundError):
+    """A v2 batch does not exist (or is not visible to this key): a 404 for its id.
+
+    Raised by `BatchClient.get_batch`, and by `BatchClient.wait_for_batches` /
+    `watch_batches` once an id has been missing from ``1 + MISSING_GRACE_WALKS``
+    polls in a row.
+
+    Attributes:
+        missing: The ids not found, in the order given.
+        batches: The latest record of each id seen before (waits only).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: tuple[str, ...],
+        batches: Mapping[str, Batch] | None = None,
+        request_id: str | None = None,
+        body: str = "",
+    ) -> None:
+        super().__init__(message, status_code=404, request_id=request_id, body=body)
+        self.missing = missing
+        self.batches = dict(batches or {})
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

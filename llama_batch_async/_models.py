@@ -11,22 +11,79 @@ from typing import Any, Protocol
 
 import attrs
 
-__all__ = ["TERMINAL_STATUSES", "BatchJob", "JobPage", "JobStatus", "JobType", "make_job_fast"]
+__all__ = [
+    "BATCH_TERMINAL_STATUSES",
+    "PSEUDO_MEMBER_CACHE",
+    "TERMINAL_STATUSES",
+    "Batch",
+    "BatchConfig",
+    "BatchJob",
+    "BatchJobConfig",
+    "BatchJobReference",
+    "BatchJobType",
+    "BatchPage",
+    "BatchResult",
+    "BatchStatus",
+    "JobPage",
+    "JobStatus",
+    "JobType",
+    "OpenStrEnum",
+    "make_job_fast",
+]
 
 
-class JobType(str, enum.Enum):
-    """What a batch job does (the reference's ``job_type``)."""
+# Pseudo-members kept per enum class: a hostile server sending a new value on
+# every record cannot grow memory beyond this; later values still get a member,
+# only not a cached one (equal by value, not identical).
+PSEUDO_MEMBER_CACHE = 64
+_PSEUDO: dict[type, dict[str, Any]] = {}
+
+
+class OpenStrEnum(str, enum.Enum):
+    """A string enum that admits values newer than the library.
+
+    A value this library knows is its member (``JobStatus("failed") is
+    JobStatus.FAILED``); any other string becomes a *pseudo-member*: an
+    instance of the enum, equal to its string, with ``name`` the value in upper
+    case, not listed by iteration. So a record's field is always typed as the
+    enum, ``status == "running"`` and ``status is JobStatus.RUNNING`` both work
+    for known values, and an unknown one round-trips through ``str()``,
+    ``to_dict()`` and JSON unchanged. Non-strings are refused (``ValueError``).
+    """
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    @classmethod
+    def _missing_(cls, value: object) -> Any:  # noqa: ANN401 - enum's own signature
+        if type(value) is not str:
+            return None
+        cache: dict[str, Any] = _PSEUDO.setdefault(cls, {})
+        member = cache.get(value)
+        if member is None:
+            member = str.__new__(cls, value)
+            member._name_ = value.upper()
+            member._value_ = value
+            if len(cache) < PSEUDO_MEMBER_CACHE:
+                cache[value] = member
+        return member
+
+    @property
+    def is_known(self) -> bool:
+        """True for a member this library declares, False for a newer value."""
+        return type(self)._value2member_map_.get(self._value_) is self
+
+
+class JobType(OpenStrEnum):
+    """What a batch job does (the reference's ``job_type``); newer values are kept."""
 
     PARSE = "parse"
     EXTRACT = "extract"
     CLASSIFY = "classify"
 
-    def __str__(self) -> str:
-        return self.value
 
-
-class JobStatus(str, enum.Enum):
-    """Where a batch job is in its life (the reference's ``status``)."""
+class JobStatus(OpenStrEnum):
+    """Where a batch job is in its life (the reference's ``status``); newer values are kept."""
 
     PENDING = "pending"
     RUNNING = "running"
@@ -34,9 +91,6 @@ class JobStatus(str, enum.Enum):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
-
-    def __str__(self) -> str:
-        return self.value
 
     @property
     def is_terminal(self) -> bool:
@@ -52,16 +106,17 @@ class BatchJob:
     """One batch processing job, as the list endpoint returns it.
 
     Fields are named exactly as the reference names them. An enum field holds
-    the `JobType` / `JobStatus` member for a value this library knows and the
-    raw string for one it does not (a newer server), so a walk never breaks on
-    a new status. Timestamps are timezone-aware `datetime` objects (UTC when the
-    server sends no offset). Records are frozen and hashable.
+    the `JobType` / `JobStatus` member for a value this library knows and a
+    pseudo-member of the same enum for one it does not (a newer server), so a
+    walk never breaks on a new status. Timestamps are timezone-aware
+    `datetime` objects (UTC when the server sends no offset). Records are frozen and hashable.
     """
 
     id: str
-    job_type: JobType | str
+    # A string given to the constructor becomes the enum (a pseudo-member if newer).
+    job_type: JobType = attrs.field(converter=JobType)
     project_id: str
-    status: JobStatus | str
+    status: JobStatus = attrs.field(converter=JobStatus)
     total_items: int
     completed_at: datetime | None = None
     created_at: datetime | None = None
@@ -176,5 +231,152 @@ class JobPage:
 
         Pass it back as ``client.list_jobs(<same filters>, resume_from=page.cursor)``,
         in this process or another; it is refused under other filters.
+        """
+        return self._position.encode()
+
+
+# ---------------------------------------------------------------- v2: batches
+
+
+class BatchStatus(OpenStrEnum):
+    """Where a v2 batch is in its life (``status``, upper case); newer values are kept.
+
+    ``THROTTLED`` is a waiting state; ``FAILED`` means the orchestration failed,
+    so per-file results are then unreliable.
+    """
+
+    PENDING = "PENDING"
+    THROTTLED = "THROTTLED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for statuses a batch never leaves: completed, failed, cancelled."""
+        return self in BATCH_TERMINAL_STATUSES
+
+
+BATCH_TERMINAL_STATUSES = frozenset(
+    {BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED}
+)
+
+
+class BatchJobType(OpenStrEnum):
+    """The product job a v2 batch runs per file (``config.job.type``); newer values are kept."""
+
+    PARSE_V2 = "parse_v2"
+    EXTRACT_V2 = "extract_v2"
+
+
+@attrs.frozen(slots=True)
+class BatchJobConfig:
+    """The job a batch creates for each file (``config.job``).
+
+    Attributes:
+        type: The product job type.
+        configuration_id: The product configuration or built-in preset id.
+    """
+
+    type: BatchJobType = attrs.field(converter=BatchJobType)
+    configuration_id: str
+
+
+@attrs.frozen(slots=True)
+class BatchConfig:
+    """A batch's configuration snapshot (``config``)."""
+
+    job: BatchJobConfig
+
+
+@attrs.frozen(slots=True)
+class BatchJobReference:
+    """A job a batch produced for one file (``results[].job_reference``).
+
+    Its own progress lives at that product's job endpoint, not here.
+    """
+
+    id: str
+    type: BatchJobType = attrs.field(converter=BatchJobType)
+
+
+@attrs.frozen(slots=True)
+class BatchResult:
+    """One source-directory file of a batch (``results[]``).
+
+    Attributes:
+        source_directory_file_id: The file: the stable key of the entry.
+        error_message: Set when the batch could not create or map a job for it.
+        job_reference: The job made for the file, if any.
+    """
+
+    source_directory_file_id: str
+    error_message: str | None = None
+    job_reference: BatchJobReference | None = None
+
+
+@attrs.frozen(slots=True)
+class Batch:
+    """One v2 batch (``GET /api/v2/batches``), fields named as the wire names them.
+
+    ``results`` is None unless asked for (``get_batch(..., expand_results=True)``)
+    and may be None while the batch runs. Timestamps are timezone-aware.
+    Records are frozen and hashable.
+    """
+
+    id: str
+    project_id: str
+    source_directory_id: str
+    status: BatchStatus = attrs.field(converter=BatchStatus)
+    config: BatchConfig
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    results: tuple[BatchResult, ...] | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the batch is completed, failed or cancelled."""
+        return self.status in BATCH_TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the wire's JSON object, ready for `json.dumps`.
+
+        Enums become the values the server sent (newer ones included);
+        timestamps become ISO 8601 in UTC with a ``Z``.
+        """
+        return _to_json(self)  # type: ignore[no-any-return]
+
+
+def _to_json(value: object) -> Any:  # noqa: ANN401 - a JSON value
+    fields: tuple[attrs.Attribute[Any], ...] | None = getattr(type(value), "__attrs_attrs__", None)
+    if fields is not None:
+        return {field.name: _to_json(getattr(value, field.name)) for field in fields}
+    if isinstance(value, tuple):
+        return [_to_json(item) for item in value]
+    return _json_value(value)
+
+
+@attrs.frozen(slots=True)
+class BatchPage:
+    """One page of a v2 walk, as `BatchPager.pages` yields it.
+
+    Attributes:
+        items: The batches of this page not already yielded earlier in the walk.
+        next_page_token: The server's token for the next page, if it sent one.
+        total_size: The server's count of matching batches, if it said.
+    """
+
+    items: tuple[Batch, ...]
+    next_page_token: str | None
+    total_size: int | None
+    _position: _Resumable = attrs.field(repr=False, eq=False)
+
+    @property
+    def cursor(self) -> str:
+        """Opaque text to resume the walk right after this page.
+
+        Pass it back as ``client.list_batches(<same filters>, resume_from=page.cursor)``;
+        it is refused under other filters, and by ``list_jobs``.
         """
         return self._position.encode()

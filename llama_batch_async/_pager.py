@@ -1,4 +1,10 @@
-"""`JobPager`: the only loop. Request -> retry -> response -> structure -> page -> items."""
+"""The pagers: the only loop. Request -> retry -> response -> structure -> page -> items.
+
+`JobPager` (v1 jobs) and `BatchPager` (v2 batches) are the same walk over the
+same retries, transport and limiter (`_Pager`); they differ only in the record
+they structure and the page they yield. `send` is one request with the
+client's retries, shared with `BatchClient.get_batch`.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,32 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import datetime, timezone
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
 import attrs
 
 from ._config import Config
-from ._convert import RawPage, parse_body, structure_page
+from ._convert import RawPage, parse_body, structure_batch_page, structure_page
 from ._cursor import Cursor, PageRequest, Position
 from ._errors import LlamaBatchError
 from ._limiter import Limiter
-from ._models import BatchJob, JobPage
+from ._models import Batch, BatchJob, BatchPage, JobPage
 from ._paging import Walk
 from ._prefetch import Prefetcher
 from ._query import JobQuery
 from ._retry import RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
-from ._wire import build_request, check_status
+from ._windowed import plan_windows, windowed_pages
+from ._wire import Request, build_request, check_status
 
-__all__ = ["JobPager", "WalkContext", "WalkStats"]
+__all__ = ["BatchPager", "JobPager", "WalkContext", "WalkStats", "send"]
+
+_T = TypeVar("_T")
+_Item = TypeVar("_Item", BatchJob, Batch)
+_Page = TypeVar("_Page", JobPage, BatchPage)
 
 logger = logging.getLogger("llama_batch_async")
 
@@ -80,12 +93,12 @@ class WalkStats:
         return (self.ended if self.ended is not None else time.monotonic()) - self.started
 
 
-class JobPager:
-    """A lazy walk over the job listing: nothing is sent until it is iterated.
+class _Pager(Generic[_Item, _Page]):
+    """A lazy walk over a listing: nothing is sent until it is iterated.
 
-    Iterate it for jobs (``async for job in pager``), call `pages` for whole
-    pages, or `collect` for a list. Each iteration is a new walk from the
-    pager's starting point. Made by `BatchClient.list_jobs`.
+    Iterate it for records (``async for item in pager``), call `pages` for
+    whole pages, or `collect` for a list. Each iteration is a new walk from
+    the pager's starting point.
     """
 
     def __init__(
@@ -105,30 +118,42 @@ class JobPager:
         self.stats = WalkStats()
 
     def __repr__(self) -> str:
-        return f"<JobPager filters={dict(self._query.filters)!r} stats={self.stats!r}>"
+        name = type(self).__name__
+        return f"<{name} filters={dict(self._query.filters)!r} stats={self.stats!r}>"
 
-    def __aiter__(self) -> AsyncIterator[BatchJob]:
+    def _structure(self, payload: object) -> RawPage[_Item]:
+        raise NotImplementedError
+
+    def _page(
+        self, fresh: list[_Item], raw: RawPage[_Item], offset: int, position: Position
+    ) -> _Page:
+        raise NotImplementedError
+
+    def _page_items(self, page: _Page) -> tuple[_Item, ...]:
+        raise NotImplementedError
+
+    def __aiter__(self) -> AsyncIterator[_Item]:
         return self._items()
 
-    async def _items(self) -> AsyncGenerator[BatchJob, None]:
+    async def _items(self) -> AsyncGenerator[_Item, None]:
         # Closing this generator closes the walk at once, requests in flight included.
         async with contextlib.aclosing(self.pages()) as pages:
             async for page in pages:
-                for job in page.items:
+                for job in self._page_items(page):
                     yield job
 
-    async def collect(self) -> list[BatchJob]:
-        """Walk to the end (or ``max_items``) and return every job, in order."""
-        jobs: list[BatchJob] = []
+    async def collect(self) -> list[_Item]:
+        """Walk to the end (or ``max_items``) and return every record, in order."""
+        jobs: list[_Item] = []
         async with contextlib.aclosing(self.pages()) as pages:
             async for page in pages:
-                jobs.extend(page.items)
+                jobs.extend(self._page_items(page))
         return jobs
 
-    async def pages(self) -> AsyncGenerator[JobPage, None]:
-        """Walk page by page; each `JobPage` carries the cursor to resume after it.
+    async def pages(self) -> AsyncGenerator[_Page, None]:
+        """Walk page by page; each page carries the cursor to resume after it.
 
-        Pages whose jobs were all yielded before (offset drift) are skipped,
+        Pages whose records were all yielded before (drift) are skipped,
         except that the first page is always yielded, so an empty listing still
         reports its ``total_size``. With ``prefetch``, requests in flight are
         cancelled when the walk ends, fails, or is closed (``break`` closes it
@@ -139,7 +164,7 @@ class JobPager:
                 to resume.
         """
         stats = self.stats = WalkStats()
-        walk = Walk(self._query, self._start)
+        walk: Walk[_Item] = Walk(self._query, self._start)
         last: Position | None = None
         # The guesses count into this walk's stats, even if the pager walks again meanwhile.
         fetch = functools.partial(self._fetch, stats=stats)
@@ -168,13 +193,7 @@ class JobPager:
                 if ahead is not None:
                     await ahead.after_page(walk, sent, progressed=bool(fresh))
                 if fresh or stats.pages == 1:
-                    yield JobPage(
-                        items=tuple(fresh),
-                        next_page_token=raw.next_page_token or None,
-                        total_size=raw.total_size,
-                        offset=offset,
-                        position=last,
-                    )
+                    yield self._page(fresh, raw, offset, last)
         except LlamaBatchError as exc:
             # spec: pagination 8 - an error that ends a walk says where to resume
             exc.cursor = last.encode() if last is not None else self._resume_from
@@ -184,40 +203,189 @@ class JobPager:
                 await ahead.cancel()
             stats.ended = time.monotonic()
 
-    async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage:
-        context = self._context
-        request = build_request(context.config, self._query, page)
-        secret = context.config.api_key
-        attempts = 0
+    async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
+        request = build_request(self._context.config, self._query, page)
+        return await send(self._context, request, self._structure, stats)
 
-        async def attempt() -> RawPage:
-            nonlocal attempts
-            attempts += 1
+
+class JobPager(_Pager[BatchJob, JobPage]):
+    """A lazy walk over the v1 job listing: nothing is sent until it is iterated.
+
+    Iterate it for jobs (``async for job in pager``), call `pages` for whole
+    pages (`JobPage`), or `collect` for a list. Each iteration is a new walk
+    from the pager's starting point. Made by `BatchClient.list_jobs`.
+    """
+
+    def _structure(self, payload: object) -> RawPage[BatchJob]:
+        return structure_page(payload)
+
+    def _page_items(self, page: JobPage) -> tuple[BatchJob, ...]:
+        return page.items
+
+    def _page(
+        self, fresh: list[BatchJob], raw: RawPage[BatchJob], offset: int, position: Position
+    ) -> JobPage:
+        return JobPage(
+            items=tuple(fresh),
+            next_page_token=raw.next_page_token or None,
+            total_size=raw.total_size,
+            offset=offset,
+            position=position,
+        )
+
+
+class BatchPager(_Pager[Batch, BatchPage]):
+    """A lazy walk over the v2 batches listing (by page token): nothing is sent until iterated.
+
+    Iterate it for batches (``async for batch in pager``), call `pages` for
+    whole pages (`BatchPage`), or `collect` for a list; ``stats`` counts the
+    latest walk. Made by `BatchClient.list_batches`; with ``windows=N`` the
+    ``created_at`` range is walked as N concurrent windows (`_windowed`).
+    """
+
+    def __init__(
+        self,
+        context: WalkContext,
+        query: JobQuery,
+        *,
+        start: Cursor | None = None,
+        resume_from: str | None = None,
+        windows: int = 1,
+    ) -> None:
+        super().__init__(context, query, start=start, resume_from=resume_from)
+        self._windows = windows
+
+    async def pages(self) -> AsyncGenerator[BatchPage, None]:
+        """Walk page by page; each `BatchPage` carries the cursor to resume after it.
+
+        With ``windows`` > 1 (or a cursor from such a walk), the windows are
+        walked concurrently and their pages come newest window first.
+
+        Raises:
+            LlamaBatchError: The walk failed; the error's ``cursor`` says where
+                to resume.
+        """
+        windowed = self._windows > 1 or (self._start is not None and self._start.window)
+        if not windowed:
+            async with contextlib.aclosing(super().pages()) as pages:
+                async for page in pages:
+                    yield page
+            return
+        stats = self.stats = WalkStats()
+        plan = plan_windows(self._query, self._windows, self._start, datetime.now(timezone.utc))
+        walkers: list[BatchPager] = []
+
+        def walk_window(sub: JobQuery, start: Cursor | None) -> AsyncGenerator[BatchPage, None]:
+            # The window's own walk is a plain token walk: its start names no window.
+            inner = None if start is None else attrs.evolve(start, window=None)
+            walker = BatchPager(self._context, sub, start=inner)
+            walkers.append(walker)
+            return walker.pages()
+
+        def on_anomaly(dropped: int) -> None:
+            stats.anomalies += 1
+            stats.duplicates_dropped += dropped
+
+        last: BatchPage | None = None
+        left = self._query.max_items
+        try:
+            walk = windowed_pages(self._query, plan, walk_window, on_anomaly)
+            async with contextlib.aclosing(walk) as pages:
+                async for page in pages:
+                    self._sum(stats, walkers)
+                    if left is not None:
+                        page = attrs.evolve(page, items=page.items[:left])  # noqa: PLW2901
+                        left -= len(page.items)
+                    stats.pages += 1
+                    stats.items += len(page.items)
+                    last = page
+                    yield page
+                    if left == 0:
+                        break
+        except LlamaBatchError as exc:
+            # spec: pagination 8 - an error that ends a walk says where to resume
+            exc.cursor = last.cursor if last is not None else self._resume_from
+            raise
+        finally:
+            self._sum(stats, walkers)
+            stats.ended = time.monotonic()
+
+    @staticmethod
+    def _sum(stats: WalkStats, walkers: list[BatchPager]) -> None:
+        """The windows' request counters, summed into the walk's."""
+        stats.requests = sum(w.stats.requests for w in walkers)
+        stats.retries = sum(w.stats.retries for w in walkers)
+        stats.limiter_fallbacks = sum(w.stats.limiter_fallbacks for w in walkers)
+
+    def _structure(self, payload: object) -> RawPage[Batch]:
+        return structure_batch_page(payload)
+
+    def _page_items(self, page: BatchPage) -> tuple[Batch, ...]:
+        return page.items
+
+    def _page(
+        self, fresh: list[Batch], raw: RawPage[Batch], offset: int, position: Position
+    ) -> BatchPage:
+        del offset  # the v2 listing has no offsets
+        return BatchPage(
+            items=tuple(fresh),
+            next_page_token=raw.next_page_token or None,
+            total_size=raw.total_size,
+            position=position,
+        )
+
+
+async def send(
+    context: WalkContext,
+    request: Request,
+    structure: Callable[[object], _T],
+    stats: WalkStats | None = None,
+) -> _T:
+    """Send one GET with the client's retries and limiter; structure its JSON body.
+
+    Args:
+        context: What the client lends: config, transport, retry policy, limiter.
+        request: The request, built by `_wire`.
+        structure: Turns the decoded body into the result (raises
+            `ResponseValidationError`).
+        stats: The walk's counters, if the request belongs to a walk.
+
+    Raises:
+        LlamaBatchError: The typed error, after the retries.
+    """
+    secret = context.config.api_key
+    attempts = 0
+
+    async def attempt() -> _T:
+        nonlocal attempts
+        attempts += 1
+        if stats is not None:
             stats.requests += 1
-            started = time.monotonic()
-            response = await context.transport.send(request)
-            if logger.isEnabledFor(logging.DEBUG):
-                logger.debug(
-                    "GET %s?%s -> %d in %.3f s (attempt %d)",
-                    request.url,
-                    urlencode(request.params),
-                    response.status,
-                    time.monotonic() - started,
-                    attempts,
-                )
-            if (error := check_status(response, secret=secret)) is not None:
-                raise error
-            return structure_page(parse_body(response.body))
+        started = time.monotonic()
+        response = await context.transport.send(request)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "GET %s?%s -> %d in %.3f s (attempt %d)",
+                request.url,
+                urlencode(request.params),
+                response.status,
+                time.monotonic() - started,
+                attempts,
+            )
+        if (error := check_status(response, secret=secret)) is not None:
+            raise error
+        return structure(parse_body(response.body))
 
-        def on_retry(_exc: BaseException, _delay: float) -> None:
+    def on_retry(_exc: BaseException, _delay: float) -> None:
+        if stats is not None:
             stats.retries += 1
 
-        # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
-        fallbacks = getattr(context.gate, "fallbacks", None)
-        try:
-            return await call_with_retries(
-                attempt, context.policy, sleep=context.sleep, gate=context.gate, on_retry=on_retry
-            )
-        finally:
-            if isinstance(fallbacks, int):
-                stats.limiter_fallbacks += getattr(context.gate, "fallbacks", fallbacks) - fallbacks
+    # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
+    fallbacks = getattr(context.gate, "fallbacks", None)
+    try:
+        return await call_with_retries(
+            attempt, context.policy, sleep=context.sleep, gate=context.gate, on_retry=on_retry
+        )
+    finally:
+        if isinstance(fallbacks, int) and stats is not None:
+            stats.limiter_fallbacks += getattr(context.gate, "fallbacks", fallbacks) - fallbacks

@@ -8,14 +8,18 @@ branch cites the one it implements.
 
 from __future__ import annotations
 
+from typing import Generic, TypeVar
+
 from ._convert import RawPage
 from ._cursor import Cursor, PageRequest, Position
 from ._errors import PaginationError
-from ._models import BatchJob
+from ._models import Batch, BatchJob
 from ._query import JobQuery
 from ._window import SeenWindow, TokenWindow
 
 __all__ = ["Walk"]
+
+_Item = TypeVar("_Item", BatchJob, Batch)
 
 # Pages in a row that bring nothing new before the walk is declared stuck. One
 # such page happens legitimately when more jobs are created between two requests
@@ -28,7 +32,7 @@ _STALL_LIMIT = 3
 EMPTY_PAGE_LIMIT = 10
 
 
-class Walk:
+class Walk(Generic[_Item]):
     """The state of one walk over the listing.
 
     A walk pages by ``offset``, the parameter the reference documents, which
@@ -38,6 +42,11 @@ class Walk:
     when the server turns out to ignore ``offset`` (an offset request brings
     back only jobs the walk already has) or answers an empty page with a token;
     and it returns to offset if the server ignores ``page_token`` too.
+
+    The v2 batches listing (``query.listing == "batches"``) has no offset: its
+    walk is token-only from the first request, and the rules that apply to
+    tokens (a repeated token, empty pages that promise more, pages of repeats,
+    an end that ``total_size`` contradicts) apply unchanged.
 
     Args:
         query: The validated query.
@@ -72,6 +81,14 @@ class Walk:
         self._short_page: int | None = None  # length of a short page awaiting a probe
         self._cap: int | None = None  # the server's confirmed limit cap
         self._sized = False  # seen a full page: the server's page size is known
+        # v2: the listing pages by token only; the first request sends none.
+        self._token_only = query.listing == "batches"
+        self._replay = 0  # repeats expected from a re-asked page (token-only probe)
+        if self._token_only:
+            self._by_token = True
+            self._token_works = True
+            if start is not None and start.token is None:
+                self.done = True  # the cursor of the last page: nothing follows it
 
     @property
     def _reached(self) -> int:
@@ -126,7 +143,7 @@ class Walk:
             limit = min(limit, left + 1)
         return PageRequest(limit=limit, offset=start, token=None)
 
-    def accepts(self, sent: PageRequest, page: RawPage) -> bool:
+    def accepts(self, sent: PageRequest, page: RawPage[_Item]) -> bool:
         """True when ``page``, the answer to ``sent``, may be fed to the walk.
 
         The answer to the walk's own next request always may; a guess from
@@ -162,7 +179,7 @@ class Walk:
             by_token=self._by_token and bool(self._token_works),
         )
 
-    def feed(self, request: PageRequest, page: RawPage) -> list[BatchJob]:
+    def feed(self, request: PageRequest, page: RawPage[_Item]) -> list[_Item]:
         """Advance past ``page`` (the answer to ``request``) and return the jobs to yield.
 
         Args:
@@ -182,13 +199,17 @@ class Walk:
             # the head of the listing again. Drift cannot do that unless jobs are
             # created as fast as the walk reads them; what precedes that job in the
             # page was created meanwhile, and what follows it the walk has.
-            fresh: list[BatchJob] = []
+            fresh: list[_Item] = []
         else:
             fresh = self._window.drop_repeats(items)
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
-        if repeats_only:
+        if repeats_only and self._replay >= count:
+            # A page re-asked to confirm an end (v2) brings back what the walk has:
+            # up to the re-asked page's length of repeats is expected, not a stall.
+            self._replay -= count
+        elif repeats_only:
             # spec: pagination 6 - a server that ignores offset must not loop us
             self._stalls += 1
             if self._stalls >= _STALL_LIMIT:
@@ -199,6 +220,7 @@ class Walk:
                 )
         else:
             self._stalls = 0
+            self._replay = 0
         if self.query.max_items is not None:
             fresh = fresh[: self.query.max_items - self.delivered]
         self.delivered += len(fresh)
@@ -207,17 +229,58 @@ class Walk:
             self.total_size = page.total_size
         token = page.next_page_token or None
         self._count_empty_run(count, token)
-        if request.token is not None:
+        self._advance(request, page, token, count, repeats_only=repeats_only, promised=promised)
+        if self.query.max_items is not None and self.delivered >= self.query.max_items:
+            self.done = True
+        return fresh
+
+    def _advance(
+        self,
+        request: PageRequest,
+        page: RawPage[_Item],
+        token: str | None,
+        count: int,
+        *,
+        repeats_only: bool,
+        promised: int | None,
+    ) -> None:
+        """The next position after a page, by the rules of how it was asked for."""
+        if self._token_only:
+            self._after_token_only_page(page, token, count)
+        elif request.token is not None:
             self._after_token_page(page, token, count, repeats_only=repeats_only)
         else:
             self._after_offset_page(request, page, token, count, repeats_only=repeats_only)
             if self.done and promised is not None and promised > self.offset:
                 self._confirm_end(promised)
-        if self.query.max_items is not None and self.delivered >= self.query.max_items:
-            self.done = True
-        return fresh
 
-    def _serves_the_head_again(self, request: PageRequest, items: list[BatchJob]) -> bool:
+    def _after_token_only_page(self, page: RawPage[_Item], token: str | None, count: int) -> None:
+        self.offset = self._reached  # batches passed: for messages and the probe
+        if self.query.max_items is not None and self.delivered >= self.query.max_items:
+            # spec: pagination 1 - max_items reached: the walk's bound ends it, whatever
+            # the token says; the cursor keeps the token to resume from.
+            self.token = token
+            self.done = True
+            return
+        if token is not None:
+            # spec: pagination 6 - a token already seen would loop: PaginationError.
+            # An empty page with a token is not the end (EMPTY_PAGE_LIMIT bounds a run).
+            self._follow(token)
+            return
+        if self._more_by_size(page, count) and self._probe():
+            # spec: pagination 4 - an end that total_size contradicts is asked once
+            # more, with the same token; a page of repeats then changes nothing.
+            self._anomaly(
+                f"the server sent no page token but total_size {page.total_size} says "
+                f"more than {self.offset} batches remain: asking once more"
+            )
+            self._replay = count
+            return
+        # spec: pagination 2 - no token: the last page
+        self.token = None
+        self.done = True
+
+    def _serves_the_head_again(self, request: PageRequest, items: list[_Item]) -> bool:
         # perf: once a later page by offset brought new jobs, the server honours offset;
         # the scan then stops (docs/benchmarks.md, the walk's own time in the profile).
         if not items or request.offset is None or self._offset_works:
@@ -275,7 +338,7 @@ class Walk:
         self._by_token = True
 
     def _after_token_page(
-        self, page: RawPage, token: str | None, count: int, *, repeats_only: bool
+        self, page: RawPage[_Item], token: str | None, count: int, *, repeats_only: bool
     ) -> None:
         if repeats_only:
             if self._offset_works is False:
@@ -308,14 +371,14 @@ class Walk:
             return
         self.done = True
 
-    def _more_by_size(self, page: RawPage, count: int) -> bool:
+    def _more_by_size(self, page: RawPage[_Item], count: int) -> bool:
         """True when total_size says more remain after a non-empty page."""
         return count > 0 and page.total_size is not None and page.total_size > self.offset
 
     def _after_offset_page(
         self,
         request: PageRequest,
-        page: RawPage,
+        page: RawPage[_Item],
         token: str | None,
         count: int,
         *,
@@ -383,7 +446,7 @@ class Walk:
         self._short_page = None
 
     def _offset_page_without_tokens(
-        self, request: PageRequest, page: RawPage, count: int, *, repeats_only: bool
+        self, request: PageRequest, page: RawPage[_Item], count: int, *, repeats_only: bool
     ) -> None:
         # spec: pagination 3 - otherwise the next offset is offset + len(items)
         if count == 0:

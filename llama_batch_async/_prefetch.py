@@ -13,25 +13,29 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import attrs
 
 from ._convert import RawPage
 from ._cursor import PageRequest
+from ._models import Batch, BatchJob
 from ._paging import Walk
 
 __all__ = ["Prefetcher"]
 
+_Item = TypeVar("_Item", BatchJob, Batch)
+
 
 @attrs.frozen(slots=True)
-class _Flight:
+class _Flight(Generic[_Item]):
     """A page request in flight: what was asked, and the task answering it."""
 
     request: PageRequest
-    task: asyncio.Task[RawPage]
+    task: asyncio.Task[RawPage[_Item]]
 
 
-class Prefetcher:
+class Prefetcher(Generic[_Item]):
     """Requests in flight for one walk.
 
     Args:
@@ -39,14 +43,16 @@ class Prefetcher:
         depth: The most guesses in flight besides the walk's own request.
     """
 
-    def __init__(self, fetch: Callable[[PageRequest], Awaitable[RawPage]], depth: int) -> None:
-        self._fetch = fetch
+    def __init__(
+        self, fetch: Callable[[PageRequest], Awaitable[RawPage[_Item]]], depth: int
+    ) -> None:
+        self._fetch: Callable[[PageRequest], Awaitable[RawPage[_Item]]] = fetch
         self._depth = depth
         self._guesses = 0  # guesses allowed now: 0 until the first page is in
-        self._flights: deque[_Flight] = deque()
+        self._flights: deque[_Flight[_Item]] = deque()
         self.missed = 0
 
-    async def next_page(self, walk: Walk) -> tuple[PageRequest, RawPage] | None:
+    async def next_page(self, walk: Walk[_Item]) -> tuple[PageRequest, RawPage[_Item]] | None:
         """The next page the walk can take, or None when a guess missed.
 
         Raises:
@@ -64,7 +70,7 @@ class Prefetcher:
         await self.cancel()
         return None
 
-    async def after_page(self, walk: Walk, sent: PageRequest, *, progressed: bool) -> None:
+    async def after_page(self, walk: Walk[_Item], sent: PageRequest, *, progressed: bool) -> None:
         """Adjust the guesses to the page just fed, and keep the next ones flying.
 
         Args:
@@ -80,7 +86,7 @@ class Prefetcher:
         # Pipelining: the next requests fly while the consumer works on this page.
         await self._plan(walk)
 
-    async def _plan(self, walk: Walk) -> None:
+    async def _plan(self, walk: Walk[_Item]) -> None:
         """Keep the walk's next request and the allowed guesses after it in flight."""
         request = walk.next_request()
         if request is None:
@@ -97,7 +103,7 @@ class Prefetcher:
                 break
             flights.append(_Flight(guess, self._start(guess)))
 
-    def _start(self, request: PageRequest) -> asyncio.Task[RawPage]:
+    def _start(self, request: PageRequest) -> asyncio.Task[RawPage[_Item]]:
         return asyncio.ensure_future(self._fetch(request))
 
     async def cancel(self) -> None:

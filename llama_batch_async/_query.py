@@ -9,13 +9,33 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Literal
 
 import attrs
 
-from ._models import JobStatus, JobType
-from ._validate import check_choice, check_count, check_id, must_be
+from ._models import BatchStatus, JobStatus, JobType, OpenStrEnum
+from ._validate import check_aware_datetime, check_choice, check_count, check_id, must_be
 
-__all__ = ["RESERVED_PARAMETERS", "JobQuery", "make_query"]
+__all__ = [
+    "AFTER_PARAM",
+    "BEFORE_PARAM",
+    "RESERVED_PARAMETERS",
+    "JobQuery",
+    "Listing",
+    "format_bound",
+    "make_batch_query",
+    "make_query",
+    "split_range",
+    "window_query",
+]
+
+Listing = Literal["jobs", "batches"]
+"""Which listing a query walks: v1 jobs (``list_jobs``) or v2 batches (``list_batches``)."""
+
+# The v2 wire names of the created_at bounds (both inclusive).
+AFTER_PARAM = "created_at_on_or_after"
+BEFORE_PARAM = "created_at_on_or_before"
 
 RESERVED_PARAMETERS = frozenset(
     {
@@ -49,18 +69,30 @@ class JobQuery:
     page_size: int
     offset: int
     max_items: int | None
+    listing: Listing = "jobs"
 
     @property
     def fingerprint(self) -> str:
         """A short digest of the filters: a cursor is only valid under the same ones."""
-        text = json.dumps(self.filters, separators=(",", ":"))
+        shown: object = self.filters
+        if self.listing != "jobs":  # v1 cursors made before v2 keep their digest
+            shown = [self.listing, self.filters]
+        text = json.dumps(shown, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def filter(self, name: str) -> str | None:
+        """The wire value of filter ``name``, if the query has it."""
+        for key, value in self.filters:
+            if key == name:
+                return value
+        return None
 
-def _enum_value(name: str, value: object, enum_cls: type[JobStatus] | type[JobType]) -> str | None:
+
+def _enum_value(name: str, value: object, enum_cls: type[OpenStrEnum]) -> str | None:
     if value is None:
         return None
     if isinstance(value, enum_cls):
+        # A member, or a pseudo-member the caller took from a record (a newer value).
         return str(value.value)
     return check_choice(name, value, (member.value for member in enum_cls))
 
@@ -135,3 +167,91 @@ def make_query(
         offset=check_count("offset", offset, minimum=0),
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
     )
+
+
+def format_bound(moment: datetime) -> str:
+    """A ``created_at`` bound as the wire takes it: ISO 8601 in UTC with a ``Z``.
+
+    Microseconds are kept when the moment has them (both bounds are inclusive,
+    so rounding would move the edge).
+    """
+    utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
+    return utc.isoformat(timespec=spec) + "Z"
+
+
+def make_batch_query(
+    *,
+    status: BatchStatus | str | None,
+    project_id: str | None,
+    organization_id: str | None,
+    source_directory_id: str | None,
+    created_after: datetime | None,
+    created_before: datetime | None,
+    page_size: int,
+    max_items: int | None,
+) -> JobQuery:
+    """Validate `list_batches` arguments into a `JobQuery` of the v2 listing.
+
+    Args:
+        status: Filter by status (a `BatchStatus` or its value, ``"RUNNING"``, ...).
+        project_id: Filter by project id.
+        organization_id: Filter by organization id.
+        source_directory_id: Filter by source directory id.
+        created_after: Only batches created at or after this aware datetime.
+        created_before: Only batches created at or before this aware datetime.
+        page_size: Batches to ask for per request (``page_size``), at least 1.
+        max_items: Stop after this many batches; None for all.
+
+    Raises:
+        ValueError: An argument is out of range, not a known value, or a naive
+            datetime; the message names it.
+    """
+    after = None if created_after is None else check_aware_datetime("created_after", created_after)
+    before = (
+        None if created_before is None else check_aware_datetime("created_before", created_before)
+    )
+    if after is not None and before is not None and after > before:
+        raise must_be("created_before", f"at or after created_after ({after.isoformat()})", before)
+    candidates = (
+        ("status", _enum_value("status", status, BatchStatus)),
+        ("project_id", _id_value("project_id", project_id)),
+        ("organization_id", _id_value("organization_id", organization_id)),
+        ("source_directory_id", _id_value("source_directory_id", source_directory_id)),
+        (AFTER_PARAM, None if after is None else format_bound(after)),
+        (BEFORE_PARAM, None if before is None else format_bound(before)),
+    )
+    return JobQuery(
+        filters=tuple((key, value) for key, value in candidates if value is not None),
+        page_size=check_count("page_size", page_size, minimum=1),
+        offset=0,
+        max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
+        listing="batches",
+    )
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def split_range(after: datetime, before: datetime, windows: int) -> list[tuple[datetime, datetime]]:
+    """``[after, before]`` as ``windows`` inclusive, disjoint ranges, newest first.
+
+    Adjacent windows meet one microsecond apart (the bounds are inclusive), so
+    a ``created_at`` falls in exactly one. A range shorter than ``windows``
+    microseconds gives fewer windows.
+    """
+    span = before - after
+    count = max(1, min(windows, span // _TICK + 1))
+    starts = [after + span * k / count for k in range(count)]
+    ranges = [
+        (start, (starts[k + 1] - _TICK) if k + 1 < count else before)
+        for k, start in enumerate(starts)
+    ]
+    return ranges[::-1]
+
+
+def window_query(query: JobQuery, low: datetime, high: datetime) -> JobQuery:
+    """``query`` with its ``created_at`` bounds replaced by ``[low, high]``."""
+    kept = [(key, value) for key, value in query.filters if key not in (AFTER_PARAM, BEFORE_PARAM)]
+    kept += [(AFTER_PARAM, format_bound(low)), (BEFORE_PARAM, format_bound(high))]
+    return attrs.evolve(query, filters=tuple(kept))

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import datetime
 
 __all__ = [
+    "check_aware_datetime",
     "check_choice",
     "check_count",
     "check_flag",
@@ -150,3 +152,14 @@ def check_ids(name: str, value: object) -> tuple[str, ...]:
     if not ids:
         raise must_be(name, "at least one job id", [])
     return ids
+
+
+def check_aware_datetime(name: str, value: object) -> datetime:
+    """A timezone-aware `datetime` (a naive one names no instant: refused).
+
+    Raises:
+        ValueError: Not a datetime, or one without a UTC offset.
+    """
+    if not isinstance(value, datetime) or value.utcoffset() is None:
+        raise must_be(name, "a timezone-aware datetime (e.g. tzinfo=timezone.utc)", value)
+    return value

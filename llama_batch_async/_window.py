@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from typing import TypeVar
 
 from ._cursor import id_digest
-from ._models import BatchJob
+from ._models import Batch, BatchJob
+
+_Item = TypeVar("_Item", BatchJob, Batch)
 
 __all__ = ["TOKEN_WINDOW", "WINDOW_IDS", "SeenWindow", "TokenWindow"]
 
@@ -59,7 +62,7 @@ class SeenWindow:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def drop_repeats(self, items: list[BatchJob]) -> list[BatchJob]:
+    def drop_repeats(self, items: list[_Item]) -> list[_Item]:
         """The jobs of ``items`` not seen in the window (nor twice in ``items``)."""
         # spec: pagination 7 - items repeated across adjacent pages are yielded once.
         # The window holds the ids of the latest pages, at least WINDOW_IDS of them
@@ -67,7 +70,7 @@ class SeenWindow:
         # records the ids it added, so evicting a page removes exactly those.
         ids = [job.id for job in items]
         window = self._ids
-        fresh: list[BatchJob] | None = None
+        fresh: list[_Item] | None = None
         if not self._tail:
             # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
             # _drop_repeats - a page that repeats nothing but its head (drift, or the

@@ -12,6 +12,7 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import attrs
 from yarl import URL
@@ -27,6 +28,7 @@ __all__ = [
     "Request",
     "Response",
     "body_excerpt",
+    "build_batch_request",
     "build_request",
     "check_status",
     "decide_redirect",
@@ -84,16 +86,42 @@ def _user_agent() -> str:
 def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
     """The GET for one page: filters, limit, offset or page token, credentials.
 
+    A v2 query (``query.listing == "batches"``) goes to ``/api/v2/batches``,
+    names its limit ``page_size`` and never sends an offset.
+
     Args:
         config: The client's configuration.
         query: The walk's validated query.
         page: What the walk asks for next.
     """
-    params = [*query.filters, ("limit", str(page.limit))]
+    if query.listing == "batches":
+        url = config.batches_endpoint
+        params = [*query.filters, ("page_size", str(page.limit))]
+    else:
+        url = config.endpoint
+        params = [*query.filters, ("limit", str(page.limit))]
     if page.token is not None:
         params.append(("page_token", page.token))
-    elif page.offset is not None:
+    elif page.offset is not None and query.listing != "batches":
         params.append(("offset", str(page.offset)))
+    return _with_credentials(config, url, tuple(params))
+
+
+def build_batch_request(
+    config: Config, batch_id: str, params: tuple[tuple[str, str], ...] = ()
+) -> Request:
+    """The GET for one v2 batch: ``/api/v2/batches/{batch_id}`` (the id quoted).
+
+    Args:
+        config: The client's configuration.
+        batch_id: The batch's id, already validated.
+        params: Query parameters (``expand``, ``project_id``, ...).
+    """
+    url = f"{config.batches_endpoint}/{quote(batch_id, safe='')}"
+    return _with_credentials(config, url, params)
+
+
+def _with_credentials(config: Config, url: str, params: tuple[tuple[str, str], ...]) -> Request:
     headers = {"Accept": "application/json", "User-Agent": _user_agent()}
     secrets: list[str] = []
     if config.api_key is not None:
@@ -104,11 +132,7 @@ def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request
         headers["Cookie"] = f"session={config.session_cookie}"
         secrets.append(config.session_cookie)
     return Request(
-        url=config.endpoint,
-        params=tuple(params),
-        headers=headers,
-        secrets=tuple(secrets),
-        timeout=config.timeout,
+        url=url, params=params, headers=headers, secrets=tuple(secrets), timeout=config.timeout
     )
 
 

@@ -305,12 +305,15 @@ def test_known_status_becomes_member(member: JobStatus) -> None:
         pytest.param("job_type", "Parse", id="job_type-other-case"),
     ],
 )
-def test_unknown_enum_value_is_kept_as_str(field: str, value: str) -> None:
-    """A value newer than the library is kept as the plain string, not rejected."""
+def test_unknown_enum_value_is_kept_as_pseudo_member(field: str, value: str) -> None:
+    """A value newer than the library is kept as a pseudo-member of the field's enum."""
     kept = getattr(one_job(**{field: value}), field)
 
-    assert type(kept) is str
+    assert isinstance(kept, JobStatus if field == "status" else JobType)
     assert kept == value
+    assert str(kept) == value
+    assert kept.value == value
+    assert not kept.is_known
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from llama_batch_async import BatchJob, JobStatus, JobType, PaginationError
 from llama_batch_async._convert import RawPage
 from llama_batch_async._cursor import PageRequest, decode_cursor
-from llama_batch_async._paging import Walk
-from llama_batch_async._query import JobQuery, make_query
+from llama_batch_async._paging import EMPTY_PAGE_LIMIT, Walk
+from llama_batch_async._query import JobQuery, make_batch_query, make_query
 from llama_batch_async._window import TOKEN_WINDOW, TokenWindow
 
 MAX_STEPS = 10_000
@@ -65,7 +65,7 @@ class Listing:
             self.kind = "both" if self.tokens else "offset"
         self.tokens = self.kind != "offset"
 
-    def answer(self, request: PageRequest) -> RawPage:
+    def answer(self, request: PageRequest) -> RawPage[BatchJob]:
         if self.requests and self.insert_between and len(self.requests) <= self.insert_for:
             for _ in range(self.insert_between):
                 self._created += 1
@@ -96,7 +96,7 @@ class Listing:
         return RawPage(items=items, next_page_token=token, total_size=total)
 
 
-def run(walk: Walk, listing: Listing) -> list[BatchJob]:
+def run(walk: Walk[BatchJob], listing: Listing) -> list[BatchJob]:
     delivered: list[BatchJob] = []
     for _ in range(MAX_STEPS):
         request = walk.next_request()
@@ -431,3 +431,148 @@ def test_token_memory_is_bounded() -> None:
     assert "t0" not in window
     assert f"t{TOKEN_WINDOW + 9}" in window
     assert len(window._seen) == TOKEN_WINDOW
+
+
+# ---------------------------------------------------------------- v2: token only
+
+
+def batch_query(page_size: int = 10, max_items: int | None = None) -> JobQuery:
+    return make_batch_query(
+        status=None,
+        project_id=None,
+        organization_id=None,
+        source_directory_id=None,
+        created_after=None,
+        created_before=None,
+        page_size=page_size,
+        max_items=max_items,
+    )
+
+
+def test_v2_walk_sends_neither_offset_nor_token_first_then_tokens() -> None:
+    """A v2 walk asks page_size first, then follows each token; never an offset."""
+    listing = Listing([job(i) for i in range(25)], kind="token-only")
+    got = run(Walk(batch_query(10)), listing)
+    assert ids(got) == ids(listing.jobs)
+    assert listing.requests[0] == PageRequest(limit=10, offset=None, token=None)
+    assert all(r.offset is None and r.token is not None for r in listing.requests[1:])
+
+
+def test_v2_empty_page_with_token_is_not_the_end() -> None:
+    """An empty page with a token is followed; the walk goes on to the items after it."""
+    walk: Walk[BatchJob] = Walk(batch_query(5))
+    first = walk.next_request()
+    assert first is not None
+    assert walk.feed(first, RawPage(items=[], next_page_token="t1")) == []
+    second = walk.next_request()
+    assert second == PageRequest(limit=5, offset=None, token="t1")
+    assert ids(walk.feed(second, RawPage(items=[job(1)], next_page_token=None))) == ["job-1"]
+    assert walk.next_request() is None
+
+
+def test_v2_empty_pages_that_keep_promising_more_raise() -> None:
+    """A run of EMPTY_PAGE_LIMIT empty pages, each with a fresh token: PaginationError."""
+    walk: Walk[BatchJob] = Walk(batch_query(5))
+    with pytest.raises(PaginationError, match="empty pages in a row"):
+        for step in range(EMPTY_PAGE_LIMIT + 1):
+            request = walk.next_request()
+            assert request is not None
+            walk.feed(request, RawPage(items=[], next_page_token=f"t{step}"))
+
+
+def test_v2_repeated_token_raises() -> None:
+    """A token the walk already followed is a PaginationError, not a loop."""
+    walk: Walk[BatchJob] = Walk(batch_query(2))
+    tokens = ["a", "b", "a"]
+    with pytest.raises(PaginationError, match="already sent"):
+        for index, token in enumerate(tokens):
+            request = walk.next_request()
+            assert request is not None
+            walk.feed(request, RawPage(items=[job(index)], next_page_token=token))
+
+
+def test_v2_end_contradicted_by_total_size_is_asked_once_more() -> None:
+    """No token while total_size says more: the same token is asked once more, then the end."""
+    walk: Walk[BatchJob] = Walk(batch_query(2))
+    first = walk.next_request()
+    assert first is not None
+    walk.feed(first, RawPage(items=[job(0), job(1)], next_page_token="t1", total_size=5))
+    second = walk.next_request()
+    assert second is not None
+    walk.feed(second, RawPage(items=[job(2), job(3)], next_page_token=None, total_size=5))
+    again = walk.next_request()
+    assert again == second
+    assert walk.anomalies == 1
+    assert walk.feed(again, RawPage(items=[job(2), job(3)], next_page_token=None)) == []
+    assert walk.next_request() is None
+
+
+def test_v2_pages_of_repeats_raise_after_the_stall_limit() -> None:
+    """Fresh tokens over pages of nothing new: PaginationError after a few, not a loop."""
+    walk: Walk[BatchJob] = Walk(batch_query(2))
+    with pytest.raises(PaginationError, match="only jobs already listed"):
+        for step in range(10):
+            request = walk.next_request()
+            assert request is not None
+            walk.feed(request, RawPage(items=[job(0), job(1)], next_page_token=f"t{step}"))
+
+
+@pytest.mark.parametrize("pages_before", [1, 2, 4])
+def test_v2_resume_continues_right_after_the_page(pages_before: int) -> None:
+    """A v2 cursor resumes by its token, right after the page it was taken at."""
+    listing = Listing([job(i) for i in range(45)], kind="token-only")
+    walk: Walk[BatchJob] = Walk(batch_query(10))
+    got: list[BatchJob] = []
+    for _ in range(pages_before):
+        request = walk.next_request()
+        assert request is not None
+        page = listing.answer(request)
+        got += walk.feed(request, page)
+    cursor = walk.position(tuple(ids(page.items))).encode()
+    resumed: Walk[BatchJob] = Walk(batch_query(10), decode_cursor(cursor, batch_query(10)))
+    assert ids(got + run(resumed, listing)) == ids(listing.jobs)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    count=st.integers(0, 120),
+    page_size=st.integers(1, 30),
+    cap=st.none() | st.integers(1, 30),
+    total_size=st.sampled_from(["exact", "none", "over", "under"]),
+    insert_between=st.integers(0, 3),
+    max_items=st.none() | st.integers(0, 150),
+)
+def test_generated_v2_walks_never_lose_repeat_or_loop(
+    count: int,
+    page_size: int,
+    cap: int | None,
+    total_size: str,
+    insert_between: int,
+    max_items: int | None,
+) -> None:
+    """Generated token-only servers (caps, totals, batches created meanwhile): v2 walks hold."""
+    original = [job(i) for i in range(count)]
+    listing = Listing(
+        list(original),
+        cap=cap,
+        kind="token-only",
+        total_size=total_size,
+        insert_between=insert_between,
+    )
+    try:
+        got = ids(run(Walk(batch_query(page_size, max_items=max_items)), listing))
+    except PaginationError:
+        # Only when batches are created during the walk: this server's tokens are
+        # offsets (as the v1 "token-only" kind's), so creation drifts each token's
+        # page back onto batches already listed, and a few such pages in a row are
+        # what a server looping its tokens would send (the same allowance as v1).
+        assert insert_between > 0
+        return
+    assert len(got) == len(set(got))
+    assert all(r.offset is None for r in listing.requests)
+    if max_items is None:
+        assert set(ids(original)) <= set(got)
+    else:
+        assert len(got) <= max_items
+        if not insert_between:
+            assert got == ids(original)[:max_items]

@@ -16,8 +16,15 @@ from typing_extensions import assert_type
 
 from llama_batch_async import (
     APIStatusError,
+    Batch,
     BatchClient,
     BatchJob,
+    BatchJobType,
+    BatchNotFoundError,
+    BatchPage,
+    BatchPager,
+    BatchResult,
+    BatchStatus,
     JobEvent,
     JobPage,
     JobPager,
@@ -78,8 +85,8 @@ async def worker(client: BatchClient, cursor: str | None) -> str | None:
             assert_type(page.total_size, int | None)
             cursor = page.cursor
             for job in page.items:
-                assert_type(job.status, JobStatus | str)
-                assert_type(job.job_type, JobType | str)
+                assert_type(job.status, JobStatus)
+                assert_type(job.job_type, JobType)
                 assert_type(job.created_at, datetime | None)
                 assert_type(job.total_items, int)
                 assert_type(job.is_terminal, bool)
@@ -157,3 +164,26 @@ async def transports() -> None:
 
 if __name__ == "__main__":
     asyncio.run(testing_kit())
+
+
+async def batches(client: BatchClient, since: datetime) -> list[Batch]:
+    pager = client.list_batches(status=BatchStatus.RUNNING, created_after=since, max_items=50)
+    assert_type(pager, BatchPager)
+    assert_type(pager.stats, WalkStats)
+    async with contextlib.aclosing(pager.pages()) as pages:
+        async for page in pages:
+            assert_type(page, BatchPage)
+            assert_type(page.cursor, str)
+            for batch in page.items:
+                assert_type(batch.status, BatchStatus)
+                assert_type(batch.config.job.type, BatchJobType)
+                assert_type(batch.results, tuple[BatchResult, ...] | None)
+                if batch.status == "RUNNING" or batch.status is BatchStatus.FAILED:
+                    pass
+    try:
+        one = await client.get_batch("bat-1", expand_results=True)
+    except BatchNotFoundError as exc:
+        assert_type(exc.missing, tuple[str, ...])
+        raise
+    assert_type(one, Batch)
+    return await client.list_batches(status="COMPLETED").collect()

@@ -1,4 +1,4 @@
-"""Test helpers: ``FakeLlamaCloud``, a real local server for the batch-processing endpoint.
+"""Test helpers: ``FakeLlamaCloud``, a real local server for the v1 jobs and v2 batches endpoints.
 
 The fake server depends on the standard library and aiohttp only. Its parts:
 ``_listing`` (what the endpoint answers, no I/O), ``_faults`` (scripted and
@@ -18,6 +18,14 @@ Without a socket, ``BatchClient(transport=MockTransport(handler))`` or
 
 from llama_batch_async._wire import Request, Response
 
+from ._batches import (
+    BATCH_FIELDS,
+    BATCH_JOB_TYPES,
+    BATCH_STATUSES,
+    complete_batch,
+    make_batch,
+    make_batches,
+)
 from ._faults import DEFAULT_CHAOS_KINDS, Fault, FaultKind
 from ._jobs import (
     DIRECTORY_IDS,
@@ -37,9 +45,13 @@ from ._jobs import (
 from ._listing import PAGING_KINDS, Listing, PagingKind
 from ._mock import ListingTransport, MockTransport
 from ._run import run_fake_server, serve_in_thread
-from ._server import ECHO_PATH, ENDPOINT_PATH, FakeLlamaCloud, RecordedRequest
+from ._server import BATCHES_PATH, ECHO_PATH, ENDPOINT_PATH, FakeLlamaCloud, RecordedRequest
 
 __all__ = [
+    "BATCHES_PATH",
+    "BATCH_FIELDS",
+    "BATCH_JOB_TYPES",
+    "BATCH_STATUSES",
     "DEFAULT_CHAOS_KINDS",
     "DIRECTORY_IDS",
     "ECHO_PATH",
@@ -62,8 +74,11 @@ __all__ = [
     "RecordedRequest",
     "Request",
     "Response",
+    "complete_batch",
     "complete_job",
     "format_timestamp",
+    "make_batch",
+    "make_batches",
     "make_job",
     "make_jobs",
     "parse_timestamp",

@@ -7,19 +7,14 @@ served without a socket by `ListingTransport`.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
-import hashlib
-import hmac
-import json
 import random
-import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, Literal
 
+from ._batch_listing import BatchListing, PageTokenError, PageTokens, validation_error
 from ._jobs import (
     JOB_STATUSES,
     JOB_TYPES,
@@ -56,30 +51,26 @@ _FILTERS: Final[tuple[str, ...]] = (
 _ENUMS: Final[Mapping[str, tuple[str, ...]]] = {"job_type": JOB_TYPES, "status": JOB_STATUSES}
 
 
-class _PageTokenError(ValueError):
-    """A page token the server did not issue, or issued for other filters."""
-
-
-def _validation_error(kind: str, name: str, message: str, value: str, **ctx: object) -> object:
-    error: dict[str, object] = {"type": kind, "loc": ["query", name], "msg": message}
-    error["input"] = value
-    if ctx:
-        error["ctx"] = ctx
-    return error
+_validation_error = validation_error
+_PageTokenError = PageTokenError
 
 
 def _random_step(rng: random.Random) -> timedelta:
     return timedelta(seconds=rng.randint(1, 120), milliseconds=rng.randint(0, 999))
 
 
-class Listing:
+class Listing(BatchListing):
     """The list endpoint's answers as plain values: ``answer(query) -> (status, payload)``.
+
+    The v2 batches endpoints are answered by ``answer_batches`` and
+    ``answer_batch`` (`BatchListing`), under the same options.
 
     See `FakeLlamaCloud` (which is a `Listing`) for the behaviour and the
     meaning of each argument; this class does no I/O and needs no event loop.
 
     Args:
         jobs: How many synthetic jobs to generate, or the jobs themselves.
+        batches: How many synthetic v2 batches to generate, or the batches.
         seed: The seed for synthetic jobs, inserted jobs and progress schedules.
         page_tokens: Issue ``next_page_token`` (the same as ``paging="both"``).
         paging: How to page (a `PagingKind`); overrides ``page_tokens``.
@@ -98,6 +89,7 @@ class Listing:
         self,
         jobs: int | Sequence[Mapping[str, Any]] = 0,
         *,
+        batches: int | Sequence[Mapping[str, Any]] = 0,
         seed: int = 0,
         page_tokens: bool = False,
         paging: PagingKind | None = None,
@@ -140,11 +132,12 @@ class Listing:
         self.progress = progress
         self.progress_seconds = progress_seconds
         self._clock = clock
-        self._secret = secrets.token_bytes(16)
+        self._tokens = PageTokens()
         self._insert_rng = random.Random(f"insert:{seed}")  # noqa: S311 - test data
         self._fixed_token: str | None = None
         self._schedules: dict[str, Schedule] = {}
         self._progressing = False
+        self._init_batches(batches)
 
     @property
     def page_tokens(self) -> bool:
@@ -191,6 +184,25 @@ class Listing:
             except _PageTokenError as exc:
                 return 400, {"detail": str(exc)}
         return 200, self._page(filters, offset, limit)
+
+    def answer_path(
+        self, path: str, query: Mapping[str, str], batch_id: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer a GET by its path: the v1 list, the v2 list, or one v2 batch.
+
+        Args:
+            path: The URL path (any prefix before the API path is allowed).
+            query: The query parameters.
+            batch_id: The batch id of ``/api/v2/batches/{batch_id}``, already
+                split off the path (unquoted).
+        """
+        if batch_id is not None:
+            return self.answer_batch(batch_id, query)
+        if path.rstrip("/").endswith("/api/v2/batches"):
+            return self.answer_batches(query)
+        if path.endswith("/api/v1/beta/batch-processing"):
+            return self.answer(query)
+        return 404, {"detail": "Not Found"}
 
     def _int_param(
         self, query: Mapping[str, str], name: str, default: int, errors: list[object]
@@ -254,32 +266,11 @@ class Listing:
 
     # ------------------------------------------------------------------ tokens
 
-    def _filter_digest(self, filters: Mapping[str, str]) -> str:
-        text = json.dumps(sorted(filters.items()), separators=(",", ":"))
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
-
     def _issue_token(self, offset: int, filters: Mapping[str, str]) -> str:
-        payload = f"{offset}:{self._filter_digest(filters)}:{secrets.token_hex(4)}"
-        mac = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()[:16]
-        return base64.urlsafe_b64encode(f"{payload}:{mac}".encode()).decode().rstrip("=")
+        return self._tokens.issue(offset, filters)
 
     def _read_token(self, token: str, filters: Mapping[str, str]) -> int:
-        try:
-            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-            payload, mac = raw.rsplit(":", 1)
-            offset_text, digest, _salt = payload.split(":")
-            offset = int(offset_text)
-        except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-            msg = "Invalid page_token"
-            raise _PageTokenError(msg) from exc
-        expected = hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()[:16]
-        if not hmac.compare_digest(mac, expected) or offset < 0:
-            msg = "Invalid page_token"
-            raise _PageTokenError(msg)
-        if digest != self._filter_digest(filters):
-            msg = "page_token does not match the request's filters"
-            raise _PageTokenError(msg)
-        return offset
+        return self._tokens.read(token, filters)
 
     # ------------------------------------------------------------------ jobs
 
@@ -416,6 +407,7 @@ class Listing:
         now = self._clock()
         for job in self.jobs:
             self._schedule(job, now)
+        self._start_batch_progress()
 
     def stop_progress(self) -> None:
         """Schedule no further inserted jobs (those scheduled keep moving when served)."""

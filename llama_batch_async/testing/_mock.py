@@ -10,11 +10,11 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from llama_batch_async._wire import Request, Response
 
-from ._server import ENDPOINT_PATH
+from ._server import BATCHES_PATH
 
 if TYPE_CHECKING:
     from ._listing import Listing
@@ -85,12 +85,13 @@ class ListingTransport:
         self.requests: list[Request] = []
 
     async def send(self, request: Request) -> Response:
-        """Answer ``request`` from the listing: a page, 422, 400, or 404 off the endpoint."""
+        """Answer ``request`` from the listing: a page (v1 or v2), a batch, 422, 400, or 404."""
         self.requests.append(request)
-        if not urlsplit(request.url).path.endswith(ENDPOINT_PATH):
-            status, payload = 404, {"detail": "Not Found"}
-        else:
-            status, payload = self.listing.answer(dict(request.params))
+        path = urlsplit(request.url).path
+        query = dict(request.params)
+        head, _, tail = path.rpartition("/")
+        batch_id = unquote(tail) if head.endswith(BATCHES_PATH) else None
+        status, payload = self.listing.answer_path(path, query, batch_id)
         return Response(
             status=status,
             headers={"content-type": "application/json"},

@@ -31,12 +31,15 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from ._faults import Fault, FaultScript
 from ._listing import Listing, PagingKind
 
-__all__ = ["ECHO_PATH", "ENDPOINT_PATH", "FakeLlamaCloud", "RecordedRequest"]
+__all__ = ["BATCHES_PATH", "ECHO_PATH", "ENDPOINT_PATH", "FakeLlamaCloud", "RecordedRequest"]
 
 logger = logging.getLogger(__name__)
 
 ENDPOINT_PATH: Final = "/api/v1/beta/batch-processing"
 """The path of the list endpoint the fake serves."""
+
+BATCHES_PATH: Final = "/api/v2/batches"
+"""The path of the v2 batches listing; one batch is ``BATCHES_PATH + "/{id}"``."""
 
 ECHO_PATH: Final = "/echo"
 """A path (any method) that answers with the request's method, headers, cookies and query."""
@@ -159,6 +162,7 @@ class FakeLlamaCloud(Listing, FaultScript):
         self,
         jobs: int | Sequence[Mapping[str, Any]] = 0,
         *,
+        batches: int | Sequence[Mapping[str, Any]] = 0,
         seed: int = 0,
         api_key: str | None = None,
         page_tokens: bool = False,
@@ -186,6 +190,7 @@ class FakeLlamaCloud(Listing, FaultScript):
         Listing.__init__(
             self,
             jobs,
+            batches=batches,
             seed=seed,
             page_tokens=page_tokens,
             paging=paging,
@@ -248,8 +253,9 @@ class FakeLlamaCloud(Listing, FaultScript):
             msg = "FakeLlamaCloud is already running"
             raise RuntimeError(msg)
         app = web.Application(middlewares=[self._middleware])
-        app.router.add_get(ENDPOINT_PATH, self._handle_list)
-        app.router.add_get("/{prefix:.+}" + ENDPOINT_PATH, self._handle_list)
+        for path in (ENDPOINT_PATH, BATCHES_PATH, BATCHES_PATH + "/{batch_id}"):
+            app.router.add_get(path, self._handle_list)
+            app.router.add_get("/{prefix:.+}" + path, self._handle_list)
         app.router.add_route("*", ECHO_PATH, self._handle_echo)
         app.on_response_prepare.append(self._on_response_prepare)
         runner = web.AppRunner(
@@ -296,7 +302,8 @@ class FakeLlamaCloud(Listing, FaultScript):
 
     def __repr__(self) -> str:
         where = self.url if self._bound_port is not None else "stopped"
-        return f"<FakeLlamaCloud {where} jobs={len(self.jobs)} faults={len(self.faults)}>"
+        batches = f" batches={len(self.batches)}" if self.batches else ""
+        return f"<FakeLlamaCloud {where} jobs={len(self.jobs)}{batches} faults={len(self.faults)}>"
 
     # ------------------------------------------------------------------ handlers
 
@@ -437,6 +444,9 @@ class FakeLlamaCloud(Listing, FaultScript):
                     status=401,
                     headers={"WWW-Authenticate": "Bearer"},
                 )
-        # a repeated name: the last value wins
-        status, payload = self.answer(dict(request.query.items()))
+        # a repeated name: the last value wins (expand: every value counts)
+        query = dict(request.query.items())
+        if "expand" in query:
+            query["expand"] = ",".join(request.query.getall("expand"))
+        status, payload = self.answer_path(request.path, query, request.match_info.get("batch_id"))
         return _json_response(payload, status=status)

@@ -14,6 +14,10 @@ Configure the fake cloud per test with a marker, whose keywords are
 
     @pytest.mark.fake_llama_cloud(jobs=500, page_tokens=True, max_limit=50)
 
+The v2 batches endpoints are served too: seed them with ``batches=N`` in the
+marker or ``fake_llama_cloud.set_batches([...])``, and list them with
+``llama_client.list_batches()``.
+
 The fixtures are async: they need pytest-asyncio (auto mode, or strict mode,
 where they are registered as pytest-asyncio fixtures).
 """

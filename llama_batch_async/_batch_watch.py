@@ -1,0 +1,263 @@
+"""Waiting for v2 batches: each poll fetches every pending batch by id (`get_batch`).
+
+A batch id is cheap to poll, unlike a v1 job deep in a listing, so a poll is
+one ``GET /api/v2/batches/{id}`` per pending id, a few at a time, instead of a
+walk. Pacing, deadline, back-off and the missing-id grace are the shared core's
+(`_polling.poll_changes`), the same as `wait_for_jobs`'s.
+
+    finished_batches(get, ids)    BatchClient.finished_batches / wait_for_batches
+    batch_events(get, ids)        BatchClient.watch_batches: every change, until
+                                  every batch is terminal
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Literal
+
+import attrs
+
+from ._errors import BatchNotFoundError, WaitTimeoutError
+from ._models import Batch
+from ._polling import (
+    MISSING_GRACE_WALKS,
+    Wait,
+    check_ids,
+    check_interval,
+    check_timeout,
+    name_ids,
+    poll_changes,
+)
+from ._retry import RateLimitGate, Sleep
+
+__all__ = [
+    "BatchEvent",
+    "BatchEventKind",
+    "GetBatch",
+    "batch_events",
+    "check_batch_wait",
+    "finished_batches",
+    "wait_batches",
+]
+
+GetBatch = Callable[[str], Awaitable["Batch | None"]]
+"""Fetches one batch by id, or None when it does not exist (a 404)."""
+
+# Batches fetched at once within one poll: enough to poll a few dozen quickly,
+# few enough not to look like a burst to the server (each is one request).
+_FETCHES_AT_ONCE = 8
+
+BatchEventKind = Literal["added", "changed"]
+"""What `BatchClient.watch_batches` saw: a batch's first record, or a new one."""
+
+
+@attrs.frozen(slots=True)
+class BatchEvent:
+    """One change of a watched batch, as `BatchClient.watch_batches` yields it.
+
+    Attributes:
+        kind: ``"added"`` at the first poll that sees the batch; ``"changed"``
+            when a later poll sees any field differ (status, ``updated_at``,
+            results).
+        batch: The batch's new record.
+        previous: For ``"changed"``, the record of the poll before; else None.
+    """
+
+    kind: BatchEventKind
+    batch: Batch
+    previous: Batch | None = None
+
+
+def check_batch_wait(
+    batch_ids: object, poll_interval: object, timeout: object
+) -> tuple[tuple[str, ...], float, float | None]:
+    """The arguments of a batch wait, validated: ValueError naming the bad one."""
+    return (
+        check_ids("batch_ids", "batch", batch_ids),
+        check_interval(poll_interval),
+        check_timeout(timeout),
+    )
+
+
+def _batch_wait(
+    batch_ids: tuple[str, ...], timeout: float | None, clock: Callable[[], float]
+) -> Wait[Batch]:
+    def not_found(
+        missing: tuple[str, ...], polls: int, seen: dict[str, Batch]
+    ) -> BatchNotFoundError:
+        return BatchNotFoundError(
+            f"{len(missing)} batch ids not found (HTTP 404) in {polls} polls in a row: "
+            f"{name_ids(missing)} (check the ids, and project_id / organization_id)",
+            missing=missing,
+            batches=seen,
+        )
+
+    def timed_out(
+        message: str, seen: dict[str, Batch], pending: tuple[str, ...], limit: float
+    ) -> WaitTimeoutError:
+        return WaitTimeoutError(message, jobs={}, batches=seen, pending=pending, timeout=limit)
+
+    return Wait(batch_ids, timeout, clock, "batches", not_found, timed_out)
+
+
+async def _fetch_all(get: GetBatch, ids: list[str]) -> list[Batch | None]:
+    """Fetch ``ids``, a few at a time; the first failure cancels the rest."""
+    gate = asyncio.Semaphore(_FETCHES_AT_ONCE)
+
+    async def one(batch_id: str) -> Batch | None:
+        async with gate:
+            return await get(batch_id)
+
+    tasks = [asyncio.ensure_future(one(batch_id)) for batch_id in ids]
+    try:
+        return await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _fetcher(get: GetBatch) -> Callable[[Wait[Batch], set[str]], AsyncGenerator[Batch, None]]:
+    async def scan(wait: Wait[Batch], seen: set[str]) -> AsyncGenerator[Batch, None]:
+        """One poll: every batch pending at its start, fetched by id, in the order given."""
+        wanted = list(wait.pending)
+        found = await wait.bounded(_fetch_all(get, wanted))
+        for batch in found:
+            if batch is not None:
+                seen.add(batch.id)
+                yield batch
+        wait.settle(wanted, seen)
+
+    return scan
+
+
+async def _changes(
+    get: GetBatch,
+    batch_ids: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    gate: RateLimitGate | None,
+    sleep: Sleep,
+    clock: Callable[[], float],
+    grace_walks: int,
+) -> AsyncGenerator[tuple[Batch, Batch | None], None]:
+    wait = _batch_wait(batch_ids, timeout, clock)
+    changes = poll_changes(
+        _fetcher(get),
+        wait,
+        poll_interval=poll_interval,
+        gate=gate,
+        sleep=sleep,
+        grace_walks=grace_walks,
+    )
+    async with contextlib.aclosing(changes):
+        async for change in changes:
+            yield change
+
+
+async def finished_batches(
+    get: GetBatch,
+    batch_ids: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    gate: RateLimitGate | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    grace_walks: int = MISSING_GRACE_WALKS,
+) -> AsyncGenerator[Batch, None]:
+    """Poll the batches, yielding each the moment it is completed, failed or cancelled.
+
+    Args:
+        get: Fetches one batch (None for a 404): the client's `get_batch`.
+        batch_ids: The ids, validated and deduplicated.
+        poll_interval: Seconds between polls while batches change.
+        timeout: Seconds the whole wait may take; None for no limit.
+        gate: The client's rate-limit pause, never slept through too early.
+        sleep: The sleep between polls (tests record instead of waiting).
+        clock: A monotonic clock in seconds, for the deadline.
+        grace_walks: Polls an absent id is forgiven beyond the first.
+
+    Raises:
+        WaitTimeoutError: ``timeout`` passed first; ``.batches`` holds the last
+            record seen of each, ``.pending`` the ids not yielded.
+        BatchNotFoundError: Ids were missing from too many polls in a row.
+        LlamaBatchError: A request failed after its retries.
+    """
+    changes = _changes(
+        get,
+        batch_ids,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        gate=gate,
+        sleep=sleep,
+        clock=clock,
+        grace_walks=grace_walks,
+    )
+    async with contextlib.aclosing(changes):
+        async for batch, _previous in changes:
+            if batch.is_terminal:
+                yield batch
+
+
+async def wait_batches(
+    get: GetBatch,
+    batch_ids: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    gate: RateLimitGate | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    grace_walks: int = MISSING_GRACE_WALKS,
+) -> dict[str, Batch]:
+    """Every batch's final record, in the order of ``batch_ids``: `finished_batches`, collected."""
+    done: dict[str, Batch] = {}
+    batches = finished_batches(
+        get,
+        batch_ids,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        gate=gate,
+        sleep=sleep,
+        clock=clock,
+        grace_walks=grace_walks,
+    )
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            done[batch.id] = batch
+    return {batch_id: done[batch_id] for batch_id in batch_ids}
+
+
+async def batch_events(
+    get: GetBatch,
+    batch_ids: tuple[str, ...],
+    *,
+    poll_interval: float,
+    timeout: float | None,
+    gate: RateLimitGate | None = None,
+    sleep: Sleep = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    grace_walks: int = MISSING_GRACE_WALKS,
+) -> AsyncGenerator[BatchEvent, None]:
+    """Poll the batches and yield a `BatchEvent` for every change, until all are terminal.
+
+    Args and raises as `finished_batches`.
+    """
+    changes = _changes(
+        get,
+        batch_ids,
+        poll_interval=poll_interval,
+        timeout=timeout,
+        gate=gate,
+        sleep=sleep,
+        clock=clock,
+        grace_walks=grace_walks,
+    )
+    async with contextlib.aclosing(changes):
+        async for batch, previous in changes:
+            yield BatchEvent("added" if previous is None else "changed", batch, previous)
