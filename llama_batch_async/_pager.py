@@ -39,7 +39,7 @@ _T = TypeVar("_T")
 _Item = TypeVar("_Item", BatchJob, Batch)
 _Page = TypeVar("_Page", JobPage, BatchPage)
 
-logger = logging.getLogger("llama_batch_async")
+logger = logging.getLogger(__name__)
 
 _TAIL_IDS = 64
 

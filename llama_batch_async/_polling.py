@@ -49,7 +49,7 @@ __all__ = [
     "poll_changes",
 ]
 
-logger = logging.getLogger("llama_batch_async._watch")
+logger = logging.getLogger(__name__)
 
 MISSING_GRACE_WALKS = 2
 """Complete polls an id may be absent from, after the first, before a wait gives

@@ -23,7 +23,7 @@ from ._limiter import LocalLimiter as RateLimitGate
 
 __all__ = ["RETRY_STATUSES", "RateLimitGate", "RetryPolicy", "Sleep", "call_with_retries"]
 
-logger = logging.getLogger("llama_batch_async")
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 

@@ -78,7 +78,7 @@ from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
 
-logger = logging.getLogger("llama_batch_async")
+logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
