@@ -61,6 +61,12 @@ class Position:
     tail_ids: tuple[str, ...]
     by_token: bool = False
     window: tuple[str, str] | None = None
+    skip: int = 0
+    """Records of the page ``token`` names that were delivered already (a cut page)."""
+    asked: str | None = attrs.field(default=None, eq=False)
+    """The token that asked for the page this position follows (None: the first page)."""
+    page_ids: tuple[str, ...] = attrs.field(default=(), eq=False, repr=False)
+    """The ids of that page as the server sent it (v2 only: to cut it; not encoded)."""
 
     def encode(self) -> str:
         """The opaque cursor text for `list_jobs(resume_from=...)`."""
@@ -71,6 +77,21 @@ class Position:
             tail_ids=self.tail_ids,
             by_token=self.by_token,
             window=self.window,
+            skip=self.skip,
+        )
+
+    def cut(self, delivered: int) -> Position:
+        """The position inside the page it follows, after its first ``delivered`` records.
+
+        A windowed walk whose ``max_items`` ends within a page resumes there: the
+        cursor names the token that asked for the page (``asked``) and how many of
+        its records, in the server's order, were delivered (``skip``).
+        """
+        return attrs.evolve(
+            self,
+            token=self.asked,
+            skip=delivered,
+            tail_ids=self.page_ids[:delivered],
         )
 
 
@@ -95,6 +116,8 @@ class Cursor:
     by_token: bool = False
     window: tuple[str, str] | None = None
     """For a windowed v2 walk: the ``created_at`` window (wire bounds) the position is in."""
+    skip: int = 0
+    """Records of the page ``token`` names (None: the first) delivered before the cut."""
 
 
 def id_digest(job_id: str) -> str:
@@ -110,6 +133,7 @@ def encode_cursor(
     tail_ids: Iterable[str],
     by_token: bool = False,
     window: tuple[str, str] | None = None,
+    skip: int = 0,
 ) -> str:
     """Encode a resume position as opaque, URL-safe text.
 
@@ -122,6 +146,8 @@ def encode_cursor(
         by_token: Resume by ``token`` rather than by ``offset``.
         window: A windowed v2 walk's current window (its wire bounds), whose
             token ``token`` is; the windows older than it follow on resume.
+        skip: Records of the page ``token`` names that were delivered already
+            (a page cut by ``max_items``); resuming asks for that page again.
     """
     tail = [id_digest(job_id) for job_id in list(tail_ids)[-_TAIL_IDS_IN_CURSOR:]]
     doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
@@ -131,6 +157,8 @@ def encode_cursor(
         doc["k"] = _LISTING_MARKS[query.listing]  # v1 cursors carry no "k"
     if window is not None:
         doc["w"] = list(window)
+    if skip:
+        doc["d"] = skip
     raw = json.dumps(doc, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -171,6 +199,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             tail=tuple(doc["s"]),
             by_token=doc.get("m", "t") == "t" and doc["t"] is not None,
             window=tuple(doc["w"]) if "w" in doc else None,
+            skip=doc.get("d", 0),
         )
         valid = (
             type(doc["v"]) is int
@@ -179,6 +208,8 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and isinstance(cursor.fingerprint, str)
             and type(cursor.offset) is int
             and cursor.offset >= 0
+            and type(cursor.skip) is int
+            and cursor.skip >= 0
             and (cursor.token is None or isinstance(cursor.token, str))
             and all(isinstance(digest, str) for digest in cursor.tail)
             and doc.get("m", "t") in {"t", "o"}

@@ -294,7 +294,7 @@ class BatchPager(_Pager[Batch, BatchPage]):
                 async for page in pages:
                     self._sum(stats, walkers)
                     if left is not None:
-                        page = attrs.evolve(page, items=page.items[:left])  # noqa: PLW2901
+                        page = _cut(page, left)  # noqa: PLW2901
                         left -= len(page.items)
                     stats.pages += 1
                     stats.items += len(page.items)
@@ -327,12 +327,32 @@ class BatchPager(_Pager[Batch, BatchPage]):
         self, fresh: list[Batch], raw: RawPage[Batch], offset: int, position: Position
     ) -> BatchPage:
         del offset  # the v2 listing has no offsets
+        # The page's ids, in the server's order: a windowed walk may cut it (Position.cut).
+        ids = tuple([batch.id for batch in raw.items])
         return BatchPage(
             items=tuple(fresh),
             next_page_token=raw.next_page_token or None,
             total_size=raw.total_size,
-            position=position,
+            position=attrs.evolve(position, page_ids=ids),
         )
+
+
+def _cut(page: BatchPage, left: int) -> BatchPage:
+    """``page`` with at most ``left`` records; cut short, its cursor resumes at the cut.
+
+    The sequential walk never cuts a page (its last request asks only for what
+    is left), but a window's pages are asked ahead, before the walk knows how
+    many the newer windows bring: `Position.cut` names the page's own token and
+    how many of its records (in the server's order) were delivered.
+    """
+    if len(page.items) <= left:
+        return page
+    kept = page.items[:left]
+    position = page._position
+    if isinstance(position, Position) and kept:
+        delivered = position.page_ids.index(kept[-1].id) + 1
+        return attrs.evolve(page, items=kept, position=position.cut(delivered))
+    return attrs.evolve(page, items=kept)  # pragma: no cover - left is at least 1
 
 
 async def send(

@@ -84,10 +84,17 @@ class Walk(Generic[_Item]):
         # v2: the listing pages by token only; the first request sends none.
         self._token_only = query.listing == "batches"
         self._replay = 0  # repeats expected from a re-asked page (token-only probe)
+        # A cursor inside a page (cut by a windowed walk's max_items): the page its
+        # token names is asked again, and its first `skip` records were delivered.
+        # The tail's ids drop the last of them wherever the page now has them (a
+        # batch removed meanwhile shifts it); only those beyond the tail go by position.
+        inside = start is not None and start.skip > 0
+        self._skip = max(0, start.skip - len(start.tail)) if start is not None else 0
+        self._asked: str | None = None  # the token of the latest page's request
         if self._token_only:
             self._by_token = True
             self._token_works = True
-            if start is not None and start.token is None:
+            if start is not None and start.token is None and not inside:
                 self.done = True  # the cursor of the last page: nothing follows it
 
     @property
@@ -177,6 +184,7 @@ class Walk(Generic[_Item]):
             token=self.token,
             tail_ids=tail_ids,
             by_token=self._by_token and bool(self._token_works),
+            asked=self._asked,
         )
 
     def feed(self, request: PageRequest, page: RawPage[_Item]) -> list[_Item]:
@@ -192,6 +200,7 @@ class Walk(Generic[_Item]):
                 kept answering empty pages that promise more.
         """
         items = page.items
+        self._asked = request.token
         count = len(items)
         if self._serves_the_head_again(request, items):
             # spec: pagination 6 - the first job of this walk's first page came back
@@ -202,6 +211,12 @@ class Walk(Generic[_Item]):
             fresh: list[_Item] = []
         else:
             fresh = self._window.drop_repeats(items)
+        if self._skip:
+            # The cursor was cut inside this page: its head was delivered before
+            # (the window still holds its ids, so a re-asked page repeats them).
+            head = {job.id for job in items[: self._skip]}
+            fresh = [job for job in fresh if job.id not in head]
+            self._skip = 0
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh

@@ -80,7 +80,7 @@ class Prefetcher(Generic[_Item]):
         """
         if not progressed or self._guesses == 0:
             self._guesses = 1
-        elif sent.offset is not None and walk.by_token is False:
+        elif sent.offset is not None and not walk.by_token:
             # A page by offset that moved the walk: guessing works, so guess further.
             self._guesses = min(self._depth, self._guesses * 2)
         # Pipelining: the next requests fly while the consumer works on this page.

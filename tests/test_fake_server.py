@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
+import attrs
 import pytest
 
 from llama_batch_async.testing import (
@@ -21,11 +22,13 @@ from llama_batch_async.testing import (
     PROJECT_IDS,
     FakeLlamaCloud,
     Fault,
+    Listing,
     complete_job,
     make_job,
     make_jobs,
     parse_timestamp,
 )
+from llama_batch_async.testing._options import ListingOptions, ServerOptions
 
 
 @pytest.fixture
@@ -534,6 +537,87 @@ def test_server_options_are_validated() -> None:
     with pytest.raises(ValueError, match="n must be"):
         make_jobs(-1)
     assert repr(cloud) == "<FakeLlamaCloud stopped jobs=0 faults=0>"
+
+
+@pytest.mark.parametrize(
+    ("option", "bad", "wording"),
+    [
+        ("seed", "1", r"^seed must be an int, got '1'$"),
+        ("page_tokens", 1, r"^page_tokens must be True or False, got 1$"),
+        ("paging", "tokens", r"^paging must be one of offset, both, token-ignored, token"),
+        ("total_size", None, r"^total_size must be True or False, got None$"),
+        ("max_limit", 0, r"^max_limit must be >= 1, got 0$"),
+        ("default_limit", 0, r"^default_limit must be >= 1, got 0$"),
+        ("organizations", ["p"], r"^organizations must be a mapping of str to str"),
+        ("progress_seconds", 0, r"^progress_seconds must be a finite number of seconds > 0"),
+        ("clock", 3.0, r"^clock must be a callable returning seconds, got 3.0$"),
+        ("api_key", 7, r"^api_key must be a str, got 7$"),
+        ("port", -1, r"^port must be >= 0, got -1$"),
+        ("latency", -1.0, r"^latency must be a finite number of seconds >= 0, got -1.0$"),
+        ("rate_limit", 0, r"^rate_limit must be >= 1, got 0$"),
+    ],
+)
+def test_every_option_is_checked_at_construction_and_when_changed(
+    option: str, bad: object, wording: str
+) -> None:
+    """Each option is declared once (ServerOptions): a bad value is a ValueError naming it."""
+    options: dict[str, Any] = {option: bad}
+    with pytest.raises(ValueError, match=wording):
+        FakeLlamaCloud(**options)
+    cloud = FakeLlamaCloud()
+    with pytest.raises(ValueError, match=wording):
+        setattr(cloud, option, bad)
+
+
+def test_the_options_are_one_declaration_for_the_fake_and_the_listing() -> None:
+    """Every declared option is a keyword and an attribute of both; unknown names are refused."""
+    server = {field.alias for field in attrs.fields(ServerOptions)}
+    listing = {field.alias for field in attrs.fields(ListingOptions)}
+    assert listing < server
+    assert {"latency", "api_key", "rate_limit", "host", "port"} == server - listing
+    values: dict[str, Any] = {
+        "seed": 3,
+        "page_tokens": True,
+        "paging": "token",
+        "total_size": False,
+        "max_limit": 9,
+        "default_limit": 7,
+        "ignore_offset": True,
+        "repeat_token": True,
+        "organizations": {"p": "o"},
+        "progress": True,
+        "progress_seconds": 2.5,
+        "clock": time.perf_counter,
+        "api_key": "k",
+        "host": "127.0.0.2",
+        "port": 8,
+        "latency": 0.5,
+        "rate_limit": 4,
+    }
+    assert set(values) == server  # a new option gets a value here too
+    cloud = FakeLlamaCloud(**values)
+    plain = Listing(**{name: value for name, value in values.items() if name in listing})
+    for name, value in values.items():
+        assert getattr(cloud, name) == value, name
+        if name in listing:
+            assert getattr(plain, name) == value, name
+    with pytest.raises(TypeError, match=r"^Listing got unknown option\(s\) 'latency'; its"):
+        Listing(latency=1.0)
+    with pytest.raises(TypeError, match=r"^FakeLlamaCloud got unknown option\(s\) 'laency'"):
+        FakeLlamaCloud(laency=1.0)
+
+
+def test_paging_follows_page_tokens_until_set() -> None:
+    """paging=None pages by page_tokens; setting paging or page_tokens later changes it."""
+    cloud = FakeLlamaCloud(paging=None, page_tokens=True)
+    assert (cloud.paging, cloud.page_tokens) == ("both", True)
+    assert FakeLlamaCloud(paging="token", page_tokens=False).paging == "token"
+    cloud.page_tokens = False
+    assert (cloud.paging, cloud.page_tokens) == ("offset", False)
+    cloud.paging = "token-ignored"
+    assert cloud.page_tokens
+    with pytest.raises(ValueError, match=r"^page_tokens must be True or False"):
+        cloud.page_tokens = "yes"  # type: ignore[assignment]
 
 
 async def test_echo_and_method_not_allowed(session: aiohttp.ClientSession) -> None:

@@ -576,3 +576,51 @@ def test_generated_v2_walks_never_lose_repeat_or_loop(
         assert len(got) <= max_items
         if not insert_between:
             assert got == ids(original)[:max_items]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    count=st.integers(0, 90),
+    page_size=st.integers(1, 20),
+    cap=st.none() | st.integers(1, 20),
+    total_size=st.sampled_from(["exact", "none", "over", "under"]),
+    cuts=st.lists(st.tuples(st.integers(0, 6), st.integers(0, 40)), min_size=1, max_size=3),
+)
+def test_generated_v2_walks_cut_inside_a_page_resume_exactly(
+    count: int,
+    page_size: int,
+    cap: int | None,
+    total_size: str,
+    cuts: list[tuple[int, int]],
+) -> None:
+    """Walks stopped inside a page (as a windowed max_items cuts one), resumed, again: exact."""
+    original = [job(i) for i in range(count)]
+    listing = Listing(list(original), cap=cap, kind="token-only", total_size=total_size)
+    q = batch_query(page_size)
+    got: list[BatchJob] = []
+    start = None
+    for pages_before, at in cuts:
+        walk: Walk[BatchJob] = Walk(q, start)
+        position = None
+        for _ in range(pages_before + 1):
+            request = walk.next_request()
+            if request is None:
+                break
+            raw = listing.answer(request)
+            fresh = walk.feed(request, raw)
+            head = len(raw.items) - len(fresh)  # delivered before this walk (a cut's head)
+            position = attrs.evolve(
+                walk.position(tuple(ids(raw.items))), page_ids=tuple(ids(raw.items))
+            )
+            if len(fresh) > 1:
+                # cut after `delivered` of the page's records, leaving at least one
+                delivered = head + 1 + at % (len(fresh) - 1)
+                got += fresh[: delivered - head]
+                position = position.cut(delivered)
+                break
+            got += fresh
+        if position is None:
+            break
+        start = decode_cursor(position.encode(), q)
+    rest = [] if start is None else run(Walk(q, start), listing)
+    assert ids(got + rest) == ids(original)

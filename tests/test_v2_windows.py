@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import itertools
+import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -173,3 +176,95 @@ def test_split_range_is_disjoint_and_covers(count: int) -> None:
     for (low, high), (older_low, older_high) in itertools.pairwise(ranges):
         assert older_high + timedelta(microseconds=1) == low
         assert older_low <= older_high < low <= high
+
+
+def cut_at(cursor: str) -> int:
+    """How many records of its page a cursor says were delivered (0: not a cut page)."""
+    doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    skip = doc.get("d", 0)
+    assert isinstance(skip, int)
+    return skip
+
+
+async def walk_range(
+    client: BatchClient, cloud: FakeLlamaCloud, stop: int | None = None, **options: Any
+) -> list[BatchPage]:
+    """The pages of a walk over the fake's whole created_at range, up to ``stop`` of them.
+
+    After ``stop`` pages the walk is closed, as a Ctrl-C between pages would close it.
+    """
+    after, before = bounds(cloud)
+    pages: list[BatchPage] = []
+    walk = client.list_batches(created_after=after, created_before=before, **options).pages()
+    async with contextlib.aclosing(walk) as stream:
+        async for page in stream:
+            pages.append(page)
+            if stop is not None and len(pages) == stop:
+                break
+    return pages
+
+
+def batch_ids(pages: list[BatchPage]) -> list[str]:
+    return [batch.id for page in pages for batch in page.items]
+
+
+@pytest.mark.parametrize(("windows", "max_items"), [(2, 58), (3, 41), (5, 27), (8, 99)])
+async def test_a_page_cut_by_max_items_resumes_exactly(windows: int, max_items: int) -> None:
+    """max_items cuts a windowed page: its cursor resumes at the cut, nothing lost or repeated."""
+    async with (
+        FakeLlamaCloud(batches=120) as cloud,
+        BatchClient("k", base_url=cloud.url) as client,
+    ):
+        pages = await walk_range(client, cloud, page_size=10, windows=windows, max_items=max_items)
+        assert len(batch_ids(pages)) == max_items
+        assert cut_at(pages[-1].cursor) > 0  # the walk did end inside a page
+        rest = await walk_range(client, cloud, page_size=10, resume_from=pages[-1].cursor)
+    assert batch_ids(pages + rest) == [batch["id"] for batch in cloud.batches]
+
+
+async def test_a_cut_cursor_resumes_again_after_an_error() -> None:
+    """Resuming from a cut page's cursor fails at once: the error's cursor is that same cursor."""
+    async with (
+        FakeLlamaCloud(batches=60) as cloud,
+        BatchClient("k", base_url=cloud.url, max_retries=0) as client,
+    ):
+        head = await walk_range(client, cloud, page_size=10, windows=3, max_items=25)
+        assert cut_at(head[-1].cursor) > 0
+        cloud.fail_next(500, times=1)
+        with pytest.raises(ServerError) as caught:
+            await walk_range(client, cloud, resume_from=head[-1].cursor)
+        assert caught.value.cursor == head[-1].cursor
+        rest = await walk_range(client, cloud, resume_from=caught.value.cursor)
+    assert batch_ids(head + rest) == [batch["id"] for batch in cloud.batches]
+
+
+@pytest.mark.parametrize("stop", [1, 2, 4, 6, 9])
+async def test_a_walk_closed_between_pages_resumes_exactly(stop: int) -> None:
+    """A windowed walk (itself resumed from a cut) closed after any page resumes exactly."""
+    async with (
+        FakeLlamaCloud(batches=90) as cloud,
+        BatchClient("k", base_url=cloud.url) as client,
+    ):
+        first = await walk_range(client, cloud, page_size=7, windows=4, max_items=30)
+        assert cut_at(first[-1].cursor) > 0
+        second = await walk_range(
+            client, cloud, stop, page_size=7, windows=4, resume_from=first[-1].cursor
+        )
+        assert len(second) == stop
+        rest = await walk_range(client, cloud, page_size=7, resume_from=second[-1].cursor)
+    assert batch_ids(first + second + rest) == [batch["id"] for batch in cloud.batches]
+
+
+async def test_a_cut_cursor_resumes_exactly_after_a_delivered_batch_is_removed() -> None:
+    """A batch of the cut page's delivered part is removed before the resume: none lost."""
+    async with (
+        FakeLlamaCloud(batches=120) as cloud,
+        BatchClient("k", base_url=cloud.url) as client,
+    ):
+        pages = await walk_range(client, cloud, page_size=10, windows=3, max_items=45)
+        assert cut_at(pages[-1].cursor) > 1
+        head = batch_ids(pages)
+        cloud.remove_batches(pages[-1].items[0].id)
+        rest = await walk_range(client, cloud, page_size=10, resume_from=pages[-1].cursor)
+    # the removed batch was delivered already; every other one once, in order
+    assert head + batch_ids(rest) == [*head, *(b["id"] for b in cloud.batches[len(head) - 1 :])]

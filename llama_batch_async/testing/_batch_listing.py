@@ -14,11 +14,12 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Final
 
 from ._batches import BATCH_STATUSES, complete_batch, make_batches
+from ._options import ListingOptions
 from ._progress import Schedule, advance_batches, plan_batch
 
 __all__ = ["BATCH_FILTERS", "BatchListing", "PageTokens", "validation_error"]
@@ -102,7 +103,7 @@ def _parse_datetime(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-class BatchListing:
+class BatchListing(ListingOptions):
     """The v2 batches endpoints' answers as plain values (a base of `Listing`).
 
     ``answer_batches(query)`` answers the list, ``answer_batch(id, query)`` one
@@ -111,15 +112,7 @@ class BatchListing:
     """
 
     # Set by `Listing.__init__`; declared here for the type checker.
-    seed: int
-    max_limit: int | None
-    default_limit: int
-    total_size: bool
-    repeat_token: bool
-    progress: bool
-    progress_seconds: float
     project_organizations: dict[str, str]
-    _clock: Callable[[], float]
     _tokens: PageTokens
     _progressing: bool
 
@@ -294,7 +287,7 @@ class BatchListing:
             self.batches[:] = [complete_batch(batch) for batch in batches]
         self._batch_schedules.clear()
         if self._progressing:
-            now = self._clock()
+            now = self.clock()
             for batch in self.batches:
                 self._schedule_batch(batch, now)
         return self.batches
@@ -306,7 +299,7 @@ class BatchListing:
         new = [complete_batch(batch) for batch in batches]
         self.batches[at:at] = new
         if self._progressing:
-            now = self._clock()
+            now = self.clock()
             for batch in new:
                 self._schedule_batch(batch, now)
         return new
@@ -335,7 +328,7 @@ class BatchListing:
     # ------------------------------------------------------------------ progress
 
     def _start_batch_progress(self) -> None:
-        now = self._clock()
+        now = self.clock()
         for batch in self.batches:
             self._schedule_batch(batch, now)
 
@@ -346,4 +339,4 @@ class BatchListing:
 
     def _advance_batches(self) -> None:
         if self._batch_schedules:
-            advance_batches(self.batches, self._batch_schedules, self._clock())
+            advance_batches(self.batches, self._batch_schedules, self.clock())

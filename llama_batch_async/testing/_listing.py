@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import random
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from ._batch_listing import BatchListing, PageTokenError, PageTokens, validation_error
 from ._jobs import (
@@ -24,22 +23,11 @@ from ._jobs import (
     parse_timestamp,
     synthesize_job,
 )
+from ._options import PAGING_KINDS, PagingKind, check_option_names
 from ._progress import Schedule, advance, plan
 
 __all__ = ["PAGING_KINDS", "Listing", "PagingKind"]
 
-PagingKind = Literal["offset", "both", "token-ignored", "token"]
-"""How the fake pages, one of the ways a real server may read the reference:
-
-- ``"offset"``: honours ``offset``, sends no ``next_page_token``;
-- ``"both"``: sends tokens and honours both ``page_token`` and ``offset``;
-- ``"token-ignored"``: sends tokens but ignores ``page_token`` (a request
-  without ``offset`` gets the first page again);
-- ``"token"``: sends tokens and honours only ``page_token`` (ignores ``offset``).
-"""
-
-PAGING_KINDS: Final[tuple[PagingKind, ...]] = ("offset", "both", "token-ignored", "token")
-"""Every `PagingKind`."""
 
 _FILTERS: Final[tuple[str, ...]] = (
     "directory_id",
@@ -65,24 +53,18 @@ class Listing(BatchListing):
     The v2 batches endpoints are answered by ``answer_batches`` and
     ``answer_batch`` (`BatchListing`), under the same options.
 
-    See `FakeLlamaCloud` (which is a `Listing`) for the behaviour and the
-    meaning of each argument; this class does no I/O and needs no event loop.
+    See `FakeLlamaCloud` (which is a `Listing`) for the behaviour; this class
+    does no I/O and needs no event loop.
 
     Args:
         jobs: How many synthetic jobs to generate, or the jobs themselves.
         batches: How many synthetic v2 batches to generate, or the batches.
-        seed: The seed for synthetic jobs, inserted jobs and progress schedules.
-        page_tokens: Issue ``next_page_token`` (the same as ``paging="both"``).
-        paging: How to page (a `PagingKind`); overrides ``page_tokens``.
-        total_size: Include ``total_size`` in pages.
-        max_limit: Silently cap ``limit`` at this many items.
-        default_limit: The page size when no ``limit`` is sent.
-        ignore_offset: Misbehave: always serve the first page.
-        repeat_token: Misbehave: always send the same ``next_page_token``.
-        organizations: ``project_id`` to ``organization_id``.
-        progress: Move in-flight jobs along once `start_progress` is called.
-        progress_seconds: How long progress takes to settle every job.
-        clock: The monotonic clock that drives progress.
+        **options: The `ListingOptions` (``seed``, ``paging``, ``max_limit``,
+            ``progress``, ...), declared and checked there once.
+
+    Raises:
+        ValueError: An option's value is out of range (the message names it).
+        TypeError: An unknown option.
     """
 
     def __init__(
@@ -90,63 +72,23 @@ class Listing(BatchListing):
         jobs: int | Sequence[Mapping[str, Any]] = 0,
         *,
         batches: int | Sequence[Mapping[str, Any]] = 0,
-        seed: int = 0,
-        page_tokens: bool = False,
-        paging: PagingKind | None = None,
-        total_size: bool = True,
-        max_limit: int | None = None,
-        default_limit: int = 50,
-        ignore_offset: bool = False,
-        repeat_token: bool = False,
-        organizations: Mapping[str, str] | None = None,
-        progress: bool = False,
-        progress_seconds: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
+        **options: Any,  # noqa: ANN401 - ListingOptions' keywords (ServerOptions' for the fake)
     ) -> None:
-        if paging is not None and paging not in PAGING_KINDS:
-            msg = f"paging must be one of {', '.join(PAGING_KINDS)}, got {paging!r}"
-            raise ValueError(msg)
-        if max_limit is not None and max_limit < 1:
-            msg = f"max_limit must be >= 1 or None, got {max_limit}"
-            raise ValueError(msg)
-        if default_limit < 1:
-            msg = f"default_limit must be >= 1, got {default_limit}"
-            raise ValueError(msg)
-        if progress_seconds <= 0:
-            msg = f"progress_seconds must be > 0, got {progress_seconds}"
-            raise ValueError(msg)
+        check_option_names(type(self), options)
+        super().__init__(**options)
         if isinstance(jobs, int):
-            self.jobs: list[dict[str, Any]] = make_jobs(jobs, seed=seed)
+            self.jobs: list[dict[str, Any]] = make_jobs(jobs, seed=self.seed)
         else:
             self.jobs = [complete_job(job) for job in jobs]
-        self.seed = seed
-        self.paging: PagingKind = paging or ("both" if page_tokens else "offset")
-        self.total_size = total_size
-        self.max_limit = max_limit
-        self.default_limit = default_limit
-        self.ignore_offset = ignore_offset
-        self.repeat_token = repeat_token
         self.project_organizations: dict[str, str] = dict(
-            PROJECT_ORGANIZATIONS if organizations is None else organizations
+            PROJECT_ORGANIZATIONS if self.organizations is None else self.organizations
         )
-        self.progress = progress
-        self.progress_seconds = progress_seconds
-        self._clock = clock
         self._tokens = PageTokens()
-        self._insert_rng = random.Random(f"insert:{seed}")  # noqa: S311 - test data
+        self._insert_rng = random.Random(f"insert:{self.seed}")  # noqa: S311 - test data
         self._fixed_token: str | None = None
         self._schedules: dict[str, Schedule] = {}
         self._progressing = False
         self._init_batches(batches)
-
-    @property
-    def page_tokens(self) -> bool:
-        """Whether the fake sends ``next_page_token`` (every `paging` but ``"offset"``)."""
-        return self.paging != "offset"
-
-    @page_tokens.setter
-    def page_tokens(self, value: bool) -> None:
-        self.paging = "both" if value else "offset"
 
     # ------------------------------------------------------------------ answers
 
@@ -323,7 +265,7 @@ class Listing(BatchListing):
             new = [complete_job(job) for job in jobs]
         self.jobs[at:at] = new
         if self._progressing:
-            now = self._clock()
+            now = self.clock()
             for job in new:
                 self._schedule(job, now)
         return new
@@ -404,7 +346,7 @@ class Listing(BatchListing):
         if not self.progress:
             return
         self._progressing = True
-        now = self._clock()
+        now = self.clock()
         for job in self.jobs:
             self._schedule(job, now)
         self._start_batch_progress()
@@ -421,4 +363,4 @@ class Listing(BatchListing):
     def _advance(self) -> None:
         """Move scheduled jobs along to where the clock says they are."""
         if self._schedules:
-            advance(self.jobs, self._schedules, self._clock())
+            advance(self.jobs, self._schedules, self.clock())

@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final
@@ -29,7 +29,8 @@ from aiohttp.typedefs import Handler
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._faults import Fault, FaultScript
-from ._listing import Listing, PagingKind
+from ._listing import Listing
+from ._options import ServerOptions
 
 __all__ = ["BATCHES_PATH", "ECHO_PATH", "ENDPOINT_PATH", "FakeLlamaCloud", "RecordedRequest"]
 
@@ -87,7 +88,7 @@ def _json_response(
     return response
 
 
-class FakeLlamaCloud(Listing, FaultScript):
+class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
     """A real HTTP server that serves ``GET /api/v1/beta/batch-processing``.
 
     Use it as an async context manager (or call `start` and `stop`):
@@ -127,35 +128,19 @@ class FakeLlamaCloud(Listing, FaultScript):
         jobs: How many synthetic jobs to generate (`make_jobs` with
             ``seed``), or the jobs themselves as mappings (copied; missing
             required fields filled in, see `complete_job`).
-        seed: The seed for synthetic jobs (also for jobs added by
-            `insert_jobs` and progress schedules).
-        api_key: When set, require ``Authorization: Bearer <api_key>``.
-        page_tokens: Issue ``next_page_token`` while more items remain (the
-            same as ``paging="both"``).
-        paging: How to page (a `PagingKind`): ``"offset"``, ``"both"``,
-            ``"token-ignored"`` or ``"token"``; overrides ``page_tokens``.
-        total_size: Include ``total_size`` (the filtered count) in responses.
-        max_limit: Silently cap ``limit`` at this many items.
-        default_limit: The page size when no ``limit`` is sent.
-        latency: Seconds added before every list-endpoint response.
-        rate_limit: Requests per second the list endpoint answers (a moving
-            window of one second); beyond it, 429 with a ``Retry-After`` of the
-            whole seconds until a slot frees. ``throttled`` records each 429's
-            time and wait.
-        host: The address to listen on (``127.0.0.1``; ``127.0.0.2`` acts as
-            another host on Linux).
-        port: The port to listen on; 0 lets the OS choose.
-        ignore_offset: Misbehave: always serve the first page.
-        repeat_token: Misbehave: always send the same ``next_page_token``.
-        organizations: ``project_id`` to ``organization_id`` for jobs without
-            their own ``"organization_id"`` key; defaults to the synthetic
-            projects' organizations.
-        progress: Move in-flight jobs along as time passes: each pending,
-            dispatched or running job starts running and then completes (or,
-            about one in seven, fails) within ``progress_seconds`` of
-            `start` (or of its insertion), on a seeded schedule.
-        progress_seconds: How long progress takes to settle every job.
-        clock: The monotonic clock that drives progress (tests may pass a fake).
+        batches: How many synthetic v2 batches to generate, or the batches.
+        **options: The options, each declared once with its default, its
+            check and its meaning: `ListingOptions` (``seed``, ``paging`` or
+            ``page_tokens``, ``total_size``, ``max_limit``, ``default_limit``,
+            ``ignore_offset``, ``repeat_token``, ``organizations``,
+            ``progress``, ``progress_seconds``, ``clock``) and `ServerOptions`
+            (``api_key``, ``host``, ``port``, ``latency``, ``rate_limit``).
+            Each stays an attribute a test may change on a running fake
+            (``cloud.max_limit = 5``), checked again when it does.
+
+    Raises:
+        ValueError: An option's value is out of range (the message names it).
+        TypeError: An unknown option.
     """
 
     def __init__(
@@ -163,58 +148,15 @@ class FakeLlamaCloud(Listing, FaultScript):
         jobs: int | Sequence[Mapping[str, Any]] = 0,
         *,
         batches: int | Sequence[Mapping[str, Any]] = 0,
-        seed: int = 0,
-        api_key: str | None = None,
-        page_tokens: bool = False,
-        paging: PagingKind | None = None,
-        total_size: bool = True,
-        max_limit: int | None = None,
-        default_limit: int = 50,
-        latency: float = 0.0,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        ignore_offset: bool = False,
-        repeat_token: bool = False,
-        organizations: Mapping[str, str] | None = None,
-        progress: bool = False,
-        progress_seconds: float = 5.0,
-        clock: Callable[[], float] = time.monotonic,
-        rate_limit: int | None = None,
+        **options: Any,  # noqa: ANN401 - ServerOptions' keywords, declared there
     ) -> None:
-        if latency < 0:
-            msg = f"latency must be >= 0, got {latency}"
-            raise ValueError(msg)
-        if rate_limit is not None and rate_limit < 1:
-            msg = f"rate_limit must be >= 1 request per second or None, got {rate_limit}"
-            raise ValueError(msg)
-        Listing.__init__(
-            self,
-            jobs,
-            batches=batches,
-            seed=seed,
-            page_tokens=page_tokens,
-            paging=paging,
-            total_size=total_size,
-            max_limit=max_limit,
-            default_limit=default_limit,
-            ignore_offset=ignore_offset,
-            repeat_token=repeat_token,
-            organizations=organizations,
-            progress=progress,
-            progress_seconds=progress_seconds,
-            clock=clock,
-        )
+        Listing.__init__(self, jobs, batches=batches, **options)
         FaultScript.__init__(self)
-        self.api_key = api_key
-        self.latency = latency
-        self.host = host
-        self.port = port
         self.requests: list[RecordedRequest] = []
         self._request_counter = 0
         self._runner: web.AppRunner | None = None
         self._sleepers: set[asyncio.Task[Any]] = set()
         self._bound_port: int | None = None
-        self.rate_limit = rate_limit
         self.throttled: list[tuple[float, float]] = []  # (monotonic time, Retry-After) of 429s
         self._answered: deque[float] = deque()  # times of requests within the window
 
