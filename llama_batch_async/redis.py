@@ -12,11 +12,12 @@ Every process that names the same Redis and the same key shares:
 
 - **the pause**: a 429 stores its ``Retry-After`` (or the backoff chosen) in Redis
   under ``<key>:pause`` with that expiry, through one Lua script that only ever
-  moves the end later; before each request every worker asks Redis (one script
-  that reads what is left of the pause) and waits out what is left;
+  moves the end later; before each request every worker asks Redis (one script that
+  checks the pause and reads Redis's clock) and waits out what is left;
 - **the budget** (``rate=``, optional): pyrate-limiter's sliding-window log in a
-  Redis sorted set (``<key>:budget``), at most N slots in any ``period + slack``
-  (``rate="N/period"``), so the fleet together never sends more than ``rate``.
+  Redis sorted set (``<key>:budget``), each slot dated by Redis's clock as read in
+  the pause check, so the fleet together never sends more than ``rate``: at most
+  N slots in any ``period + slack`` (``rate="N/period"``).
 
 Why the slack: a slot is granted in Redis, and the request reaches the API a
 little later (the Redis reply, the event loop, the HTTP send). Those delays differ
@@ -26,18 +27,14 @@ each slot ``slack`` seconds longer than the period keeps the API's count at or
 under N in every period as long as no request's delay exceeds another's by more
 than ``slack``. It costs throughput: N per ``period + slack`` sustained.
 
-What is not atomic, and what that costs:
-
-- The pause check and the budget slot are two Redis calls. A pause stored between
-  them (another worker's 429, within one round trip) does not hold a request
-  already checked: it is sent, like one already in flight when the 429 came.
-- pyrate-limiter dates a slot by the worker's wall clock, just before its script
-  counts the slots in ``[date - window, date]`` and adds this one. A slot dated a
-  little earlier than one counted before it does not see that one, so the window
-  is shorter by at most the time from dating a slot to the script running
-  (``slot_lags`` bounds it per slot; milliseconds on a loaded machine). Machines
-  whose clocks disagree shorten it by their skew too: keep them on NTP, and raise
-  ``slack`` by any skew you expect.
+What is not atomic: the pause check and the budget slot are two Redis calls, so a
+pause stored between them (another worker's 429, within one Redis round trip) does
+not hold a request already checked; it is sent, like a request that was already in
+flight when the 429 came. And a slot is dated when the pause was checked, a round
+trip before pyrate-limiter's script counts the window, so two workers' slots may be
+counted out of their dates' order: the budget's window is then shorter by at most
+that round trip (``slot_lags`` records it; sub-millisecond to a few ms, well inside
+the slack).
 
 When Redis is unreachable or slower than ``timeout``, the limiter falls back to a
 `LocalLimiter` of this process: one WARNING per outage, each request decided
@@ -49,6 +46,7 @@ because of Redis.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import inspect
 import logging
@@ -121,9 +119,9 @@ return {left, now}
 """
 
 # Before each request: {ms the pause at KEYS[1] still stands (<= 0: none), now in
-# microseconds of Redis's clock}. With a budget (ARGV[1] > 0 ms), its key KEYS[2] is
-# kept that long past this moment, so a fleet that stops leaves nothing behind
-# (pyrate-limiter's keys never expire).
+# microseconds of Redis's clock}, the time a budget slot is then dated with. With a
+# budget (ARGV[1] > 0 ms), its key KEYS[2] is kept that long past this moment, so a
+# fleet that stops leaves nothing behind (pyrate-limiter's keys never expire).
 _CHECK_PAUSE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -245,12 +243,11 @@ class RedisLimiter:
     Attributes:
         slack: The ``slack`` in seconds.
         admitted: When Redis let this limiter's last 4096 requests go (the
-            moment of their pause check), in seconds of Redis's clock, oldest
-            first.
-        slots: The dates of the last 4096 budget slots this limiter took, in
-            seconds of this machine's wall clock to the millisecond.
-        slot_lags: For the same slots, the local seconds from dating the slot
-            to the budget's answer: the most it was counted after its date.
+            moment of the pause check, which also dates the budget slot), in
+            seconds of Redis's clock to the millisecond, oldest first.
+        slot_lags: For the same requests with a budget, the local seconds from
+            the pause check to the budget's answer: how much later than its
+            date a slot was counted.
         paused: The last 4096 pauses this limiter stored (or found longer), as
             (start, seconds), the start in seconds of Redis's clock.
         fallbacks: Requests decided locally because Redis did not answer.
@@ -309,7 +306,6 @@ class RedisLimiter:
         self.outages = 0
         # Redis-clock records, for checks and figures (see the class docstring).
         self.admitted: deque[float] = deque(maxlen=_RECORDS_KEPT)
-        self.slots: deque[float] = deque(maxlen=_RECORDS_KEPT)
         self.slot_lags: deque[float] = deque(maxlen=_RECORDS_KEPT)
         self.paused: deque[tuple[float, float]] = deque(maxlen=_RECORDS_KEPT)
 
@@ -362,6 +358,7 @@ class RedisLimiter:
             # This process's own pause: a 429 it told Redis about, or learned while
             # Redis was down; checked (and capped) here, never slept through early.
             await self.local.acquire(sleep, cap=cap)
+            checked = time.monotonic()
             answer = await self._try(lambda: self._check(keys=keys, args=args))
             if answer is None:
                 return  # Redis is down: the local pause alone, and no fleet budget
@@ -371,14 +368,17 @@ class RedisLimiter:
                 # worker's 429 may move the end while this one sleeps.
                 self.local.pause(left_ms / 1000)
                 continue
+            now_ms = now_us // 1000
             if self._rate is None:
-                self.admitted.append(now_us / 1_000_000)
+                self.admitted.append(now_ms / 1000)
                 return
-            decision = await self._try(self._take_slot)
+            item = RateItem("request", now_ms)
+            decision = await self._try(functools.partial(self._take_slot, item))
             if decision is None:
                 return  # Redis went down between the two calls
             if decision.allowed:
-                self.admitted.append(now_us / 1_000_000)
+                self.admitted.append(now_ms / 1000)
+                self.slot_lags.append(time.monotonic() - checked)
                 return
             # pyrate-limiter's wait, from the slot's date, until the oldest slot in the
             # window leaves it; a little jitter so the workers that wait for one freed
@@ -401,39 +401,29 @@ class RedisLimiter:
             retry_after=self.local.remaining or None,
         )
 
-    async def _take_slot(self) -> Decision:
-        """pyrate-limiter's verdict on one slot dated now (taken if allowed)."""
+    async def _take_slot(self, item: RateItem) -> Decision:
+        """pyrate-limiter's verdict on one slot dated ``item.timestamp`` (taken if allowed)."""
         assert self._rate is not None  # noqa: S101 - only called with a budget
         try:
-            decision, date_ms = await self._put()
+            decision = await self._put(item)
         except NoScriptError:
             # Redis restarted or flushed its scripts since the bucket loaded its own.
             self._bucket = None
-            decision, date_ms = await self._put()
+            decision = await self._put(item)
         if decision.allowed:
             self._since_leak += 1
             if self._since_leak >= self._rate.limit:
                 # Drop the slots every window has left, once per `limit` of ours.
                 self._since_leak = 0
                 assert self._bucket is not None  # noqa: S101 - set by _put
-                await _resolve(self._bucket.leak(date_ms))
+                await _resolve(self._bucket.leak(item.timestamp))
         return decision
 
-    async def _put(self) -> tuple[Decision, int]:
-        """Date a slot by this machine's wall clock and offer it to the bucket; its date."""
+    async def _put(self, item: RateItem) -> Decision:
         if self._bucket is None:
             assert self._rate is not None  # noqa: S101 - only called with a budget
             self._bucket = await RedisBucket.init([self._rate], self._redis, self._budget_key())
-        # Dated just before the script runs (as pyrate-limiter's own clock does): the
-        # window a slot is checked against ends at its date, so a slot dated earlier
-        # than one counted before it misses that one (see the module docstring).
-        dated = time.monotonic()
-        date_ms = time.time_ns() // 1_000_000
-        decision = await _resolve(self._bucket.put_decision(RateItem("request", date_ms)))
-        if decision.allowed:
-            self.slots.append(date_ms / 1000)
-            self.slot_lags.append(time.monotonic() - dated)
-        return decision, date_ms
+        return await _resolve(self._bucket.put_decision(item))
 
     async def rate_limited(self, seconds: float) -> None:
         """Pause this process and, through Redis, the fleet for ``seconds`` from now."""

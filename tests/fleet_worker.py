@@ -5,7 +5,7 @@ then reads one JSON command a line from stdin (``base_url``, ``key``, ``mode``: 
 for the shared pause and budget, ``pause`` for the shared pause only, ``local`` for the
 default in-process limiter), walks every job once, and prints one JSON line: the job
 ids, the walk's counters, the Redis-clock times of its admissions and pauses, and
-its budget slots' dates and lags (dating to the budget's answer).
+its slots' lags (pause check to budget answer).
 It exits at the end of stdin.
 """
 
@@ -50,7 +50,6 @@ async def walk(
             "retries": pager.stats.retries,
             "fallbacks": limiter.fallbacks if limiter is not None else 0,
             "admitted": list(limiter.admitted) if limiter is not None else [],
-            "slots": list(limiter.slots) if limiter is not None else [],
             "slot_lags": list(limiter.slot_lags) if limiter is not None else [],
             "paused": list(limiter.paused) if limiter is not None else [],
         }
