@@ -44,7 +44,7 @@ TEST_DEPS = [
     "fastapi>=0.110",
     "httpx2",  # starlette's TestClient transport
     "redis>=5.2",  # the [redis] extra: tests/test_redis.py against a real redis-server
-    "pyrate-limiter>=4.5,<5",
+    "limits>=5",
 ]
 
 

@@ -29,9 +29,6 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_PREFETCH",
-    "DEFAULT_RATE_SLACK",
-    "DEFAULT_REDIS_RETRY_INTERVAL",
-    "DEFAULT_REDIS_TIMEOUT",
     "DEFAULT_RETRY_AFTER_CAP",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
@@ -72,15 +69,6 @@ MAX_WINDOWS: Final = 32
 """The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0
 """Seconds between polls of ``wait_for_jobs`` / ``watch_jobs`` while jobs change."""
-# Seconds each slot of a fleet's budget (RedisLimiter) is held past the rate's period.
-# Measured on this project's 2-core CI machine beside other test runs (load 3 to 8):
-# the grant-to-arrival delays of 4 fleet workers spread over 7 to 57 ms, and a slack
-# of 0 earned 1 to 5 429s a run where 0.1 earned none (docs/fleets.md).
-DEFAULT_RATE_SLACK: Final = 0.1
-DEFAULT_REDIS_TIMEOUT: Final = 0.5
-"""Seconds one Redis command of a `RedisLimiter` may take before it decides locally."""
-DEFAULT_REDIS_RETRY_INTERVAL: Final = 2.0
-"""Seconds between a `RedisLimiter`'s attempts to reach Redis while it is down."""
 
 
 @attrs.frozen(slots=True)

@@ -1,7 +1,7 @@
 """One 429 pause and one request budget for a fleet of processes, shared through Redis.
 
 Needs the ``[redis]`` extra (``pip install 'llama-batch-async[redis]'``): redis-py's
-asyncio client, and pyrate-limiter for the budget.
+asyncio client, and the `limits` library to read ``rate``.
 
     async with RedisLimiter("redis://cache:6379/0", rate="10/second") as limiter:
         async with BatchClient(limiter=limiter) as client:
@@ -13,11 +13,11 @@ Every process that names the same Redis and the same key shares:
 - **the pause**: a 429 stores its ``Retry-After`` (or the backoff chosen) in Redis
   under ``<key>:pause`` with that expiry, through one Lua script that only ever
   moves the end later; before each request every worker asks Redis (one script that
-  checks the pause and reads Redis's clock) and waits out what is left;
-- **the budget** (``rate=``, optional): pyrate-limiter's sliding-window log in a
-  Redis sorted set (``<key>:budget``), each slot dated by Redis's clock as read in
-  the pause check, so the fleet together never sends more than ``rate``: at most
-  N slots in any ``period + slack`` (``rate="N/period"``).
+  checks the pause and takes a budget slot in the same step) and waits out what is
+  left, so Redis lets nobody go inside a pause stored before it;
+- **the budget** (``rate=``, optional): a moving window kept by one Lua script on
+  Redis's own clock, so the fleet together never sends more than ``rate``: at most
+  N slots are granted in any ``period + slack`` (``rate="N/period"``).
 
 Why the slack: a slot is granted in Redis, and the request reaches the API a
 little later (the Redis reply, the event loop, the HTTP send). Those delays differ
@@ -26,15 +26,6 @@ arrive closer together than one period, and the API counts arrivals. Holding
 each slot ``slack`` seconds longer than the period keeps the API's count at or
 under N in every period as long as no request's delay exceeds another's by more
 than ``slack``. It costs throughput: N per ``period + slack`` sustained.
-
-What is not atomic: the pause check and the budget slot are two Redis calls, so a
-pause stored between them (another worker's 429, within one Redis round trip) does
-not hold a request already checked; it is sent, like a request that was already in
-flight when the 429 came. And a slot is dated when the pause was checked, a round
-trip before pyrate-limiter's script counts the window, so two workers' slots may be
-counted out of their dates' order: the budget's window is then shorter by at most
-that round trip (``slot_lags`` records it; sub-millisecond to a few ms, well inside
-the slack).
 
 When Redis is unreachable or slower than ``timeout``, the limiter falls back to a
 `LocalLimiter` of this process: one WARNING per outage, each request decided
@@ -46,13 +37,10 @@ because of Redis.
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-import inspect
 import logging
 import math
 import random
-import re
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -61,20 +49,25 @@ from typing import TypeVar
 
 try:
     import redis.asyncio as aioredis
-    from pyrate_limiter import Decision, Rate, RateItem, RedisBucket
-    from redis.exceptions import NoScriptError, RedisError
+    from limits import RateLimitItem, parse
+    from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "llama_batch_async.redis needs the [redis] extra: pip install 'llama-batch-async[redis]'"
     ) from exc
 
 from ._checkpoint import check_name
-from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
 from ._errors import RateLimitError
 from ._limiter import LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
+
+# Seconds each budget slot is held past the rate's period (see the module docstring).
+# Measured on this project's 2-core CI machine beside other test runs (load 3 to 8):
+# the grant-to-arrival delays of 4 fleet workers spread over 7 to 57 ms, and a slack
+# of 0 earned 1 to 5 429s a run where 0.1 earned none (docs/fleets.md).
+DEFAULT_RATE_SLACK = 0.1
 
 logger = logging.getLogger(__name__)
 
@@ -87,21 +80,6 @@ _MAX_ROUNDS = 64
 
 # How many times a limiter remembers in `RedisLimiter.admitted` and `.paused`.
 _RECORDS_KEPT = 4096
-
-# The rate notation `limits` read before (the same text is accepted): "10/second",
-# "600 per minute", "1/2 hours". Months are 30 days and years 365, as there.
-_RATE = re.compile(
-    r"\s*(\d+)\s*(?:/|\s+per\s+)\s*(\d*)\s*(second|minute|hour|day|month|year)s?\s*",
-    re.IGNORECASE,
-)
-_UNIT_SECONDS = {
-    "second": 1,
-    "minute": 60,
-    "hour": 3600,
-    "day": 86400,
-    "month": 30 * 86400,
-    "year": 365 * 86400,
-}
 
 # Extend the pause at KEYS[1] to ARGV[1] ms from now unless more is left already;
 # atomic in Redis, so two workers' 429s never shorten each other's pause. Returns
@@ -118,44 +96,43 @@ end
 return {left, now}
 """
 
-# Before each request: {ms the pause at KEYS[1] still stands (<= 0: none), now in
-# microseconds of Redis's clock}, the time a budget slot is then dated with. With a
-# budget (ARGV[1] > 0 ms), its key KEYS[2] is kept that long past this moment, so a
-# fleet that stops leaves nothing behind (pyrate-limiter's keys never expire).
-_CHECK_PAUSE = """
+# Let one request go, or say why not, in one step on Redis's clock:
+# - {2, ms}: the pause at KEYS[1] stands for ms more;
+# - {0, us}: the budget at KEYS[2] is full for us more microseconds: ARGV[1] (> 0)
+#   grants were made in the last ARGV[2] microseconds (a list of grant times, newest
+#   first);
+# - {1, now}: go (a budget slot is taken, if there is a budget).
+# Atomic across every worker: no request is let through inside a pause stored before
+# it, nor beyond the budget, and no worker's own clock (or its skew) matters.
+_ADMIT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local keep = tonumber(ARGV[1])
-if keep > 0 then
-  redis.call('PEXPIRE', KEYS[2], keep)
+local left = redis.call('PTTL', KEYS[1])
+if left > 0 then
+  return {2, left}
 end
-return {redis.call('PTTL', KEYS[1]), now}
+local limit = tonumber(ARGV[1])
+if limit == 0 then
+  return {1, now}
+end
+local window = tonumber(ARGV[2])
+local newest = redis.call('LINDEX', KEYS[2], 0)
+if newest and tonumber(newest) > now then
+  -- Redis's clock stepped back: forget the window rather than wait for it.
+  redis.call('DEL', KEYS[2])
+end
+local oldest = redis.call('LINDEX', KEYS[2], limit - 1)
+if oldest and now - tonumber(oldest) < window then
+  return {0, tonumber(oldest) + window - now}
+end
+redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
+redis.call('LTRIM', KEYS[2], 0, limit - 1)
+redis.call('PEXPIRE', KEYS[2], math.ceil(window / 1000))
+return {1, now}
 """
+_BUSY, _GO, _PAUSED = 0, 1, 2
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
-
-
-def _parse_rate(rate: object) -> tuple[int, float] | None:
-    """``rate`` as (slots, period in seconds); None for None.
-
-    Raises:
-        ValueError: Naming ``rate``, for anything but that notation.
-    """
-    if rate is None:
-        return None
-    match = _RATE.fullmatch(rate) if isinstance(rate, str) else None
-    if match is not None:
-        amount, multiple = int(match[1]), int(match[2] or 1)
-        if amount >= 1 and multiple >= 1:
-            return amount, float(multiple * _UNIT_SECONDS[match[3].lower()])
-    raise must_be("rate", 'None or a rate such as "10/second" or "600 per minute"', rate)
-
-
-async def _resolve(value: _T | Awaitable[_T]) -> _T:
-    """pyrate-limiter's bucket methods answer a value or an awaitable (async Redis: the latter)."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 class RedisCheckpointStore:
@@ -229,10 +206,8 @@ class RedisLimiter:
             or a `redis.asyncio.Redis` the limiter uses and never closes.
         key: The Redis key to share; default `fleet_key` of the client's base
             URL and API key (set when a `BatchClient` takes the limiter).
-        rate: A fleet-wide budget: ``"N/period"`` or ``"N per period"`` with
-            a period of second, minute, hour, day, month or year, optionally
-            a multiple (``"10/second"``, ``"600 per minute"``, ``"1/2 hours"``);
-            None for no budget.
+        rate: A fleet-wide budget in `limits` notation (``"10/second"``,
+            ``"600/minute"``, ``"10 per second"``); None for no budget.
         slack: Seconds each slot of the budget is held past the rate's period,
             so differing delays between grant and arrival do not bunch
             requests at the API (see the module docstring).
@@ -242,19 +217,15 @@ class RedisLimiter:
 
     Attributes:
         slack: The ``slack`` in seconds.
-        admitted: When Redis let this limiter's last 4096 requests go (the
-            moment of the pause check, which also dates the budget slot), in
-            seconds of Redis's clock to the millisecond, oldest first.
-        slot_lags: For the same requests with a budget, the local seconds from
-            the pause check to the budget's answer: how much later than its
-            date a slot was counted.
+        admitted: When Redis let this limiter's last 4096 requests go (budget
+            slot taken, if any), in seconds of Redis's clock, oldest first.
         paused: The last 4096 pauses this limiter stored (or found longer), as
             (start, seconds), the start in seconds of Redis's clock.
         fallbacks: Requests decided locally because Redis did not answer.
         outages: Times Redis stopped answering.
 
     Raises:
-        ValueError: A ``rate`` not in that notation, a negative ``slack``, or a
+        ValueError: A ``rate`` `limits` cannot parse, a negative ``slack``, or a
             non-positive ``timeout`` or ``retry_interval``.
     """
 
@@ -265,27 +236,17 @@ class RedisLimiter:
         key: str | None = None,
         rate: str | None = None,
         slack: float = DEFAULT_RATE_SLACK,
-        timeout: float = DEFAULT_REDIS_TIMEOUT,
-        retry_interval: float = DEFAULT_REDIS_RETRY_INTERVAL,
+        timeout: float = 0.5,
+        retry_interval: float = 2.0,
     ) -> None:
         timeout = check_seconds("timeout", timeout)
         retry_interval = check_seconds("retry_interval", retry_interval)
         self.slack = check_seconds("slack", slack, allow_zero=True)
-        parsed = _parse_rate(rate)
-        self._rate_text = rate
-        # The budget: at most `limit` slots in any period + slack, in ms (pyrate-limiter's
-        # unit, and the precision of the slots' dates).
-        self._rate: Rate | None = None
-        self._keep_ms = 0
-        if parsed is not None:
-            limit, period = parsed
-            window_ms = math.ceil((period + self.slack) * 1000)
-            self._rate = Rate(limit, window_ms)
-            # The budget key outlives its newest slot by its window (and a second of margin
-            # for the round trip between the pause check and the slot).
-            self._keep_ms = window_ms + 1000
-        self._bucket: RedisBucket | None = None
-        self._since_leak = 0
+        self._rate = self._parse_rate(rate)
+        # The budget: at most _limit grants in any _window_us of Redis's clock.
+        self._limit = 0 if self._rate is None else self._rate.amount
+        period = 0.0 if self._rate is None else float(self._rate.get_expiry())
+        self._window_us = math.ceil((period + self.slack) * 1_000_000)
         if isinstance(url_or_client, str):
             self._redis = aioredis.Redis.from_url(
                 url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
@@ -295,7 +256,7 @@ class RedisLimiter:
             self._redis = url_or_client
             self._owned = False
         self._extend = self._redis.register_script(_EXTEND_PAUSE)
-        self._check = self._redis.register_script(_CHECK_PAUSE)
+        self._admit = self._redis.register_script(_ADMIT)
         self._key = key
         self._named = key is not None
         self._timeout = timeout
@@ -306,14 +267,22 @@ class RedisLimiter:
         self.outages = 0
         # Redis-clock records, for checks and figures (see the class docstring).
         self.admitted: deque[float] = deque(maxlen=_RECORDS_KEPT)
-        self.slot_lags: deque[float] = deque(maxlen=_RECORDS_KEPT)
         self.paused: deque[tuple[float, float]] = deque(maxlen=_RECORDS_KEPT)
 
     def __repr__(self) -> str:
         state = " redis-down" if self._retry_at is not None else ""
-        return (
-            f"<RedisLimiter key={self._key!r} rate={self._rate_text!r} slack={self.slack:g}{state}>"
-        )
+        return f"<RedisLimiter key={self._key!r} rate={self._rate} slack={self.slack:g}{state}>"
+
+    @staticmethod
+    def _parse_rate(rate: str | None) -> RateLimitItem | None:
+        if rate is None:
+            return None
+        if isinstance(rate, str):
+            try:
+                return parse(rate)
+            except ValueError:
+                pass
+        raise must_be("rate", 'None or a rate such as "10/second" or "600 per minute"', rate)
 
     @property
     def key(self) -> str | None:
@@ -341,7 +310,6 @@ class RedisLimiter:
                 "use one limiter per account, or name a key"
             )
         self._key = derived
-        self._bucket = None  # its key is derived from this one
 
     async def acquire(self, sleep: Sleep, *, cap: float = math.inf) -> None:
         """Wait out the shared pause, then take a slot of the fleet's budget.
@@ -351,45 +319,33 @@ class RedisLimiter:
                 ``cap``; or 64 rounds passed without a chance to send.
             RuntimeError: No key yet (name one, or give the limiter to a client).
         """
-        keys = [self._pause_key(), self._budget_key()]
-        args = [self._keep_ms]
+        keys = [self._pause_key(), f"{self._key}:budget"]
+        args = [self._limit, self._window_us]
         budget_waited = 0.0
         for _ in range(_MAX_ROUNDS):
             # This process's own pause: a 429 it told Redis about, or learned while
             # Redis was down; checked (and capped) here, never slept through early.
             await self.local.acquire(sleep, cap=cap)
-            checked = time.monotonic()
-            answer = await self._try(lambda: self._check(keys=keys, args=args))
+            answer = await self._try(lambda: self._admit(keys=keys, args=args))
             if answer is None:
                 return  # Redis is down: the local pause alone, and no fleet budget
-            left_ms, now_us = (int(part) for part in answer)
-            if left_ms > 0:
+            kind, value = (int(part) for part in answer)
+            if kind == _GO:
+                self.admitted.append(value / 1_000_000)
+                return
+            if kind == _PAUSED:
                 # Waited at the top of the next round, which asks Redis again: another
                 # worker's 429 may move the end while this one sleeps.
-                self.local.pause(left_ms / 1000)
+                self.local.pause(value / 1000)
                 continue
-            now_ms = now_us // 1000
-            if self._rate is None:
-                self.admitted.append(now_ms / 1000)
-                return
-            item = RateItem("request", now_ms)
-            decision = await self._try(functools.partial(self._take_slot, item))
-            if decision is None:
-                return  # Redis went down between the two calls
-            if decision.allowed:
-                self.admitted.append(now_ms / 1000)
-                self.slot_lags.append(time.monotonic() - checked)
-                return
-            # pyrate-limiter's wait, from the slot's date, until the oldest slot in the
-            # window leaves it; a little jitter so the workers that wait for one freed
-            # slot do not all ask at the same instant (not cryptographic).
-            wait_ms = decision.retry_after_ms or 1
-            wait = max(0.001, wait_ms / 1000) + random.uniform(0.0, 0.01)  # noqa: S311
+            # A little jitter so the workers that wait for one freed slot do not all
+            # ask at the same instant (not cryptographic).
+            wait = max(0.001, value / 1_000_000) + random.uniform(0.0, 0.01)  # noqa: S311
             budget_waited += wait
             if budget_waited > cap:
                 raise RateLimitError(
-                    f"rate limited: the fleet's budget of {self._rate_text} kept this "
-                    f"request waiting over {cap:g} s",
+                    f"rate limited: the fleet's budget of {self._rate} kept this request "
+                    f"waiting over {cap:g} s",
                     status_code=429,
                     retry_after=wait,
                 )
@@ -400,30 +356,6 @@ class RedisLimiter:
             status_code=429,
             retry_after=self.local.remaining or None,
         )
-
-    async def _take_slot(self, item: RateItem) -> Decision:
-        """pyrate-limiter's verdict on one slot dated ``item.timestamp`` (taken if allowed)."""
-        assert self._rate is not None  # noqa: S101 - only called with a budget
-        try:
-            decision = await self._put(item)
-        except NoScriptError:
-            # Redis restarted or flushed its scripts since the bucket loaded its own.
-            self._bucket = None
-            decision = await self._put(item)
-        if decision.allowed:
-            self._since_leak += 1
-            if self._since_leak >= self._rate.limit:
-                # Drop the slots every window has left, once per `limit` of ours.
-                self._since_leak = 0
-                assert self._bucket is not None  # noqa: S101 - set by _put
-                await _resolve(self._bucket.leak(item.timestamp))
-        return decision
-
-    async def _put(self, item: RateItem) -> Decision:
-        if self._bucket is None:
-            assert self._rate is not None  # noqa: S101 - only called with a budget
-            self._bucket = await RedisBucket.init([self._rate], self._redis, self._budget_key())
-        return await _resolve(self._bucket.put_decision(item))
 
     async def rate_limited(self, seconds: float) -> None:
         """Pause this process and, through Redis, the fleet for ``seconds`` from now."""
@@ -452,17 +384,11 @@ class RedisLimiter:
         await self.aclose()
 
     def _pause_key(self) -> str:
-        return f"{self._named_key()}:pause"
-
-    def _budget_key(self) -> str:
-        return f"{self._named_key()}:budget"
-
-    def _named_key(self) -> str:
         if self._key is None:
             raise RuntimeError(
                 "RedisLimiter has no key yet: name one, or pass it to BatchClient(limiter=...)"
             )
-        return self._key
+        return f"{self._key}:pause"
 
     async def _try(self, command: Callable[[], Awaitable[_T]]) -> _T | None:
         """Run one Redis command within ``timeout``; None when Redis is down."""

@@ -4,8 +4,7 @@ Usage: ``python fleet_worker.py REDIS_URL RATE SLACK``. It prints ``ready`` once
 then reads one JSON command a line from stdin (``base_url``, ``key``, ``mode``: ``rate``
 for the shared pause and budget, ``pause`` for the shared pause only, ``local`` for the
 default in-process limiter), walks every job once, and prints one JSON line: the job
-ids, the walk's counters, the Redis-clock times of its admissions and pauses, and
-its slots' lags (pause check to budget answer).
+ids, the walk's counters, and the Redis-clock times of its admissions and pauses.
 It exits at the end of stdin.
 """
 
@@ -50,7 +49,6 @@ async def walk(
             "retries": pager.stats.retries,
             "fallbacks": limiter.fallbacks if limiter is not None else 0,
             "admitted": list(limiter.admitted) if limiter is not None else [],
-            "slot_lags": list(limiter.slot_lags) if limiter is not None else [],
             "paused": list(limiter.paused) if limiter is not None else [],
         }
     finally:
