@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,6 +40,9 @@ class Result(NamedTuple):
     stderr: str
 
 
+Cli = Callable[..., Result]
+
+
 @pytest.fixture
 def cloud() -> Iterator[FakeLlamaCloud]:
     """A fake cloud with 45 seeded v2 batches, its own thread and loop."""
@@ -48,7 +51,7 @@ def cloud() -> Iterator[FakeLlamaCloud]:
 
 
 @pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def cli(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Cli:
     """Run ``main(argv)`` in this process; return the exit code and what it wrote."""
     for name in list(os.environ):
         if name.startswith(("LLAMA_CLOUD_", "LLAMA_PARSE_", "LLAMA_BATCH_")):
@@ -80,7 +83,7 @@ def batch_requests(fake: FakeLlamaCloud) -> list[Any]:
 # ----------------------------------------------------------------- list, piped
 
 
-def test_list_jsonl_is_every_batch_once_as_the_wire_record(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_list_jsonl_is_every_batch_once_as_the_wire_record(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """Piped, batches list writes JSON Lines: every batch once, in order, as the server sent it."""
     result = cli("batches", "list", *at(cloud), "--page-size", "10")
     assert result.code == 0
@@ -93,7 +96,7 @@ def test_list_jsonl_is_every_batch_once_as_the_wire_record(cloud: FakeLlamaCloud
     assert len(batch_requests(cloud)) == 5
 
 
-def test_list_json_is_one_array_and_empty_is_brackets(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_list_json_is_one_array_and_empty_is_brackets(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """--format json is one valid array; a listing with no match is `[]`."""
     full = cli("batches", "list", *at(cloud), "--format", "json", "--page-size", "20")
     assert [record["id"] for record in json.loads(full.stdout)] == [b["id"] for b in cloud.batches]
@@ -101,7 +104,7 @@ def test_list_json_is_one_array_and_empty_is_brackets(cloud: FakeLlamaCloud, cli
     assert (empty.code, empty.stdout) == (0, "[]\n")
 
 
-def test_list_csv_flattens_config_and_keeps_every_value(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_list_csv_flattens_config_and_keeps_every_value(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """--format csv: a header with config.job flattened, then one exact row per batch."""
     cloud.set_batches([make_batch(id="bat-comma", source_directory_id='dir-"a",\nb')])
     result = cli("batches", "list", *at(cloud), "--format", "csv")
@@ -130,7 +133,7 @@ def test_list_csv_flattens_config_and_keeps_every_value(cloud: FakeLlamaCloud, c
     assert len(rows) == 2
 
 
-def test_list_sends_the_filters_as_v2_query_parameters(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_list_sends_the_filters_as_v2_query_parameters(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """Each filter flag becomes its v2 query parameter; a time without offset is UTC."""
     result = cli(
         "batches", "list", *at(cloud),
@@ -148,14 +151,14 @@ def test_list_sends_the_filters_as_v2_query_parameters(cloud: FakeLlamaCloud, cl
     assert query["created_at_on_or_before"].startswith("2026-11-01T10:00:00")
 
 
-def test_list_max_items_is_exact(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_list_max_items_is_exact(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """--max-items N writes exactly N batches."""
     result = cli("batches", "list", *at(cloud), "--max-items", "13", "--page-size", "5")
     assert len(jsonl(result.stdout)) == 13
 
 
 def test_a_failed_walk_keeps_its_output_and_prints_a_cursor_that_resumes(
-    cloud: FakeLlamaCloud, cli: Any
+    cloud: FakeLlamaCloud, cli: Cli
 ) -> None:
     """A walk failing part-way exits 1, keeps what it listed, and prints a cursor that resumes."""
     args = ("batches", "list", *at(cloud), "--page-size", "10", "--max-retries", "0")
@@ -193,7 +196,7 @@ def test_a_failed_walk_keeps_its_output_and_prints_a_cursor_that_resumes(
     ],
 )
 def test_a_bad_flag_is_named_as_typed_before_any_request(
-    cloud: FakeLlamaCloud, cli: Any, args: tuple[str, ...], flag: str, why: str
+    cloud: FakeLlamaCloud, cli: Cli, args: tuple[str, ...], flag: str, why: str
 ) -> None:
     """A refused value exits 2 naming the flag as typed (never the parameter), sending nothing."""
     result = cli("batches", "list", *at(cloud), *args)
@@ -207,7 +210,7 @@ def test_a_bad_flag_is_named_as_typed_before_any_request(
     assert batch_requests(cloud) == []
 
 
-def test_a_v1_cursor_is_refused_by_batches_list(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_a_v1_cursor_is_refused_by_batches_list(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """A cursor printed by `list` (v1 jobs) is a usage error for `batches list`, exit 2."""
     cloud.set_jobs(30)
     cloud.delay_next(0.01)
@@ -221,7 +224,7 @@ def test_a_v1_cursor_is_refused_by_batches_list(cloud: FakeLlamaCloud, cli: Any)
     assert batch_requests(cloud) == []
 
 
-def test_a_refused_key_is_one_line_without_the_key(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_a_refused_key_is_one_line_without_the_key(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """HTTP 401 is `the API key was refused`, exit 1, and the key is never printed."""
     result = cli("batches", "list", "--base-url", cloud.url, "--api-key", "sk-wrong-key-987654")
     assert result.code == 1
@@ -229,7 +232,7 @@ def test_a_refused_key_is_one_line_without_the_key(cloud: FakeLlamaCloud, cli: A
     assert "sk-wrong" not in result.stdout + result.stderr
 
 
-def test_list_demo_serves_its_own_batches(cli: Any) -> None:
+def test_list_demo_serves_its_own_batches(cli: Cli) -> None:
     """--demo lists the built-in fake's batches with no key and no network."""
     result = cli("batches", "list", "--demo", "--format", "jsonl")
     records = jsonl(result.stdout)
@@ -238,7 +241,7 @@ def test_list_demo_serves_its_own_batches(cli: Any) -> None:
     assert all(record["id"].startswith("bat-") for record in records)
 
 
-def test_demo_with_a_key_is_a_usage_error(cli: Any) -> None:
+def test_demo_with_a_key_is_a_usage_error(cli: Cli) -> None:
     """--demo with --api-key is refused as for the v1 commands: exit 2."""
     result = cli("batches", "list", "--demo", "--api-key", KEY)
     assert result.code == 2
@@ -255,7 +258,7 @@ def _two_running(fake: FakeLlamaCloud) -> tuple[str, str]:
     return "bat-one", "bat-two"
 
 
-def test_wait_exits_0_when_every_batch_completed(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_wait_exits_0_when_every_batch_completed(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """Wait prints each batch once it is final, and exits 0 when all completed."""
     one, two = _two_running(cloud)
     cloud.update_batch(one, status="COMPLETED")
@@ -266,7 +269,7 @@ def test_wait_exits_0_when_every_batch_completed(cloud: FakeLlamaCloud, cli: Any
     assert result.stderr == ""
 
 
-def test_wait_exits_1_naming_a_failed_batch(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_wait_exits_1_naming_a_failed_batch(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """A batch that ends FAILED makes wait exit 1, naming it and its status."""
     one, two = _two_running(cloud)
     cloud.update_batch(one, status="COMPLETED")
@@ -276,7 +279,7 @@ def test_wait_exits_1_naming_a_failed_batch(cloud: FakeLlamaCloud, cli: Any) -> 
     assert result.stderr == f"error: 1 of 2 batches did not complete: {two} FAILED\n"
 
 
-def test_wait_exits_1_for_a_batch_that_does_not_exist(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_wait_exits_1_for_a_batch_that_does_not_exist(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """An id the server answers 404 for, poll after poll, is `not found`, exit 1."""
     one, _ = _two_running(cloud)
     cloud.update_batch(one, status="COMPLETED")
@@ -285,7 +288,7 @@ def test_wait_exits_1_for_a_batch_that_does_not_exist(cloud: FakeLlamaCloud, cli
     assert "1 of 2 batches not found: bat-ghost" in result.stderr
 
 
-def test_wait_timeout_exits_124_listing_the_unfinished(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_wait_timeout_exits_124_listing_the_unfinished(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """--timeout running out exits 124 and names the batches still unfinished."""
     one, two = _two_running(cloud)
     result = cli("batches", "wait", one, two, *at(cloud), *FAST, "--timeout", "0.3")
@@ -293,14 +296,14 @@ def test_wait_timeout_exits_124_listing_the_unfinished(cloud: FakeLlamaCloud, cl
     assert "timed out after 0.3 s; 2 of 2 batches unfinished: bat-one bat-two" in result.stderr
 
 
-def test_wait_without_ids_and_without_demo_is_usage(cli: Any) -> None:
+def test_wait_without_ids_and_without_demo_is_usage(cli: Cli) -> None:
     """`batches wait` with no BATCH_ID (and no --demo) is a usage error, exit 2."""
     result = cli("batches", "wait", "--api-key", KEY)
     assert result.code == 2
     assert "BATCH_ID" in result.stderr
 
 
-def test_watch_prints_added_then_changed_with_the_previous_status(cli: Any) -> None:
+def test_watch_prints_added_then_changed_with_the_previous_status(cli: Cli) -> None:
     """watch: one JSON line per batch first seen, then `changed` with previous_status."""
     result = cli("batches", "watch", "--demo", *FAST, "--format", "jsonl")
     assert result.code == 0
@@ -315,7 +318,7 @@ def test_watch_prints_added_then_changed_with_the_previous_status(cli: Any) -> N
     assert set(finals.values()) <= TERMINAL  # watch ends once every batch has finished
 
 
-def test_watch_no_initial_and_max_events(cli: Any) -> None:
+def test_watch_no_initial_and_max_events(cli: Cli) -> None:
     """--no-initial skips `added`; --max-events N stops after N lines, exit 0."""
     result = cli("batches", "watch", "--demo", *FAST, "--no-initial", "--max-events", "2")
     assert result.code == 0
@@ -323,7 +326,7 @@ def test_watch_no_initial_and_max_events(cli: Any) -> None:
     assert [event["event"] for event in events] == ["changed", "changed"]
 
 
-def test_watch_with_nothing_unfinished_says_so(cloud: FakeLlamaCloud, cli: Any) -> None:
+def test_watch_with_nothing_unfinished_says_so(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """Without ids and with no unfinished batch under the filters, watch says so and exits 0."""
     result = cli("batches", "watch", *at(cloud), "--status", "COMPLETED", *FAST)
     assert result.code == 0
