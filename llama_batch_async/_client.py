@@ -20,6 +20,7 @@ from ._config import (
     DEFAULT_RETRY_AFTER_CAP,
     DEFAULT_TIMEOUT,
     MAX_PREFETCH,
+    MAX_WINDOWS,
     Config,
     make_config,
 )
@@ -250,6 +251,7 @@ class BatchClient:
         page_size: int = DEFAULT_PAGE_SIZE,
         max_items: int | None = None,
         resume_from: str | None = None,
+        windows: int = 1,
     ) -> BatchPager:
         """List v2 batches (``GET /api/v2/batches``), lazily: returns a `BatchPager`.
 
@@ -273,6 +275,13 @@ class BatchClient:
             resume_from: A `BatchPage.cursor` (or an error's ``.cursor``) from an
                 earlier `list_batches` walk with the same filters. A `list_jobs`
                 cursor is refused.
+            windows: Split ``[created_after, created_before]`` (``created_before``
+                defaults to the moment the walk starts, so batches created during
+                it are left out) into this many ``created_at`` windows, walked
+                concurrently and yielded newest window first, each batch once.
+                Opt-in (default 1): it costs up to one request more per window
+                (each window ends on its own short or empty page) and needs
+                ``created_after``. See docs/v2.md for the figures.
 
         Raises:
             ValueError: A bad argument (a naive datetime, an unknown status, a
@@ -291,8 +300,16 @@ class BatchClient:
             page_size=page_size,
             max_items=max_items,
         )
+        check_count("windows", windows, minimum=1, maximum=MAX_WINDOWS)
+        if windows > 1 and created_after is None:
+            raise ValueError(
+                "windows > 1 needs created_after: the windows split "
+                "[created_after, created_before or now]"
+            )
         start = None if resume_from is None else decode_cursor(resume_from, query)
-        return BatchPager(self._context, query, start=start, resume_from=resume_from)
+        return BatchPager(
+            self._context, query, start=start, resume_from=resume_from, windows=windows
+        )
 
     async def get_batch(
         self,

@@ -33,6 +33,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
     "MAX_PREFETCH",
+    "MAX_WINDOWS",
     "Config",
     "is_loopback",
     "make_config",
@@ -64,6 +65,8 @@ DEFAULT_PAGE_SIZE: Final = 100
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8
 MAX_PREFETCH: Final = 32
+MAX_WINDOWS: Final = 32
+"""The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0
 """Seconds between polls of ``wait_for_jobs`` / ``watch_jobs`` while jobs change."""
 

@@ -60,6 +60,7 @@ class Position:
     token: str | None
     tail_ids: tuple[str, ...]
     by_token: bool = False
+    window: tuple[str, str] | None = None
 
     def encode(self) -> str:
         """The opaque cursor text for `list_jobs(resume_from=...)`."""
@@ -69,6 +70,7 @@ class Position:
             token=self.token,
             tail_ids=self.tail_ids,
             by_token=self.by_token,
+            window=self.window,
         )
 
 
@@ -91,6 +93,8 @@ class Cursor:
     token: str | None
     tail: tuple[str, ...] = ()
     by_token: bool = False
+    window: tuple[str, str] | None = None
+    """For a windowed v2 walk: the ``created_at`` window (wire bounds) the position is in."""
 
 
 def id_digest(job_id: str) -> str:
@@ -105,6 +109,7 @@ def encode_cursor(
     token: str | None,
     tail_ids: Iterable[str],
     by_token: bool = False,
+    window: tuple[str, str] | None = None,
 ) -> str:
     """Encode a resume position as opaque, URL-safe text.
 
@@ -115,6 +120,8 @@ def encode_cursor(
         token: The server's latest page token, if any.
         tail_ids: The ids last delivered, newest last; the last 64 are kept.
         by_token: Resume by ``token`` rather than by ``offset``.
+        window: A windowed v2 walk's current window (its wire bounds), whose
+            token ``token`` is; the windows older than it follow on resume.
     """
     tail = [id_digest(job_id) for job_id in list(tail_ids)[-_TAIL_IDS_IN_CURSOR:]]
     doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
@@ -122,6 +129,8 @@ def encode_cursor(
     doc["m"] = "t" if by_token and token is not None else "o"
     if query.listing != "jobs":
         doc["k"] = _LISTING_MARKS[query.listing]  # v1 cursors carry no "k"
+    if window is not None:
+        doc["w"] = list(window)
     raw = json.dumps(doc, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
@@ -149,10 +158,10 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
         # ASCII, as encode_cursor writes it: json.loads(bytes) would guess UTF-16
         # from NUL bytes, and then see other quotes than the check below.
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-        # One object holding one list: refuse deeper nesting before json.loads,
-        # which would recurse into it (RecursionError, not ValueError).
+        # One object holding at most two lists (ids, window): refuse anything more
+        # before json.loads, which would recurse into it (RecursionError, not ValueError).
         structure = _JSON_STRINGS.sub("", raw)
-        if structure.count("{") + structure.count("[") > 2:
+        if structure.count("{") + structure.count("[") > 3:
             raise ValueError("nested too deeply")  # joins the refusals below
         doc = json.loads(raw)
         cursor = Cursor(
@@ -161,6 +170,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             token=doc["t"],
             tail=tuple(doc["s"]),
             by_token=doc.get("m", "t") == "t" and doc["t"] is not None,
+            window=tuple(doc["w"]) if "w" in doc else None,
         )
         valid = (
             type(doc["v"]) is int
@@ -173,6 +183,10 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and all(isinstance(digest, str) for digest in cursor.tail)
             and doc.get("m", "t") in {"t", "o"}
             and doc.get("k", "j") in _LISTING_METHODS
+            and (
+                cursor.window is None
+                or (len(cursor.window) == 2 and all(isinstance(b, str) for b in cursor.window))
+            )
         )
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False

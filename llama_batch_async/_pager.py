@@ -13,6 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
@@ -29,6 +30,7 @@ from ._prefetch import Prefetcher
 from ._query import JobQuery
 from ._retry import RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
+from ._windowed import plan_windows, windowed_pages
 from ._wire import Request, build_request, check_status
 
 __all__ = ["BatchPager", "JobPager", "WalkContext", "WalkStats", "send"]
@@ -237,8 +239,83 @@ class BatchPager(_Pager[Batch, BatchPage]):
 
     Iterate it for batches (``async for batch in pager``), call `pages` for
     whole pages (`BatchPage`), or `collect` for a list; ``stats`` counts the
-    latest walk. Made by `BatchClient.list_batches`.
+    latest walk. Made by `BatchClient.list_batches`; with ``windows=N`` the
+    ``created_at`` range is walked as N concurrent windows (`_windowed`).
     """
+
+    def __init__(
+        self,
+        context: WalkContext,
+        query: JobQuery,
+        *,
+        start: Cursor | None = None,
+        resume_from: str | None = None,
+        windows: int = 1,
+    ) -> None:
+        super().__init__(context, query, start=start, resume_from=resume_from)
+        self._windows = windows
+
+    async def pages(self) -> AsyncGenerator[BatchPage, None]:
+        """Walk page by page; each `BatchPage` carries the cursor to resume after it.
+
+        With ``windows`` > 1 (or a cursor from such a walk), the windows are
+        walked concurrently and their pages come newest window first.
+
+        Raises:
+            LlamaBatchError: The walk failed; the error's ``cursor`` says where
+                to resume.
+        """
+        windowed = self._windows > 1 or (self._start is not None and self._start.window)
+        if not windowed:
+            async with contextlib.aclosing(super().pages()) as pages:
+                async for page in pages:
+                    yield page
+            return
+        stats = self.stats = WalkStats()
+        plan = plan_windows(self._query, self._windows, self._start, datetime.now(timezone.utc))
+        walkers: list[BatchPager] = []
+
+        def walk_window(sub: JobQuery, start: Cursor | None) -> AsyncGenerator[BatchPage, None]:
+            # The window's own walk is a plain token walk: its start names no window.
+            inner = None if start is None else attrs.evolve(start, window=None)
+            walker = BatchPager(self._context, sub, start=inner)
+            walkers.append(walker)
+            return walker.pages()
+
+        def on_anomaly(dropped: int) -> None:
+            stats.anomalies += 1
+            stats.duplicates_dropped += dropped
+
+        last: BatchPage | None = None
+        left = self._query.max_items
+        try:
+            walk = windowed_pages(self._query, plan, walk_window, on_anomaly)
+            async with contextlib.aclosing(walk) as pages:
+                async for page in pages:
+                    self._sum(stats, walkers)
+                    if left is not None:
+                        page = attrs.evolve(page, items=page.items[:left])  # noqa: PLW2901
+                        left -= len(page.items)
+                    stats.pages += 1
+                    stats.items += len(page.items)
+                    last = page
+                    yield page
+                    if left == 0:
+                        break
+        except LlamaBatchError as exc:
+            # spec: pagination 8 - an error that ends a walk says where to resume
+            exc.cursor = last.cursor if last is not None else self._resume_from
+            raise
+        finally:
+            self._sum(stats, walkers)
+            stats.ended = time.monotonic()
+
+    @staticmethod
+    def _sum(stats: WalkStats, walkers: list[BatchPager]) -> None:
+        """The windows' request counters, summed into the walk's."""
+        stats.requests = sum(w.stats.requests for w in walkers)
+        stats.retries = sum(w.stats.retries for w in walkers)
+        stats.limiter_fallbacks = sum(w.stats.limiter_fallbacks for w in walkers)
 
     def _structure(self, payload: object) -> RawPage[Batch]:
         return structure_batch_page(payload)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Literal
 
 import attrs
@@ -24,6 +24,8 @@ __all__ = [
     "format_bound",
     "make_batch_query",
     "make_query",
+    "split_range",
+    "window_query",
 ]
 
 Listing = Literal["jobs", "batches"]
@@ -179,3 +181,30 @@ def make_batch_query(
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
         listing="batches",
     )
+
+
+_TICK = timedelta(microseconds=1)
+
+
+def split_range(after: datetime, before: datetime, windows: int) -> list[tuple[datetime, datetime]]:
+    """``[after, before]`` as ``windows`` inclusive, disjoint ranges, newest first.
+
+    Adjacent windows meet one microsecond apart (the bounds are inclusive), so
+    a ``created_at`` falls in exactly one. A range shorter than ``windows``
+    microseconds gives fewer windows.
+    """
+    span = before - after
+    count = max(1, min(windows, span // _TICK + 1))
+    starts = [after + span * k / count for k in range(count)]
+    ranges = [
+        (start, (starts[k + 1] - _TICK) if k + 1 < count else before)
+        for k, start in enumerate(starts)
+    ]
+    return ranges[::-1]
+
+
+def window_query(query: JobQuery, low: datetime, high: datetime) -> JobQuery:
+    """``query`` with its ``created_at`` bounds replaced by ``[low, high]``."""
+    kept = [(key, value) for key, value in query.filters if key not in (AFTER_PARAM, BEFORE_PARAM)]
+    kept += [(AFTER_PARAM, format_bound(low)), (BEFORE_PARAM, format_bound(high))]
+    return attrs.evolve(query, filters=tuple(kept))

@@ -320,3 +320,29 @@ async def test_bad_input_is_refused_before_any_request(cloud: FakeLlamaCloud) ->
         with pytest.raises(ValueError, match=r"^expand_results must be True or False"):
             await client.get_batch("bat-1", expand_results=1)  # type: ignore[arg-type]
     assert cloud.requests == []
+
+
+@pytest.mark.parametrize("where", ["list", "get"])
+async def test_no_secret_in_messages_or_reprs_even_echoed(
+    cloud: FakeLlamaCloud, where: str
+) -> None:
+    """A server echoing the key and cookie into body and request id: masked everywhere."""
+    cookie = "sess-v2-cookie-secret-42"
+    cloud.fail_next(
+        400,
+        body={"detail": f"bad key {KEY} cookie {cookie}"},
+        headers={"x-request-id": f"req-{KEY}"},
+    )
+    async with client_for(cloud, session_cookie=cookie) as client:
+        pager = client.list_batches()
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the type is not the point
+            if where == "list":
+                await pager.collect()
+            else:
+                await client.get_batch("bat-1")
+        texts = [str(caught.value), repr(caught.value), repr(client), repr(pager)]
+        texts += [str(getattr(caught.value, name, "")) for name in ("body", "request_id")]
+    for text in texts:
+        assert KEY not in text
+        assert cookie not in text
+    assert "***" in str(caught.value)
