@@ -178,6 +178,22 @@ def test_a_failed_walk_keeps_its_output_and_prints_a_cursor_that_resumes(
     assert listed + rest == [batch["id"] for batch in cloud.batches]
 
 
+def test_windowed_list_writes_what_the_sequential_walk_writes(
+    cloud: FakeLlamaCloud, cli: Cli
+) -> None:
+    """--windows 4 over the listing's created_at range writes the same batches, in order."""
+    sequential = cli("batches", "list", *at(cloud), "--page-size", "5")
+    requests = len(batch_requests(cloud))
+    oldest = cloud.batches[-1]["created_at"]
+    windowed = cli(
+        "batches", "list", *at(cloud), "--page-size", "5",
+        "--windows", "4", "--created-after", oldest,
+    )  # fmt: skip
+    assert windowed.code == 0
+    assert windowed.stdout == sequential.stdout
+    assert len(batch_requests(cloud)) - requests > 4  # the windows were asked for, each
+
+
 @pytest.mark.parametrize(
     ("args", "flag", "why"),
     [
@@ -193,6 +209,8 @@ def test_a_failed_walk_keeps_its_output_and_prints_a_cursor_that_resumes(
         (("--resume-from", "not-a-cursor"), "--resume-from", "cursor"),
         (("--project-id", " "), "--project-id", "blank"),
         (("--status", "running"), "--status", "invalid choice"),
+        (("--windows", "0"), "--windows", ">= 1"),
+        (("--windows", "4"), "--windows", "needs --created-after"),
     ],
 )
 def test_a_bad_flag_is_named_as_typed_before_any_request(

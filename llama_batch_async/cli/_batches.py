@@ -91,6 +91,7 @@ _FLAGS: Final = {
     "batch_ids": "BATCH_ID",
     "poll_interval": "--poll-interval",
     "timeout": "--timeout",
+    "windows": "--windows",
 }
 
 
@@ -210,7 +211,8 @@ def flag_error(exc: ValueError, *, default: str, hint: str = "") -> FlagError:
             flag, message = typed, message.removeprefix(name)
             break
     for name, typed in _FLAGS.items():
-        message = message.replace(name, typed)
+        if "_" in name:  # a parameter's name; "windows" may be a plain word
+            message = message.replace(name, typed)
     why = message.strip() + (f" ({hint})" if hint else "")
     return FlagError(flag, why)
 

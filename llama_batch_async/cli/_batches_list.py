@@ -24,7 +24,14 @@ from ._batches import (
     filter_arguments,
     flag_error,
 )
-from ._options import add_connection_options, api_error, connect, count, logging_to_stderr
+from ._options import (
+    FlagError,
+    add_connection_options,
+    api_error,
+    connect,
+    count,
+    logging_to_stderr,
+)
 from ._output import FORMATS, isatty, say, stdout
 from ._status import StatusLine
 
@@ -42,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=count("--max-items", minimum=0),
         metavar="N",
         help="stop after N batches (default: every batch)",
+    )
+    walk.add_argument(
+        "--windows",
+        type=count("--windows", minimum=1),
+        default=1,
+        metavar="N",
+        help="split the --created-after to --created-before (default: now) range into N "
+        "windows walked concurrently, newest first, each batch once; needs --created-after "
+        "and costs up to one request more per window (default: 1, one sequential walk)",
     )
     walk.add_argument(
         "--resume-from",
@@ -67,16 +83,22 @@ async def _list(args: argparse.Namespace, listed: _Listed) -> int:
     out = stdout()
     writer = BATCH_WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
     progress = BatchProgress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
+    if args.windows > 1 and args.created_after is None:
+        raise FlagError(
+            "--windows",
+            "needs --created-after: the range from it to --created-before (or now) is split",
+        )
     async with connect(args) as client:
         try:
             pager = client.list_batches(
                 **filter_arguments(args),  # type: ignore[arg-type] # checked by argparse
                 max_items=args.max_items,
                 resume_from=args.resume_from,
+                windows=args.windows,
             )
         except ValueError as exc:
             # Each flag was checked as it was parsed; left for the library: the
-            # cursor (it must fit the filters) and the order of the two bounds.
+            # cursor (it must fit the filters) and --windows' range and bounds.
             hint = _RESUME_HINT if "resume_from" in str(exc) else ""
             raise flag_error(exc, default="--resume-from", hint=hint) from None
         try:
