@@ -58,8 +58,8 @@ def _cattrs_lean() -> cattrs.Converter:
     conv.register_structure_hook(int, c._structure_int)
     conv.register_structure_hook(int | None, c._structure_opt_int)
     conv.register_structure_hook(datetime | None, c._structure_opt_datetime)
-    conv.register_structure_hook(JobStatus | str, c._open_enum(JobStatus))
-    conv.register_structure_hook(JobType | str, c._open_enum(JobType))
+    conv.register_structure_hook(JobStatus, c._open_enum(JobStatus))
+    conv.register_structure_hook(JobType, c._open_enum(JobType))
     conv.register_structure_hook(BatchJob, cattrs.gen.make_dict_structure_fn(BatchJob, conv))
     return conv
 

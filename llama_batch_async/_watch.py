@@ -23,6 +23,10 @@ awaited, a watch polls while it is iterated.
         diff                  added / changed / removed against the last walk
         yield events, sleep   as above
 
+The pacing, deadline and missing-id grace are the shared core's
+(`_polling.poll_changes`, also behind the v2 batch waits in `_batch_watch`);
+this module supplies only what one poll of the job listing is (a walk).
+
 The seams (``pages``, ``sleep``, ``clock``, ``gate``) are injectable so the
 loops are tested with scripted walks and a fake clock as well as end to end.
 """

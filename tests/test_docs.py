@@ -127,7 +127,7 @@ def test_every_fence_has_a_known_language(block: Block) -> None:
 
 @pytest.fixture
 def cloud() -> Iterator[FakeLlamaCloud]:
-    with serve_in_thread(jobs=250, seed=11, api_key=KEY) as server:
+    with serve_in_thread(jobs=250, batches=120, seed=11, api_key=KEY) as server:
         yield server
 
 

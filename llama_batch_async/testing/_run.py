@@ -10,7 +10,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TextIO
 
-from ._listing import PagingKind
 from ._server import FakeLlamaCloud
 
 __all__ = ["run_fake_server", "serve_in_thread"]
@@ -77,17 +76,8 @@ def run_fake_server(
     port: int = 0,
     jobs: int | Sequence[Mapping[str, Any]] = 250,
     *,
-    batches: int | Sequence[Mapping[str, Any]] = 0,
-    seed: int = 0,
-    api_key: str | None = None,
-    page_tokens: bool = False,
-    paging: PagingKind | None = None,
-    total_size: bool = True,
-    max_limit: int | None = None,
-    default_limit: int = 50,
-    latency: float = 0.0,
-    progress: bool = False,
     stream: TextIO | None = None,
+    **options: Any,  # noqa: ANN401 - FakeLlamaCloud's keyword options
 ) -> None:
     """Run a `FakeLlamaCloud` until SIGINT or SIGTERM (blocks).
 
@@ -97,32 +87,11 @@ def run_fake_server(
         host: The address to listen on.
         port: The port to listen on; 0 lets the OS choose.
         jobs: How many synthetic jobs to serve, or the jobs themselves.
-        batches: How many synthetic v2 batches to serve, or the batches themselves.
-        seed: The seed for synthetic jobs.
-        api_key: When set, require this bearer key.
-        page_tokens: Issue ``next_page_token``.
-        paging: How to page (see `FakeLlamaCloud`); overrides ``page_tokens``.
-        total_size: Include ``total_size``.
-        max_limit: Silently cap ``limit``.
-        default_limit: The page size when no ``limit`` is sent.
-        latency: Seconds added before every response.
-        progress: Move in-flight jobs along as time passes.
         stream: Where to write the URL; standard output by default.
+        **options: `FakeLlamaCloud`'s keyword options (``seed``, ``api_key``,
+            ``paging``, ``batches``, ``latency``, ``progress``, ...), declared
+            once there and checked by it.
     """
-    cloud = FakeLlamaCloud(
-        jobs,
-        batches=batches,
-        seed=seed,
-        api_key=api_key,
-        page_tokens=page_tokens,
-        paging=paging,
-        total_size=total_size,
-        max_limit=max_limit,
-        default_limit=default_limit,
-        latency=latency,
-        host=host,
-        port=port,
-        progress=progress,
-    )
+    cloud = FakeLlamaCloud(jobs, host=host, port=port, **options)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(cloud, stream or sys.stdout))
