@@ -321,6 +321,15 @@ def test_wait_without_ids_and_without_demo_is_usage(cli: Cli) -> None:
     assert "BATCH_ID" in result.stderr
 
 
+@pytest.mark.parametrize("command", ["wait", "watch"])
+def test_a_blank_batch_id_is_usage(cloud: FakeLlamaCloud, cli: Cli, command: str) -> None:
+    """A blank BATCH_ID exits 2 in the library's words, naming BATCH_ID, before any request."""
+    result = cli("batches", command, "bat-1", " ", *at(cloud))
+    assert result.code == 2
+    assert result.stderr == "error: BATCH_ID must hold non-empty id strings, got ' '\n"
+    assert batch_requests(cloud) == []
+
+
 def test_watch_prints_added_then_changed_with_the_previous_status(cli: Cli) -> None:
     """watch: one JSON line per batch first seen, then `changed` with previous_status."""
     result = cli("batches", "watch", "--demo", *FAST, "--format", "jsonl")
@@ -350,6 +359,73 @@ def test_watch_with_nothing_unfinished_says_so(cloud: FakeLlamaCloud, cli: Cli) 
     assert result.code == 0
     assert result.stdout == ""
     assert "no unfinished batch" in result.stderr
+
+
+def test_watch_text_lines_show_the_status_change(cli: Cli) -> None:
+    """--format text: `HH:MM:SS changed bat-... RUNNING → COMPLETED parse_v2`, one per change."""
+    result = cli("batches", "watch", "--demo", *FAST, "--format", "text", "--no-initial")
+    assert result.code == 0
+    lines = result.stdout.splitlines()
+    assert lines
+    for line in lines:
+        clock, kind, batch_id, before, arrow, after, job_type = line.split()
+        assert len(clock) == 8
+        assert clock[2] == clock[5] == ":"
+        assert (kind, arrow) == ("changed", "→")
+        assert batch_id.startswith("bat-")
+        assert before != after
+        assert job_type in {"parse_v2", "extract_v2"}
+
+
+def test_watch_duration_stops_with_0(cli: Cli) -> None:
+    """--duration ends the watch early, exit 0, with what was printed so far."""
+    started = time.monotonic()
+    result = cli("batches", "watch", "--demo", "--poll-interval", "5", "--duration", "0.5")
+    assert result.code == 0
+    assert time.monotonic() - started < 4.5  # before the demo's batches all finish
+    assert {event["event"] for event in jsonl(result.stdout)} == {"added"}
+
+
+def test_watch_an_id_that_does_not_exist_exits_1(cloud: FakeLlamaCloud, cli: Cli) -> None:
+    """Watch BATCH_ID for a batch answered 404 poll after poll: `not found`, exit 1."""
+    result = cli("batches", "watch", "bat-ghost", *at(cloud), *FAST)
+    assert result.code == 1
+    assert "1 of 1 batches not found: bat-ghost" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["wait", "watch"])
+def test_wait_and_watch_report_a_refused_key(cloud: FakeLlamaCloud, cli: Cli, command: str) -> None:
+    """Wait and watch report HTTP 401 in one line, exit 1, never the key."""
+    result = cli(
+        "batches", command, "bat-1", "--base-url", cloud.url, "--api-key", "sk-wrong-1234", *FAST
+    )
+    assert result.code == 1
+    assert result.stderr == "error: the API key was refused (HTTP 401)\n"
+
+
+def test_a_status_newer_than_the_library_round_trips(cloud: FakeLlamaCloud, cli: Cli) -> None:
+    """A status the library does not know (`PAUSED`) is written as sent, in every format."""
+    cloud.set_batches([make_batch(id="bat-new", status="PAUSED")])
+    assert jsonl(cli("batches", "list", *at(cloud)).stdout)[0]["status"] == "PAUSED"
+    table = cli("batches", "list", *at(cloud), "--format", "table").stdout
+    assert table.splitlines()[1].split()[:2] == ["bat-new", "PAUSED"]
+    rows = list(
+        csv.reader(io.StringIO(cli("batches", "list", *at(cloud), "--format", "csv").stdout))
+    )
+    assert rows[1][3] == "PAUSED"
+
+
+def test_the_table_escapes_control_characters_from_the_server(
+    cloud: FakeLlamaCloud, cli: Cli
+) -> None:
+    """An id or directory holding ESC or a newline is shown escaped: it cannot forge a row."""
+    cloud.set_batches([make_batch(id="bat-\x1b[31mred", source_directory_id="dir\nbat-forged")])
+    result = cli("batches", "list", *at(cloud), "--format", "table")
+    assert "\x1b" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[1].startswith("bat-\\x1b[31mred")
+    assert "dir\\nbat-forged" in lines[1]
 
 
 # ----------------------------------------------------------------- the installed command
