@@ -45,7 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic v2 batches to serve at /api/v2/batches (default: 250)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the synthetic jobs (default: 0)"
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the synthetic jobs and batches (default: 0)",
     )
     from llama_batch_async.testing import PAGING_KINDS  # noqa: PLC0415 - serve-fake only
 
