@@ -561,6 +561,29 @@ def test_ctrl_c_during_batches_list_prints_the_resume_cursor() -> None:
         assert listed == [batch["id"] for batch in fake.batches]
 
 
+def test_a_reader_that_stops_early_is_exit_0() -> None:
+    """`llama-batch batches list | head -1`: the reader closing the pipe is not a failure."""
+    # 400 records are several times a pipe's buffer: the command is still writing.
+    with (
+        serve_in_thread(0, batches=400, api_key=KEY) as fake,
+        subprocess.Popen(  # noqa: S603 - the installed command
+            [str(LLAMA_BATCH), "batches", "list", *at(fake), "--page-size", "20"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read()
+        assert proc.wait(TIMEOUT) == 0
+        assert len(batch_requests(fake)) < 20  # it stopped before walking the rest
+    assert json.loads(first)["id"].startswith("bat-")
+    assert err == ""
+
+
 def test_serve_fake_serves_v2_batches() -> None:
     """`serve-fake --batches N` serves N batches at /api/v2/batches beside the v1 jobs."""
     proc = subprocess.Popen(  # noqa: S603 - the installed command
