@@ -83,6 +83,7 @@ class Walk(Generic[_Item]):
         self._sized = False  # seen a full page: the server's page size is known
         # v2: the listing pages by token only; the first request sends none.
         self._token_only = query.listing == "batches"
+        self._replay = 0  # repeats expected from a re-asked page (token-only probe)
         if self._token_only:
             self._by_token = True
             self._token_works = True
@@ -204,7 +205,11 @@ class Walk(Generic[_Item]):
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
-        if repeats_only:
+        if repeats_only and self._replay >= count:
+            # A page re-asked to confirm an end (v2) brings back what the walk has:
+            # up to the re-asked page's length of repeats is expected, not a stall.
+            self._replay -= count
+        elif repeats_only:
             # spec: pagination 6 - a server that ignores offset must not loop us
             self._stalls += 1
             if self._stalls >= _STALL_LIMIT:
@@ -215,6 +220,7 @@ class Walk(Generic[_Item]):
                 )
         else:
             self._stalls = 0
+            self._replay = 0
         if self.query.max_items is not None:
             fresh = fresh[: self.query.max_items - self.delivered]
         self.delivered += len(fresh)
@@ -268,6 +274,7 @@ class Walk(Generic[_Item]):
                 f"the server sent no page token but total_size {page.total_size} says "
                 f"more than {self.offset} batches remain: asking once more"
             )
+            self._replay = count
             return
         # spec: pagination 2 - no token: the last page
         self.token = None

@@ -562,9 +562,11 @@ def test_generated_v2_walks_never_lose_repeat_or_loop(
     try:
         got = ids(run(Walk(batch_query(page_size, max_items=max_items)), listing))
     except PaginationError:
-        # Only when batches were created as fast as pages were read (the fake's
-        # tokens are offsets, so creation drifts a whole page of repeats).
-        assert insert_between >= listing.smallest_page
+        # Only when batches are created during the walk: this server's tokens are
+        # offsets (as the v1 "token-only" kind's), so creation drifts each token's
+        # page back onto batches already listed, and a few such pages in a row are
+        # what a server looping its tokens would send (the same allowance as v1).
+        assert insert_between > 0
         return
     assert len(got) == len(set(got))
     assert all(r.offset is None for r in listing.requests)

@@ -21,7 +21,12 @@ from llama_batch_async import (
     PaginationError,
     ServerError,
 )
-from llama_batch_async.testing import BATCHES_PATH, FakeLlamaCloud, parse_timestamp
+from llama_batch_async.testing import (
+    BATCHES_PATH,
+    FakeLlamaCloud,
+    ListingTransport,
+    parse_timestamp,
+)
 
 KEY = "sk-v2-secret-0123456789"
 
@@ -346,3 +351,30 @@ async def test_no_secret_in_messages_or_reprs_even_echoed(
         assert KEY not in text
         assert cookie not in text
     assert "***" in str(caught.value)
+
+
+async def test_listing_transport_serves_v2_without_a_socket() -> None:
+    """ListingTransport answers the v2 list and one batch from the fake's pure listing."""
+    cloud = FakeLlamaCloud(batches=30)
+    transport = ListingTransport(cloud)
+    async with BatchClient("k", transport=transport) as client:
+        batches = await client.list_batches(page_size=7).collect()
+        one = await client.get_batch(batches[4].id)
+        with pytest.raises(BatchNotFoundError):
+            await client.get_batch("bat-none")
+    assert batch_ids(batches) == served_ids(cloud)
+    assert one == batches[4]
+    assert len(transport.requests) == 5 + 2
+
+
+def test_the_fake_refuses_foreign_tokens_and_unknown_expands() -> None:
+    """A token made under other filters is 400; expand=other is 422; a batch id 404."""
+    cloud = FakeLlamaCloud(batches=30)
+    status, page = cloud.answer_batches({"page_size": "5"})
+    assert status == 200
+    token = page["next_page_token"]
+    assert cloud.answer_batches({"page_token": token, "status": "FAILED"})[0] == 400
+    assert cloud.answer_batches({"page_token": "garbage"})[0] == 400
+    assert cloud.answer_batch(cloud.batches[0]["id"], {"expand": "files"})[0] == 422
+    assert cloud.answer_batch("bat-none", {})[0] == 404
+    assert cloud.answer_path("/api/v3/things", {})[0] == 404
