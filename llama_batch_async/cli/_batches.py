@@ -132,9 +132,9 @@ def created_bound(flag: str) -> Callable[[str], datetime]:
     return parse
 
 
-def add_batch_filters(parser: argparse.ArgumentParser) -> None:
-    """The v2 listing's filters (``batches list`` and ``batches watch``)."""
-    filters = parser.add_argument_group("filters")
+def add_batch_filters(parser: argparse.ArgumentParser, title: str = "filters") -> None:
+    """The v2 listing's filters (``batches list`` and ``batches watch``), under ``title``."""
+    filters = parser.add_argument_group(title)
     filters.add_argument(
         "--status",
         choices=[status.value for status in BatchStatus],

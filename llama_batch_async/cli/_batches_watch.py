@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser,
         "the batches to watch (default: the unfinished batches the listing shows, filters applied)",
     )
-    add_batch_filters(parser)
+    add_batch_filters(parser, "filters (without BATCH_ID: which unfinished batches to watch)")
     polling = parser.add_argument_group("polling")
     add_poll_interval(polling.add_argument)
     polling.add_argument(
