@@ -353,6 +353,26 @@ def test_watch_no_initial_and_max_events(cli: Cli) -> None:
     assert [event["event"] for event in events] == ["changed", "changed"]
 
 
+def test_watch_without_ids_watches_the_unfinished_batches_the_filters_match(
+    cloud: FakeLlamaCloud, cli: Cli
+) -> None:
+    """No BATCH_ID: the unfinished batches of the listing under the filters, and only those."""
+    cloud.set_batches(
+        [
+            make_batch(id="bat-a1", project_id="proj-a", status="RUNNING"),
+            make_batch(id="bat-a2", project_id="proj-a", status="THROTTLED"),
+            make_batch(id="bat-a3", project_id="proj-a", status="COMPLETED"),
+            make_batch(id="bat-b1", project_id="proj-b", status="RUNNING"),
+        ]
+    )
+    result = cli("batches", "watch", *at(cloud), "--project-id", "proj-a", *FAST, "--duration", "1")
+    assert result.code == 0
+    events = jsonl(result.stdout)
+    assert sorted(event["batch"]["id"] for event in events) == ["bat-a1", "bat-a2"]
+    assert {event["event"] for event in events} == {"added"}
+    assert batch_requests(cloud)[0].query["project_id"] == "proj-a"
+
+
 def test_watch_with_nothing_unfinished_says_so(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """Without ids and with no unfinished batch under the filters, watch says so and exits 0."""
     result = cli("batches", "watch", *at(cloud), "--status", "COMPLETED", *FAST)
