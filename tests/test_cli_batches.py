@@ -194,6 +194,22 @@ def test_windowed_list_writes_what_the_sequential_walk_writes(
     assert len(batch_requests(cloud)) - requests > 4  # the windows were asked for, each
 
 
+def test_a_failed_windowed_walk_resumes_from_its_cursor(cloud: FakeLlamaCloud, cli: Cli) -> None:
+    """A --windows walk that fails prints a cursor; resuming with it lists the rest, once each."""
+    window = ("--windows", "3", "--created-after", cloud.batches[-1]["created_at"])
+    args = ("batches", "list", *at(cloud), "--page-size", "5", "--max-retries", "0", *window)
+    cloud.delay_next(0.01, times=4)
+    cloud.fail_next(503)
+    failed = cli(*args)
+    assert failed.code == 1
+    assert len(jsonl(failed.stdout)) < len(cloud.batches)
+    cursor = failed.stderr.split("resume with: --resume-from ")[1].split()[0]
+    resumed = cli(*args, "--resume-from", cursor)
+    assert resumed.code == 0
+    listed = [record["id"] for record in jsonl(failed.stdout) + jsonl(resumed.stdout)]
+    assert listed == [batch["id"] for batch in cloud.batches]
+
+
 @pytest.mark.parametrize(
     ("args", "flag", "why"),
     [
