@@ -415,10 +415,9 @@ def test_watch_text_lines_show_the_status_change(cli: Cli) -> None:
 
 def test_watch_duration_stops_with_0(cli: Cli) -> None:
     """--duration ends the watch early, exit 0, with what was printed so far."""
-    started = time.monotonic()
     result = cli("batches", "watch", "--demo", "--poll-interval", "5", "--duration", "0.5")
     assert result.code == 0
-    assert time.monotonic() - started < 4.5  # before the demo's batches all finish
+    # One poll in 0.5 s: the batches as first seen, none of them finished yet.
     assert {event["event"] for event in jsonl(result.stdout)} == {"added"}
 
 
