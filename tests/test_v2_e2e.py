@@ -25,6 +25,8 @@ from llama_batch_async.testing import (
     BATCHES_PATH,
     FakeLlamaCloud,
     ListingTransport,
+    make_batch,
+    make_batches,
     parse_timestamp,
 )
 
@@ -378,3 +380,20 @@ def test_the_fake_refuses_foreign_tokens_and_unknown_expands() -> None:
     assert cloud.answer_batch(cloud.batches[0]["id"], {"expand": "files"})[0] == 422
     assert cloud.answer_batch("bat-none", {})[0] == 404
     assert cloud.answer_path("/api/v3/things", {})[0] == 404
+
+
+def test_the_fake_edits_its_batches() -> None:
+    """insert, update, remove and make: the v2 store's helpers, progress included."""
+    cloud = FakeLlamaCloud(batches=3, progress=True, progress_seconds=0.01)
+    cloud.start_progress()
+    made = make_batch(status="PENDING")
+    (inserted,) = cloud.insert_batches([made], at=1)
+    assert cloud.batches[1] is inserted
+    assert cloud.update_batch(made["id"], status="RUNNING")["status"] == "RUNNING"
+    with pytest.raises(KeyError):
+        cloud.update_batch("bat-none", status="FAILED")
+    assert [b["id"] for b in cloud.remove_batches(made["id"])] == [made["id"]]
+    assert len(cloud.batches) == 3
+    assert all(batch["id"].startswith("bat-") for batch in make_batches(5, seed=2))
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        make_batches(-1)
