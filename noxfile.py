@@ -194,11 +194,25 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
-    """The benchmarks against the raw-aiohttp floor and the official SDK."""
+    """The benchmarks against the raw-aiohttp floor and the official SDK (v1 and v2 rows)."""
     session.install(".")
     session.install("llama-cloud==2.10.0", "matplotlib>=3.8", "psutil>=5.9")
     session.run("python", "benchmarks/run.py", *session.posargs, env={"PYTHONHASHSEED": "0"})
     session.run("python", "benchmarks/latency.py")
+    session.run("python", "benchmarks/latency_v2.py", "--sdk-python", _sdk_v2_python(session))
+
+
+def _sdk_v2_python(session: nox.Session) -> str:
+    """The interpreter of an environment of its own holding ``llama-cloud==2.19.0``.
+
+    2.19.0 has no v1 endpoint, so it cannot replace the 2.10.0 the v1 rows use;
+    the v2 row runs its SDK walk there (``benchmarks/_sdk_v2.py``).
+    """
+    venv = Path(session.create_tmp()) / "sdk-2.19.0"
+    session.run("python", "-m", "venv", "--clear", str(venv))
+    python = venv / ("Scripts" if os.name == "nt" else "bin") / "python"
+    session.run(str(python), "-m", "pip", "install", "-q", "llama-cloud==2.19.0", external=True)
+    return str(python)
 
 
 @nox.session(python="3.11")

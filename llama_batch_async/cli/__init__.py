@@ -5,7 +5,8 @@ Subcommands:
     llama-batch list [filters] [--format table|json|jsonl|csv] [--fields F,...] [-o FILE] [--demo]
     llama-batch wait JOB_ID... [--timeout S] [--poll-interval S] [--demo]
     llama-batch watch [filters] [--poll-interval S] [--no-initial] [--demo]
-    llama-batch serve-fake [--port N] [--jobs N] ...
+    llama-batch batches list|wait|watch ...   (v2: /api/v2/batches)
+    llama-batch serve-fake [--port N] [--jobs N] [--batches N] ...
 
 The package is a registry of commands (`COMMANDS`), each a module imported only
 when its command runs (``list`` never loads the fake server, ``--help`` loads
@@ -17,6 +18,9 @@ no command at all), and each a short script over the public API:
     _status     status lines on a terminal's stderr (list's progress, wait's live line)
     _list, _wait, _watch, _serve
                 one command each: add_arguments(parser) and run(args) -> exit code
+    _batches    the ``batches`` command: its sub-commands' registry and shared flags;
+                _batches_list, _batches_wait, _batches_watch one sub-command each,
+                _batch_output the v2 records in the four formats
 
 Nothing here imports a private module of the library (a test pins it).
 
@@ -115,12 +119,23 @@ COMMANDS: Final[tuple[Command, ...]] = (
         ),
     ),
     Command(
+        name="batches",
+        module="_batches",
+        help="list, wait for or watch v2 batches (/api/v2/batches)",
+        description=(
+            "The v2 batches listing: `batches list`, `batches wait BATCH_ID...` and "
+            "`batches watch`, with the formats, --demo, exit codes and errors of the "
+            "v1 commands."
+        ),
+    ),
+    Command(
         name="serve-fake",
         module="_serve",
         help="run a fake LlamaCloud on this machine until Ctrl-C",
         description=(
-            "Serve the batch-processing list endpoint with synthetic jobs. The base "
-            "URL is printed on the first line of stdout; point --base-url at it."
+            "Serve the batch-processing list endpoint with synthetic jobs, and the v2 "
+            "batches endpoints with synthetic batches. The base URL is printed on the "
+            "first line of stdout; point --base-url at it."
         ),
     ),
 )

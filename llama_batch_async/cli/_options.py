@@ -43,6 +43,7 @@ from ._output import JOB_FIELDS, error, printable
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "DEMO_BATCHES",
     "DEMO_JOBS",
     "DEMO_PROGRESS_SECONDS",
     "DEMO_SEED",
@@ -75,6 +76,8 @@ _NO_REDIS: Final = (
 
 DEMO_JOBS: Final = 137
 DEMO_SEED: Final = 7
+DEMO_BATCHES: Final = 60
+"""v2 batches the demo cloud serves beside its jobs (``batches`` commands)."""
 DEMO_PROGRESS_SECONDS: Final = 5.0
 """``wait`` and ``watch`` demos: every in-flight demo job settles within this long."""
 
@@ -347,6 +350,7 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
 
             cloud = FakeLlamaCloud(
                 DEMO_JOBS,
+                batches=DEMO_BATCHES,
                 seed=DEMO_SEED,
                 api_key=_DEMO_KEY,
                 progress=moving,

@@ -1,5 +1,8 @@
 """``llama-batch serve-fake``: run the package's fake LlamaCloud until Ctrl-C.
 
+It serves v1 jobs (``/api/v1/beta/batch-processing``) and v2 batches
+(``/api/v2/batches``) side by side, with the same latency, caps and progress.
+
 The base URL is printed on the first line of stdout, flushed; point
 ``--base-url`` at it.
 """
@@ -17,7 +20,7 @@ __all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Declare the fake cloud's address, jobs and behaviour."""
+    """Declare the fake cloud's address, jobs, batches and behaviour."""
     parser.add_argument(
         "--host", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1)"
     )
@@ -35,7 +38,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="synthetic jobs to serve (default: 250)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="seed of the synthetic jobs (default: 0)"
+        "--batches",
+        type=count("--batches", minimum=0),
+        default=250,
+        metavar="N",
+        help="synthetic v2 batches to serve at /api/v2/batches (default: 250)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of the synthetic jobs and batches (default: 0)",
     )
     from llama_batch_async.testing import PAGING_KINDS  # noqa: PLC0415 - serve-fake only
 
@@ -87,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
             args.host,
             args.port,
             args.jobs,
+            batches=args.batches,
             seed=args.seed,
             api_key=args.require_key,
             page_tokens=args.page_tokens,

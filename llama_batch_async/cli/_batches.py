@@ -1,0 +1,236 @@
+"""``llama-batch batches list|wait|watch``: the v2 batches listing (``/api/v2/batches``).
+
+A command of sub-commands: each is a module of its own (``_batches_list``,
+``_batches_wait``, ``_batches_watch``), imported only when it runs, as the
+top-level commands are. This module holds what the three share: the filters,
+the ``--created-after`` / ``--created-before`` type, the demo's help, and the
+translation of a library `ValueError` into the flag the user typed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Final
+
+import attrs
+
+from llama_batch_async import BatchStatus, WalkStats
+
+from . import EXIT_USAGE, Command, _CommandParser
+from ._options import DEMO_BATCHES, DEMO_PROGRESS_SECONDS, DEMO_SEED, FlagError, count, text
+from ._status import StatusLine
+
+__all__ = [
+    "BATCH_DEMO_HELP",
+    "MOVING_BATCH_DEMO_HELP",
+    "SUBCOMMANDS",
+    "BatchProgress",
+    "add_arguments",
+    "add_batch_filters",
+    "created_bound",
+    "filter_arguments",
+    "flag_error",
+    "run",
+]
+
+SUBCOMMANDS: Final[tuple[Command, ...]] = (
+    Command(
+        name="list",
+        module="_batches_list",
+        help="list v2 batches",
+        description=(
+            "List v2 batches, page by page, as a table, JSON, JSON Lines or CSV. Output is "
+            "written as the walk goes; if it fails part-way, what was listed stays, and "
+            "stderr says how to resume."
+        ),
+    ),
+    Command(
+        name="wait",
+        module="_batches_wait",
+        help="wait for batches to finish, printing each as it does",
+        description=(
+            "Poll each BATCH_ID until it is COMPLETED, FAILED or CANCELLED, printing each "
+            "batch the moment it finishes. Exit 0 if all completed, 1 if any failed or was "
+            "cancelled (or an id is not found), 124 on --timeout."
+        ),
+    ),
+    Command(
+        name="watch",
+        module="_batches_watch",
+        help="print batches as they are first seen and as they change",
+        description=(
+            "Poll batches and print one line per change: added (first seen) or changed "
+            "(with the previous status). Without BATCH_ID, watches the unfinished batches "
+            "the listing shows at the start (filters apply). Ends when every watched batch "
+            "has finished, or at Ctrl-C, --max-events or --duration."
+        ),
+    ),
+)
+
+BATCH_DEMO_HELP: Final = (
+    f"run against a fake cloud started in this process ({DEMO_BATCHES} batches, "
+    f"seed {DEMO_SEED}): no key, no network"
+)
+MOVING_BATCH_DEMO_HELP: Final = (
+    f"run against a fake cloud started in this process ({DEMO_BATCHES} batches, seed "
+    f"{DEMO_SEED}) whose unfinished batches run and finish within "
+    f"{DEMO_PROGRESS_SECONDS:g} s: no key, no network"
+)
+
+# The library's parameter names, and the flags that set them: a library
+# `ValueError` starts with its parameter's name (one wording, `_validate`).
+_FLAGS: Final = {
+    "created_after": "--created-after",
+    "created_before": "--created-before",
+    "resume_from": "--resume-from",
+    "source_directory_id": "--source-directory-id",
+    "project_id": "--project-id",
+    "organization_id": "--organization-id",
+    "batch_ids": "BATCH_ID",
+    "poll_interval": "--poll-interval",
+    "timeout": "--timeout",
+    "windows": "--windows",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the sub-commands; each one's arguments load when it is parsed."""
+    subparsers = parser.add_subparsers(
+        dest="batches_command", metavar="COMMAND", required=True, parser_class=_CommandParser
+    )
+    for command in SUBCOMMANDS:
+        subparsers.add_parser(
+            command.name, help=command.help, description=command.description, module=command.module
+        )
+
+
+def run(args: argparse.Namespace) -> int:  # pragma: no cover - a sub-command's run replaces it
+    """Never reached: argparse requires a sub-command, whose ``run`` is set instead."""
+    del args
+    return EXIT_USAGE
+
+
+def created_bound(flag: str) -> Callable[[str], datetime]:
+    """An argparse type for ``flag``: an ISO 8601 date or time; one without an offset is UTC."""
+
+    def parse(value: str) -> datetime:
+        try:
+            # Python 3.10's fromisoformat does not take a "Z".
+            moment = datetime.fromisoformat(value.strip().removesuffix("Z").removesuffix("z"))
+        except ValueError:
+            raise FlagError(
+                flag,
+                f"must be an ISO 8601 date or time such as 2026-11-01T10:00:00Z, got {value!r}",
+            ) from None
+        if moment.tzinfo is None or value.strip()[-1:] in {"Z", "z"}:
+            moment = moment.replace(tzinfo=timezone.utc)
+        return moment
+
+    parse.__name__ = flag
+    return parse
+
+
+def add_batch_filters(parser: argparse.ArgumentParser, title: str = "filters") -> None:
+    """The v2 listing's filters (``batches list`` and ``batches watch``), under ``title``."""
+    filters = parser.add_argument_group(title)
+    filters.add_argument(
+        "--status",
+        choices=[status.value for status in BatchStatus],
+        help="only batches in this status",
+    )
+    for flag, what in (
+        ("--source-directory-id", "source directory"),
+        ("--project-id", "project"),
+        ("--organization-id", "organization"),
+    ):
+        filters.add_argument(
+            flag, type=text(flag), metavar="ID", help=f"only batches of this {what}"
+        )
+    filters.add_argument(
+        "--created-after",
+        type=created_bound("--created-after"),
+        metavar="TIME",
+        help="only batches created at or after this ISO 8601 time (no offset: UTC)",
+    )
+    filters.add_argument(
+        "--created-before",
+        type=created_bound("--created-before"),
+        metavar="TIME",
+        help="only batches created at or before this ISO 8601 time (no offset: UTC)",
+    )
+    parser.add_argument(
+        "--page-size",
+        type=count("--page-size", minimum=1),
+        default=100,
+        metavar="N",
+        help="batches per request; the server may cap it (default: 100)",
+    )
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def filter_arguments(args: argparse.Namespace) -> dict[str, object]:
+    """The parsed filters as `BatchClient.list_batches` keywords.
+
+    Raises:
+        FlagError: ``--created-before`` is earlier than ``--created-after``.
+    """
+    after, before = args.created_after, args.created_before
+    if after is not None and before is not None and before < after:
+        raise FlagError(
+            "--created-before",
+            f"must be at or after --created-after ({_stamp(after)}), got {_stamp(before)}",
+        )
+    return {
+        "status": args.status,
+        "source_directory_id": args.source_directory_id,
+        "project_id": args.project_id,
+        "organization_id": args.organization_id,
+        "created_after": args.created_after,
+        "created_before": args.created_before,
+        "page_size": args.page_size,
+    }
+
+
+def flag_error(exc: ValueError, *, default: str, hint: str = "") -> FlagError:
+    """The library's refusal as ``error: --flag <why>``, its parameter names made flags.
+
+    Args:
+        exc: The library's `ValueError`; its message starts with the parameter.
+        default: The flag to name when the message names no known parameter.
+        hint: Appended in brackets (what to do about it).
+    """
+    message = str(exc).split(";")[0]
+    flag = default
+    for name, typed in _FLAGS.items():
+        if message.startswith(name):
+            flag, message = typed, message.removeprefix(name)
+            break
+    for name, typed in _FLAGS.items():
+        if "_" in name:  # a parameter's name; "windows" may be a plain word
+            message = message.replace(name, typed)
+    why = message.strip() + (f" ({hint})" if hint else "")
+    return FlagError(flag, why)
+
+
+@attrs.define
+class BatchProgress:
+    """``120 of ~400 batches`` on a terminal's stderr while a walk runs (as ``list``'s)."""
+
+    line: StatusLine
+    max_items: int | None = None
+
+    def update(self, stats: WalkStats) -> None:
+        total = stats.total_size
+        if self.max_items is not None and (total is None or total > self.max_items):
+            total = self.max_items
+        self.line.show(
+            f"{stats.items} batches" if total is None else f"{stats.items} of ~{total} batches"
+        )
+
+    def clear(self) -> None:
+        self.line.clear()
