@@ -34,6 +34,7 @@ __all__ = [
     "ENDPOINT_PATH",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
+    "REDIS_URL_ENV",
     "Config",
     "is_loopback",
     "make_config",
@@ -45,6 +46,8 @@ API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
 # The official llama-cloud SDK falls back to this one too (llama_cloud/_client.py).
 API_KEY_FALLBACK_ENV: Final = "LLAMA_PARSE_API_KEY"
 BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
+REDIS_URL_ENV: Final = "LLAMA_BATCH_REDIS_URL"
+"""The CLI's ``--redis-url`` default (the fleet limiter of ``llama_batch_async.redis``)."""
 DEFAULT_BASE_URL: Final = "https://api.cloud.llamaindex.ai"
 ENDPOINT_PATH: Final = "/api/v1/beta/batch-processing"
 BATCHES_PATH: Final = "/api/v2/batches"

@@ -303,11 +303,12 @@ def test_bad_status_is_a_usage_error_naming_the_valid_values() -> None:
 
 
 def test_missing_key_exits_2_and_points_at_the_env_and_demo() -> None:
-    """Without a key: one line naming LLAMA_CLOUD_API_KEY, --api-key and --demo; exit 2."""
+    """Without a key: one line naming both key variables, --api-key and --demo; exit 2."""
     result = run_cli("list")
     assert result.returncode == 2
     assert result.stderr == (
-        "error: no API key: set LLAMA_CLOUD_API_KEY or pass --api-key (or try --demo)\n"
+        "error: no API key: set LLAMA_CLOUD_API_KEY (or LLAMA_PARSE_API_KEY) or pass --api-key"
+        " (or try --demo)\n"
     )
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from helpers import run_main
 
 from llama_batch_async import BatchClient
-from llama_batch_async.testing import FakeLlamaCloud
+from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +60,13 @@ def test_no_key_in_either_variable_is_still_an_error() -> None:
     """With neither variable set and no argument, the client refuses to start."""
     with pytest.raises(ValueError, match="no API key"):
         BatchClient()
+
+
+def test_the_cli_reads_the_parse_key_too() -> None:
+    """`llama-batch list` with only LLAMA_PARSE_API_KEY set authenticates with it."""
+    with serve_in_thread(jobs=3, api_key="llx-parse") as cloud:
+        env = {"LLAMA_PARSE_API_KEY": "llx-parse"}
+        result = run_main("list", "--base-url", cloud.url, "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(json.loads(result.stdout)) == 3
+    assert cloud.requests[-1].headers["Authorization"] == "Bearer llx-parse"

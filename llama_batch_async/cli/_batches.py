@@ -19,7 +19,15 @@ import attrs
 from llama_batch_async import BatchStatus, WalkStats
 
 from . import EXIT_USAGE, Command, _CommandParser
-from ._options import DEMO_BATCHES, DEMO_PROGRESS_SECONDS, DEMO_SEED, FlagError, count, text
+from ._options import (
+    DEFAULT_PAGE_SIZE,
+    DEMO_BATCHES,
+    DEMO_PROGRESS_SECONDS,
+    DEMO_SEED,
+    FlagError,
+    count,
+    text,
+)
 from ._status import StatusLine
 
 __all__ = [
@@ -163,9 +171,9 @@ def add_batch_filters(parser: argparse.ArgumentParser, title: str = "filters") -
     parser.add_argument(
         "--page-size",
         type=count("--page-size", minimum=1),
-        default=100,
+        default=DEFAULT_PAGE_SIZE,
         metavar="N",
-        help="batches per request; the server may cap it (default: 100)",
+        help=f"batches per request; the server may cap it (default: {DEFAULT_PAGE_SIZE})",
     )
 
 

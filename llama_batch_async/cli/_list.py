@@ -33,6 +33,7 @@ from llama_batch_async import (
 
 from . import EXIT_FAILURE, EXIT_OK
 from ._options import (
+    DEFAULT_PREFETCH,
     MAX_PREFETCH,
     FlagError,
     add_connection_options,
@@ -108,7 +109,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=count("--prefetch", minimum=0, maximum=MAX_PREFETCH),
         default=None,
         metavar="N",
-        help=f"page requests to keep in flight ahead of the output, 0-{MAX_PREFETCH} (default: 8)",
+        help=(
+            f"page requests to keep in flight ahead of the output, 0-{MAX_PREFETCH} "
+            f"(default: {DEFAULT_PREFETCH})"
+        ),
     )
     output = parser.add_argument_group("output")
     output.add_argument(

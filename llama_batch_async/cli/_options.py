@@ -37,16 +37,32 @@ from llama_batch_async import (
     JobType,
     LlamaBatchError,
 )
+from llama_batch_async.settings import (
+    API_KEY_ENV,
+    API_KEY_FALLBACK_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_PREFETCH,
+    DEFAULT_TIMEOUT,
+    MAX_PREFETCH,
+    REDIS_URL_ENV,
+)
 
 from ._output import JOB_FIELDS, error, printable
 
 __all__ = [
     "API_KEY_ENV",
     "BASE_URL_ENV",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_PREFETCH",
     "DEMO_BATCHES",
     "DEMO_JOBS",
     "DEMO_PROGRESS_SECONDS",
     "DEMO_SEED",
+    "MAX_PREFETCH",
     "MOVING_DEMO_HELP",
     "REDIS_URL_ENV",
     "FlagError",
@@ -67,9 +83,6 @@ __all__ = [
     "text",
 ]
 
-API_KEY_ENV: Final = "LLAMA_CLOUD_API_KEY"
-BASE_URL_ENV: Final = "LLAMA_CLOUD_BASE_URL"
-REDIS_URL_ENV: Final = "LLAMA_BATCH_REDIS_URL"
 _NO_REDIS: Final = (
     "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
 )
@@ -81,13 +94,14 @@ DEMO_BATCHES: Final = 60
 DEMO_PROGRESS_SECONDS: Final = 5.0
 """``wait`` and ``watch`` demos: every in-flight demo job settles within this long."""
 
-POLL_INTERVAL: Final = 5.0
+POLL_INTERVAL: Final = DEFAULT_POLL_INTERVAL
 DEMO_POLL_INTERVAL: Final = 1.0
-MAX_PREFETCH: Final = 32
 # The demo cloud runs in this process and checks this key; it is no secret.
 _DEMO_KEY: Final = "llama-batch-demo-key"
 
-_NO_KEY: Final = f"no API key: set {API_KEY_ENV} or pass --api-key (or try --demo)"
+_NO_KEY: Final = (
+    f"no API key: set {API_KEY_ENV} (or {API_KEY_FALLBACK_ENV}) or pass --api-key (or try --demo)"
+)
 _KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
 
 DEMO_HELP: Final = (
@@ -244,18 +258,18 @@ def add_connection_options(
         "--base-url",
         type=base_url,
         metavar="URL",
-        help=f"the API base URL (default: ${BASE_URL_ENV}, else https://api.cloud.llamaindex.ai)",
+        help=f"the API base URL (default: ${BASE_URL_ENV}, else {DEFAULT_BASE_URL})",
     )
     for index, flag in enumerate(request_timeout_flags):
         group.add_argument(
             flag,
             dest="request_timeout",
             type=attempt_seconds,
-            default=60.0,
+            default=DEFAULT_TIMEOUT,
             metavar="SECONDS",
             # One action per spelling, so a message names the one typed.
             help=(
-                "seconds one attempt of one page request may take (default: 60)"
+                f"seconds one attempt of one page request may take (default: {DEFAULT_TIMEOUT:g})"
                 if index == 0
                 else argparse.SUPPRESS
             ),
@@ -263,9 +277,12 @@ def add_connection_options(
     group.add_argument(
         "--max-retries",
         type=count("--max-retries", minimum=0),
-        default=4,
+        default=DEFAULT_MAX_RETRIES,
         metavar="N",
-        help="retries of each failed page request; 0 disables retrying (default: 4)",
+        help=(
+            "retries of each failed page request; 0 disables retrying "
+            f"(default: {DEFAULT_MAX_RETRIES})"
+        ),
     )
     group.add_argument(
         "--redis-url",
@@ -304,9 +321,9 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--page-size",
         type=count("--page-size", minimum=1),
-        default=100,
+        default=DEFAULT_PAGE_SIZE,
         metavar="N",
-        help="jobs per request; the server may cap it (default: 100)",
+        help=f"jobs per request; the server may cap it (default: {DEFAULT_PAGE_SIZE})",
     )
 
 
@@ -359,7 +376,12 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
             await stack.enter_async_context(cloud)
             key, url = _DEMO_KEY, cloud.url
         else:
-            key = args.api_key or os.environ.get(API_KEY_ENV) or ""
+            key = (
+                args.api_key
+                or os.environ.get(API_KEY_ENV)
+                or os.environ.get(API_KEY_FALLBACK_ENV)
+                or ""
+            )
             if not key:
                 raise UsageError(_NO_KEY)
             url = args.base_url
