@@ -32,12 +32,14 @@ from ._polling import (
     poll_changes,
 )
 from ._retry import RateLimitGate, Sleep
+from ._validate import check_flag
 
 __all__ = [
     "BatchEvent",
     "BatchEventKind",
     "GetBatch",
     "batch_events",
+    "batch_getter",
     "check_batch_wait",
     "finished_batches",
     "wait_batches",
@@ -45,6 +47,23 @@ __all__ = [
 
 GetBatch = Callable[[str], Awaitable["Batch | None"]]
 """Fetches one batch by id, or None when it does not exist (a 404)."""
+
+
+def batch_getter(get_batch: Callable[..., Awaitable[Batch]], expand_results: object) -> GetBatch:
+    """A `GetBatch` over ``get_batch`` (`BatchClient.get_batch`): a 404 becomes None.
+
+    ``expand_results`` is checked here, at the call, before any request.
+    """
+    expand = check_flag("expand_results", expand_results)
+
+    async def get(batch_id: str) -> Batch | None:
+        try:
+            return await get_batch(batch_id, expand_results=expand)
+        except BatchNotFoundError:
+            return None
+
+    return get
+
 
 # Batches fetched at once within one poll: enough to poll a few dozen quickly,
 # few enough not to look like a burst to the server (each is one request).

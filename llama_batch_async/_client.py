@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 
 import aiohttp
-import attrs
 
-from . import _batch_watch, _watch
+from . import _batch_get, _batch_watch, _watch
 from ._config import (
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -22,21 +19,17 @@ from ._config import (
     DEFAULT_RETRY_AFTER_CAP,
     DEFAULT_TIMEOUT,
     MAX_PREFETCH,
-    MAX_WINDOWS,
     Config,
-    make_config,
 )
-from ._convert import structure_batch
-from ._cursor import decode_cursor
-from ._errors import BatchNotFoundError, NotFoundError
+from ._context import evolve_context, local_gate, make_context
+from ._cursor import resume_start
 from ._limiter import Limiter, LocalLimiter
-from ._models import Batch, BatchJob, BatchStatus, JobPage, JobStatus, JobType
-from ._pager import BatchPager, JobPager, WalkContext, send
+from ._models import Batch, BatchJob, BatchStatus, JobStatus, JobType
+from ._pager import BatchPager, JobPager
 from ._query import make_batch_query, make_query
-from ._retry import RetryPolicy
-from ._transport import AiohttpTransport, Transport
-from ._validate import check_count, check_flag, check_id, check_seconds, must_be
-from ._wire import build_batch_request
+from ._transport import Transport
+from ._validate import check_count
+from ._windowed import check_windows
 
 __all__ = ["BatchClient"]
 
@@ -106,50 +99,23 @@ class BatchClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         limiter: Limiter | None = None,
     ) -> None:
-        self._config: Config = make_config(
+        self._context = make_context(
             api_key=api_key,
             base_url=base_url,
             session_cookie=session_cookie,
+            session=session,
+            transport=transport,
             timeout=timeout,
             max_retries=max_retries,
             retry_after_cap=retry_after_cap,
             trust_env=trust_env,
+            trace_configs=trace_configs,
+            connection_limit=connection_limit,
+            max_response_bytes=max_response_bytes,
+            limiter=limiter,
         )
-        if session is not None and (self._config.trust_env or trace_configs):
-            raise ValueError(
-                "trust_env and trace_configs configure the client's own session; "
-                "with session=..., set them on that session instead"
-            )
-        check_count("connection_limit", connection_limit, minimum=1)
-        self._transport: Transport
-        if transport is None:
-            self._transport = AiohttpTransport(
-                timeout=self._config.timeout,
-                session=session,
-                trust_env=self._config.trust_env,
-                trace_configs=trace_configs,
-                connection_limit=connection_limit,
-                max_response_bytes=max_response_bytes,
-            )
-        elif session is not None:
-            raise ValueError("pass session or transport, not both")
-        elif self._config.trust_env or trace_configs:
-            raise ValueError(
-                "trust_env and trace_configs configure the client's own session; "
-                "with transport=..., configure the transport instead"
-            )
-        else:
-            self._transport = transport
-        self._context = WalkContext(
-            config=self._config,
-            transport=self._transport,
-            policy=RetryPolicy(
-                max_retries=self._config.max_retries,
-                retry_after_cap=self._config.retry_after_cap,
-            ),
-            gate=self._bind_limiter(limiter),
-            sleep=asyncio.sleep,
-        )
+        self._config: Config = self._context.config
+        self._transport: Transport = self._context.transport
         self._closed = False
         self._owner: BatchClient | None = None  # set on a `with_options` copy
 
@@ -179,51 +145,22 @@ class BatchClient:
         """
         if self.closed:
             raise RuntimeError("this BatchClient is closed; create a new one")
-        old = self._config
-        config = attrs.evolve(
-            old,
-            timeout=old.timeout if timeout is None else check_seconds("timeout", timeout),
-            max_retries=(
-                old.max_retries
-                if max_retries is None
-                else check_count("max_retries", max_retries, minimum=0)
-            ),
-            retry_after_cap=(
-                old.retry_after_cap
-                if retry_after_cap is None
-                else check_seconds(
-                    "retry_after_cap", retry_after_cap, allow_zero=True, finite=False
-                )
-            ),
-        )
         copy = object.__new__(BatchClient)
-        copy._config = config
-        copy._transport = self._transport
-        copy._context = attrs.evolve(
+        copy._context = evolve_context(
             self._context,
-            config=config,
-            policy=RetryPolicy(
-                max_retries=config.max_retries, retry_after_cap=config.retry_after_cap
-            ),
+            timeout=timeout,
+            max_retries=max_retries,
+            retry_after_cap=retry_after_cap,
         )
+        copy._config = copy._context.config
+        copy._transport = self._transport
         copy._closed = False
         copy._owner = self._owner or self
         return copy
 
-    def _bind_limiter(self, limiter: Limiter | None) -> Limiter:
-        if limiter is None:
-            return LocalLimiter()
-        # A shared limiter derives its default key from this client's base URL and
-        # API key (hashed); `bind` is optional, beside the protocol.
-        bind = getattr(limiter, "bind", None)
-        if callable(bind):
-            bind(self._config.base_url, self._config.api_key)
-        return limiter
-
     @property
     def _local_gate(self) -> LocalLimiter | None:
-        gate = self._context.gate
-        return gate if isinstance(gate, LocalLimiter) else None
+        return local_gate(self._context)
 
     def __repr__(self) -> str:
         state = " closed" if self.closed else ""
@@ -297,11 +234,7 @@ class BatchClient:
             extra_query=extra_query,
         )
         check_count("prefetch", prefetch, minimum=0, maximum=MAX_PREFETCH)
-        start = None
-        if resume_from is not None:
-            if offset:
-                raise ValueError("pass offset or resume_from, not both")
-            start = decode_cursor(resume_from, query)
+        start = resume_start(resume_from, query, offset=offset)
         return JobPager(
             self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
         )
@@ -367,13 +300,8 @@ class BatchClient:
             page_size=page_size,
             max_items=max_items,
         )
-        check_count("windows", windows, minimum=1, maximum=MAX_WINDOWS)
-        if windows > 1 and created_after is None:
-            raise ValueError(
-                "windows > 1 needs created_after: the windows split "
-                "[created_after, created_before or now]"
-            )
-        start = None if resume_from is None else decode_cursor(resume_from, query)
+        check_windows(windows, created_after)
+        start = resume_start(resume_from, query)
         return BatchPager(
             self._context, query, start=start, resume_from=resume_from, windows=windows
         )
@@ -402,25 +330,13 @@ class BatchClient:
             LlamaBatchError: Any other failure, after the retries.
         """
         self._check_open()
-        batch_id = check_id("batch_id", batch_id)
-        params: list[tuple[str, str]] = []
-        if check_flag("expand_results", expand_results):
-            params.append(("expand", "results"))
-        for name, value in (("project_id", project_id), ("organization_id", organization_id)):
-            if value is not None:
-                params.append((name, check_id(name, value)))
-        request = build_batch_request(self._config, batch_id, tuple(params))
-        try:
-            return await send(self._context, request, structure_batch)
-        except NotFoundError as exc:
-            raise BatchNotFoundError(
-                f"batch {batch_id!r} not found (HTTP 404"
-                + (f", request id {exc.request_id}" if exc.request_id else "")
-                + ")",
-                missing=(batch_id,),
-                request_id=exc.request_id,
-                body=exc.body,
-            ) from None
+        return await _batch_get.get_batch(
+            self._context,
+            batch_id,
+            expand_results=expand_results,
+            project_id=project_id,
+            organization_id=organization_id,
+        )
 
     def _check_open(self) -> None:
         if self._closed:
@@ -493,10 +409,9 @@ class BatchClient:
             LlamaBatchError: A poll failed after the pager's retries.
         """
         ids, interval, limit = _watch.check_wait(job_ids, poll_interval, timeout)
-        if on_seen is not None and not callable(on_seen):
-            raise must_be("on_seen", "None or a callable taking a BatchJob", on_seen)
+        _watch.check_on_seen(on_seen)
         pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
-        pages = pager.pages if on_seen is None else _observed(pager.pages, ids, on_seen)
+        pages = _watch.observed(pager.pages, ids, on_seen)
         return _watch.finished(
             pages, ids, poll_interval=interval, timeout=limit, gate=self._local_gate
         )
@@ -588,20 +503,6 @@ class BatchClient:
 
     # ------------------------------------------------------------ v2 batch waits
 
-    async def _get_or_none(self, batch_id: str, expand_results: bool) -> Batch | None:  # noqa: FBT001
-        try:
-            return await self.get_batch(batch_id, expand_results=expand_results)
-        except BatchNotFoundError:
-            return None
-
-    def _batch_getter(self, expand_results: object) -> _batch_watch.GetBatch:
-        expand = check_flag("expand_results", expand_results)
-
-        async def get(batch_id: str) -> Batch | None:
-            return await self._get_or_none(batch_id, expand)
-
-        return get
-
     def finished_batches(
         self,
         batch_ids: Iterable[str],
@@ -635,7 +536,7 @@ class BatchClient:
         self._check_open()
         ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
         return _batch_watch.finished_batches(
-            self._batch_getter(expand_results),
+            _batch_watch.batch_getter(self.get_batch, expand_results),
             ids,
             poll_interval=interval,
             timeout=limit,
@@ -667,7 +568,7 @@ class BatchClient:
         self._check_open()
         ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
         return await _batch_watch.wait_batches(
-            self._batch_getter(expand_results),
+            _batch_watch.batch_getter(self.get_batch, expand_results),
             ids,
             poll_interval=interval,
             timeout=limit,
@@ -699,28 +600,9 @@ class BatchClient:
         self._check_open()
         ids, interval, limit = _batch_watch.check_batch_wait(batch_ids, poll_interval, timeout)
         return _batch_watch.batch_events(
-            self._batch_getter(expand_results),
+            _batch_watch.batch_getter(self.get_batch, expand_results),
             ids,
             poll_interval=interval,
             timeout=limit,
             gate=self._local_gate,
         )
-
-
-def _observed(
-    pages: Callable[[], AsyncGenerator[JobPage, None]],
-    job_ids: Iterable[str],
-    on_seen: Callable[[BatchJob], object],
-) -> Callable[[], AsyncGenerator[JobPage, None]]:
-    """``pages``, telling ``on_seen`` each wanted record a page holds before passing it on."""
-    wanted = frozenset(job_ids)
-
-    async def walk() -> AsyncGenerator[JobPage, None]:
-        async with contextlib.aclosing(pages()) as inner:
-            async for page in inner:
-                for job in page.items:
-                    if job.id in wanted:
-                        on_seen(job)
-                yield page
-
-    return walk

@@ -29,6 +29,7 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "id_digest",
+    "resume_start",
 ]
 
 _CURSOR_VERSION = 1
@@ -241,3 +242,17 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             )
         )
     return cursor
+
+
+def resume_start(resume_from: object, query: JobQuery, *, offset: int = 0) -> Cursor | None:
+    """Where a walk starts: None (at ``query.offset``), or the decoded ``resume_from``.
+
+    Raises:
+        ValueError: Both ``offset`` and ``resume_from`` given, or a cursor that
+            `decode_cursor` refuses.
+    """
+    if resume_from is None:
+        return None
+    if offset:
+        raise ValueError("pass offset or resume_from, not both")
+    return decode_cursor(resume_from, query)

@@ -37,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from typing import Literal
 
 import attrs
@@ -57,15 +57,18 @@ from ._polling import (
     poll_changes,
 )
 from ._retry import RateLimitGate, Sleep
+from ._validate import must_be
 
 __all__ = [
     "MISSING_GRACE_WALKS",
     "EventKind",
     "JobEvent",
     "WalkPages",
+    "check_on_seen",
     "check_wait",
     "check_watch",
     "finished",
+    "observed",
     "poll_events",
     "poll_until_terminal",
 ]
@@ -123,7 +126,37 @@ def check_wait(
     )
 
 
+def check_on_seen(on_seen: object) -> None:
+    """``finished_jobs``' ``on_seen``, validated: None or a callable, else ValueError naming it."""
+    if on_seen is not None and not callable(on_seen):
+        raise must_be("on_seen", "None or a callable taking a BatchJob", on_seen)
+
+
 # ---------------------------------------------------------------- wait
+
+
+def observed(
+    pages: Callable[[], AsyncGenerator[JobPage, None]],
+    job_ids: Iterable[str],
+    on_seen: Callable[[BatchJob], object] | None,
+) -> Callable[[], AsyncGenerator[JobPage, None]]:
+    """``pages``, telling ``on_seen`` each wanted record a page holds before passing it on.
+
+    Without ``on_seen``, ``pages`` itself.
+    """
+    if on_seen is None:
+        return pages
+    wanted = frozenset(job_ids)
+
+    async def walk() -> AsyncGenerator[JobPage, None]:
+        async with contextlib.aclosing(pages()) as inner:
+            async for page in inner:
+                for job in page.items:
+                    if job.id in wanted:
+                        on_seen(job)
+                yield page
+
+    return walk
 
 
 @contextlib.asynccontextmanager

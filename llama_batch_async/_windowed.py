@@ -28,11 +28,13 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from ._config import MAX_WINDOWS
 from ._cursor import Cursor, Position
 from ._models import BatchPage
 from ._query import AFTER_PARAM, BEFORE_PARAM, JobQuery, format_bound, split_range, window_query
+from ._validate import check_count
 
-__all__ = ["Window", "plan_windows", "windowed_pages"]
+__all__ = ["Window", "check_windows", "plan_windows", "windowed_pages"]
 
 # Pages a window's task may hold ahead of the consumer: enough for an older window
 # to keep walking while the newer ones are consumed (16 x page_size records each).
@@ -47,6 +49,16 @@ class Window:
     low: datetime
     high: datetime
     start: Cursor | None = None
+
+
+def check_windows(windows: object, created_after: datetime | None) -> None:
+    """``list_batches``' ``windows``, validated: ValueError naming it, before any I/O."""
+    count = check_count("windows", windows, minimum=1, maximum=MAX_WINDOWS)
+    if count > 1 and created_after is None:
+        raise ValueError(
+            "windows > 1 needs created_after: the windows split "
+            "[created_after, created_before or now]"
+        )
 
 
 def _parse_bound(text: str) -> datetime:
