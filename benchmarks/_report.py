@@ -77,7 +77,15 @@ _CATEGORIES = (
     ),
     (
         "pager, walk, retry, request building",
-        ("_pager.py", "_paging.py", "_retry.py", "_wire.py", "_query.py", "_transport.py"),
+        (
+            "_pager.py",
+            "_paging.py",
+            "_paging_guards.py",
+            "_retry.py",
+            "_wire.py",
+            "_query.py",
+            "_transport.py",
+        ),
     ),
     ("tenacity", ("tenacity/",)),
 )

@@ -3,7 +3,9 @@
 No I/O and no loop here. `Walk.next_request` says what to ask for next (or
 None when the walk is over); `Walk.feed` takes the page that came back and
 returns the jobs to yield. The rules are the spec's pagination contract; each
-branch cites the one it implements.
+branch cites the one it implements. The bounds on a server whose paging never
+ends (a repeated token, stalls, empty runs, one probe per position) are the
+leaf `_paging_guards`.
 """
 
 from __future__ import annotations
@@ -14,22 +16,13 @@ from ._convert import RawPage
 from ._cursor import Cursor, PageRequest, Position
 from ._errors import PaginationError
 from ._models import Batch, BatchJob
+from ._paging_guards import EMPTY_PAGE_LIMIT, LoopGuard
 from ._query import JobQuery
-from ._window import SeenWindow, TokenWindow
+from ._window import SeenWindow
 
-__all__ = ["Walk"]
+__all__ = ["EMPTY_PAGE_LIMIT", "Walk"]
 
 _Item = TypeVar("_Item", BatchJob, Batch)
-
-# Pages in a row that bring nothing new before the walk is declared stuck. One
-# such page happens legitimately when more jobs are created between two requests
-# than a page holds (offset drift); a server that ignores `offset` repeats forever.
-_STALL_LIMIT = 3
-
-# Empty pages in a row that still promise more (a fresh page token each time)
-# before the walk is declared stuck. A filtered scan may legitimately answer a
-# few empty pages with a continuation token; an endless run is a broken server.
-EMPTY_PAGE_LIMIT = 10
 
 
 class Walk(Generic[_Item]):
@@ -68,22 +61,17 @@ class Walk(Generic[_Item]):
         self._token_works: bool | None = True if self._by_token else None
         self._offset_works: bool | None = None
         self._tokens_seen = self.token is not None
-        self._seen_tokens = TokenWindow()
-        if self._by_token and self.token is not None:
-            self._seen_tokens.add(self.token)
+        # Bounds on a server whose paging never ends: tokens seen, stalls, empty runs, probes.
+        self._guard = LoopGuard(self.token if self._by_token else None)
         # Ids of the latest pages: the window in which offset drift repeats items.
         self._window = SeenWindow(query.page_size, start.tail if start else ())
-        self._stalls = 0
-        self._empty_run = 0
         self._last_id: str | None = None  # the last job of the latest non-empty page
         self._head_id: str | None = None  # the first job of the walk's first non-empty page
-        self._probed_at: int | None = None  # where total_size last made the walk ask again
         self._short_page: int | None = None  # length of a short page awaiting a probe
         self._cap: int | None = None  # the server's confirmed limit cap
         self._sized = False  # seen a full page: the server's page size is known
         # v2: the listing pages by token only; the first request sends none.
         self._token_only = query.listing == "batches"
-        self._replay = 0  # repeats expected from a re-asked page (token-only probe)
         # A cursor inside a page (cut by a windowed walk's max_items): the page its
         # token names is asked again, and its first `skip` records were delivered.
         # The tail's ids drop the last of them wherever the page now has them (a
@@ -220,22 +208,7 @@ class Walk(Generic[_Item]):
         if items:
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
-        if repeats_only and self._replay >= count:
-            # A page re-asked to confirm an end (v2) brings back what the walk has:
-            # up to the re-asked page's length of repeats is expected, not a stall.
-            self._replay -= count
-        elif repeats_only:
-            # spec: pagination 6 - a server that ignores offset must not loop us
-            self._stalls += 1
-            if self._stalls >= _STALL_LIMIT:
-                raise PaginationError(
-                    f"{self._stalls} pages in a row held only jobs already listed "
-                    f"(last at offset {self.offset}): the server ignores offset and "
-                    "page_token, or jobs are being created as fast as the walk reads them"
-                )
-        else:
-            self._stalls = 0
-            self._replay = 0
+        self._guard.count_repeats(count, repeats_only=repeats_only, offset=self.offset)
         if self.query.max_items is not None:
             fresh = fresh[: self.query.max_items - self.delivered]
         self.delivered += len(fresh)
@@ -243,7 +216,7 @@ class Walk(Generic[_Item]):
         if page.total_size is not None:
             self.total_size = page.total_size
         token = page.next_page_token or None
-        self._count_empty_run(count, token)
+        self._guard.count_empty_run(count, token, offset=self.offset)
         self._advance(request, page, token, count, repeats_only=repeats_only, promised=promised)
         if self.query.max_items is not None and self.delivered >= self.query.max_items:
             self.done = True
@@ -289,7 +262,7 @@ class Walk(Generic[_Item]):
                 f"the server sent no page token but total_size {page.total_size} says "
                 f"more than {self.offset} batches remain: asking once more"
             )
-            self._replay = count
+            self._guard.replay = count
             return
         # spec: pagination 2 - no token: the last page
         self.token = None
@@ -306,24 +279,9 @@ class Walk(Generic[_Item]):
             return False
         return any(job.id == head for job in items)
 
-    def _count_empty_run(self, count: int, token: str | None) -> None:
-        if count or token is None:
-            self._empty_run = 0
-            return
-        # spec: pagination 6 - empty pages that keep promising more must end
-        self._empty_run += 1
-        if self._empty_run >= EMPTY_PAGE_LIMIT:
-            raise PaginationError(
-                f"{self._empty_run} empty pages in a row each promised more "
-                f"(last at offset {self.offset}): the server's paging is broken"
-            )
-
     def _probe(self) -> bool:
         """Ask once more where the walk stands, at most once per position."""
-        if self._probed_at == self.offset:
-            return False
-        self._probed_at = self.offset
-        return True
+        return self._guard.probe(self.offset)
 
     def _confirm_end(self, promised: int) -> None:
         # spec: pagination 4 - an end that the earlier pages' total_size contradicts
@@ -343,12 +301,7 @@ class Walk(Generic[_Item]):
 
     def _follow(self, token: str) -> None:
         """Page by ``token`` next, unless it would loop."""
-        if token in self._seen_tokens:
-            raise PaginationError(
-                "the server sent a page token it had already sent in this walk; "
-                "following it would loop"
-            )
-        self._seen_tokens.add(token)
+        self._guard.remember_token(token)
         self.token = token
         self._by_token = True
 
