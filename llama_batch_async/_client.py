@@ -1,4 +1,10 @@
-"""`BatchClient`: configuration, session ownership, `list_jobs`, `aclose`."""
+"""`BatchClient`: the public methods and their docstrings, each a thin delegation.
+
+Settings and the transport choice are `_context`'s; the walks are `_pager`'s;
+one batch by id is `_batch_get`'s; the waits are `_watch`'s (jobs) and
+`_batch_watch`'s (batches). The client keeps its `WalkContext` and whether it is
+closed.
+"""
 
 from __future__ import annotations
 
