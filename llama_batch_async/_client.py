@@ -345,7 +345,7 @@ class BatchClient:
         )
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.closed:  # a with_options copy is closed with its original
             raise RuntimeError("this BatchClient is closed; create a new one")
 
     async def aclose(self) -> None:

@@ -147,6 +147,13 @@ async def test_closing_original_closes_copy(cloud: FakeLlamaCloud) -> None:
         copy.list_jobs()
     with pytest.raises(RuntimeError, match="closed"):
         copy.with_options(timeout=1.0)
+    # The v2 calls too: a clear RuntimeError, never the closed session's own error.
+    with pytest.raises(RuntimeError, match="closed"):
+        await copy.get_batch("bat-1")
+    with pytest.raises(RuntimeError, match="closed"):
+        await copy.wait_for_batches(["bat-1"])
+    with pytest.raises(RuntimeError, match="closed"):
+        copy.list_batches()
 
 
 @pytest.mark.parametrize(
