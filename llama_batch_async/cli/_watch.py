@@ -32,8 +32,9 @@ from ._options import (
     poll_interval,
     seconds,
 )
-from ._output import PIPED_ERROR_WIDTH, Stream, isatty, printable, stdout, table_row, truncate
+from ._output import Stream, isatty, printable, stdout
 from ._output import wire_status as _wire_status
+from ._table import PIPED_ERROR_WIDTH, table_row, truncate
 
 __all__ = ["add_arguments", "event_line", "event_record", "run"]
 
