@@ -24,13 +24,12 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
+from ._connect import api_error, connect
 from ._options import (
     MOVING_DEMO_HELP,
     UsageError,
     add_connection_options,
     add_poll_interval,
-    api_error,
-    connect,
     limit_seconds,
     logging_to_stderr,
     poll_interval,

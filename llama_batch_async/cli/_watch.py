@@ -20,13 +20,12 @@ import attrs
 from llama_batch_async import JobEvent, LlamaBatchError
 
 from . import EXIT_FAILURE, EXIT_OK
+from ._connect import api_error, connect
 from ._options import (
     MOVING_DEMO_HELP,
     add_connection_options,
     add_filter_arguments,
     add_poll_interval,
-    api_error,
-    connect,
     count,
     logging_to_stderr,
     poll_interval,
