@@ -13,7 +13,7 @@ import pytest
 from helpers import job
 
 from llama_batch_async.cli import main
-from llama_batch_async.cli._output import FieldTableWriter
+from llama_batch_async.cli._table import FieldTableWriter
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
 KEY = "sk-cli-fields-0123456789"

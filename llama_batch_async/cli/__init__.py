@@ -13,14 +13,20 @@ when its command runs (``list`` never loads the fake server, ``--help`` loads
 no command at all), and each a short script over the public API:
 
     __init__    main, the parser, the registry, exit codes
-    _options    shared options, the argparse types that check every flag, connect
-    _output     records, escaping, the stdout wrapper, the json/jsonl/csv/table writers
+    _options    shared options, the argparse types that check every flag
+    _connect    connect (the client the options describe, --demo's cloud), api_error
+    _output     records, escaping, the stdout wrapper, the json/jsonl/csv writers
+    _table      tables that fit the terminal: the fitting helpers, the job tables
     _status     status lines on a terminal's stderr (list's progress, wait's live line)
     _list, _wait, _watch, _serve
                 one command each: add_arguments(parser) and run(args) -> exit code
     _batches    the ``batches`` command: its sub-commands' registry and shared flags;
                 _batches_list, _batches_wait, _batches_watch one sub-command each,
-                _batch_output the v2 records in the four formats
+                _batch_output the v2 records in the four formats (its table
+                fitted with _table's helpers)
+
+``--help`` loads only _options and _output; _connect and _table load when a
+command runs (a test pins which modules load when).
 
 Nothing here imports a private module of the library (a test pins it).
 

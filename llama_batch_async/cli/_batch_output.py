@@ -4,7 +4,8 @@ The same formats as the v1 commands (`_output`): JSON and JSON Lines carry the
 wire record exactly (`Batch.to_dict`); CSV flattens ``config.job`` into two
 columns and keeps ``results`` as JSON text; the table fits the terminal and
 never cuts an id. Everything goes through `_output.Output` (a failed write is
-one error line, exit 1) and server text through `printable`.
+one error line, exit 1) and server text through `printable`. The table is
+measured and fitted with the helpers of the job tables (`_table`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
 from typing import Any, Final, Protocol
 
 import attrs
 
 from llama_batch_async import Batch, BatchJobType, BatchStatus
 
-from ._output import Stream, isatty, printable
+from ._output import Stream, printable
+from ._table import (
+    TIME_WIDTH,
+    column_widths,
+    give_up_until,
+    short_time,
+    terminal_columns,
+    time_cell,
+)
 
 __all__ = [
     "BATCH_CSV_COLUMNS",
@@ -151,15 +158,8 @@ _HEADER: Final = (
     "SOURCE DIRECTORY",
 )
 _ID, _STATUS, _JOB, _CREATED, _UPDATED, _DIRECTORY = range(6)
-_TIME_WIDTH: Final = len("2026-11-01 10:00:00")
 _SHORT_TIME_WIDTH: Final = len("11-01 10:00")
 _EMPTY: Final = "no batches match"
-
-
-def _stamp(moment: datetime | None) -> str:
-    if moment is None:
-        return "-"
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def batch_table_row(batch: Batch) -> tuple[str, ...]:
@@ -168,8 +168,8 @@ def batch_table_row(batch: Batch) -> tuple[str, ...]:
         printable(batch.id),
         printable(wire_batch_status(batch)),
         printable(str(batch.config.job.type)),
-        _stamp(batch.created_at),
-        _stamp(batch.updated_at),
+        time_cell(batch.created_at),
+        time_cell(batch.updated_at),
         printable(batch.source_directory_id),
     )
 
@@ -180,8 +180,8 @@ def batch_table_floor(batch_ids: Sequence[str]) -> tuple[int, ...]:
         max(len(printable(batch_id)) for batch_id in batch_ids),
         max(len(status.value) for status in BatchStatus),
         max(len(kind.value) for kind in BatchJobType),
-        _TIME_WIDTH,
-        _TIME_WIDTH,
+        TIME_WIDTH,
+        TIME_WIDTH,
     )
 
 
@@ -213,11 +213,8 @@ class _Layout:
             layout._shorten_created,
             lambda: layout.widths.pop(_JOB),
         )
-        for step in steps:
-            # One column spare: a line as wide as the terminal wraps on some.
-            if layout.width() < columns:
-                break
-            step()
+        # One column spare: a line as wide as the terminal wraps on some.
+        give_up_until(lambda: layout.width() < columns, steps)
         return layout
 
     def _shorten_created(self) -> None:
@@ -229,7 +226,7 @@ class _Layout:
         for index, width in self.widths.items():
             cell = cells[index]
             if index == _CREATED and self.short_created:
-                cell = "CREATED" if header else cell[5:16] if len(cell) == _TIME_WIDTH else cell
+                cell = "CREATED" if header else short_time(cell)
             parts.append(cell.ljust(width))
         return "  ".join(parts).rstrip() + "\n"
 
@@ -253,13 +250,8 @@ class BatchTableWriter:
         if self.layout is None:
             if not rows:
                 return  # an empty first page: wait for one with batches, or the end
-            widths = [
-                max(len(cell) for cell in column) for column in zip(_HEADER, *rows, strict=True)
-            ]
-            for index, width in enumerate(self.floor[: len(widths)]):
-                widths[index] = max(widths[index], width)
-            columns = shutil.get_terminal_size().columns if isatty(self.stream) else None
-            self.layout = _Layout.fit(widths, columns)
+            widths = column_widths((_HEADER, *rows), self.floor)
+            self.layout = _Layout.fit(widths, terminal_columns(self.stream))
             self.stream.write(self.layout.line(_HEADER, header=True))
         for row in rows:
             self.stream.write(self.layout.line(row))

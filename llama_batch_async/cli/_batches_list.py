@@ -24,11 +24,10 @@ from ._batches import (
     filter_arguments,
     flag_error,
 )
+from ._connect import api_error, connect
 from ._options import (
     FlagError,
     add_connection_options,
-    api_error,
-    connect,
     count,
     logging_to_stderr,
 )

@@ -27,12 +27,11 @@ from llama_batch_async import (
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
 from ._batch_output import BATCH_WRITERS, BatchTableWriter, batch_table_floor, wire_batch_status
 from ._batches import MOVING_BATCH_DEMO_HELP, flag_error
+from ._connect import api_error, connect
 from ._options import (
     UsageError,
     add_connection_options,
     add_poll_interval,
-    api_error,
-    connect,
     limit_seconds,
     logging_to_stderr,
     poll_interval,

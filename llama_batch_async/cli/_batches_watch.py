@@ -26,11 +26,10 @@ from . import EXIT_FAILURE, EXIT_OK
 from ._batch_output import batch_table_row, wire_batch_status
 from ._batches import MOVING_BATCH_DEMO_HELP, add_batch_filters, filter_arguments, flag_error
 from ._batches_wait import add_batch_ids
+from ._connect import api_error, connect
 from ._options import (
     add_connection_options,
     add_poll_interval,
-    api_error,
-    connect,
     count,
     logging_to_stderr,
     poll_interval,

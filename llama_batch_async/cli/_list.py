@@ -38,12 +38,9 @@ from ._options import (
     FlagError,
     add_connection_options,
     add_filter_arguments,
-    api_error,
-    connect,
     count,
     fields,
     logging_to_stderr,
-    redis_module,
     text,
 )
 from ._output import (
@@ -192,6 +189,9 @@ def _default_format(args: argparse.Namespace, out: Output) -> str:
 
 
 async def _list_to(args: argparse.Namespace, listed: _Listed, out: Output) -> int:
+    # Imported to run, not to declare the flags: ``list --help`` does not load it.
+    from ._connect import api_error, connect  # noqa: PLC0415
+
     writer = make_writer(_default_format(args, out), out, args.fields)
     progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
     walk: dict[str, Any] = {
@@ -250,6 +250,8 @@ async def _list_checkpointed(
     listed: _Listed,
 ) -> int:
     """``list --checkpoint NAME``: the walk `checkpointed_pages` makes, written page by page."""
+    from ._connect import api_error, redis_module  # noqa: PLC0415 - as in _list_to
+
     async with contextlib.AsyncExitStack() as stack:
         store: CheckpointStore = FileCheckpointStore(args.checkpoint_dir)
         if args.redis_url:

@@ -1,4 +1,4 @@
-"""Options the commands share, the argparse types that check them, and `connect`.
+"""Options the commands share, and the argparse types that check them.
 
 Every flag's value is checked by its argparse ``type=`` when the command line
 is parsed, and the message names the flag as the user typed it:
@@ -12,7 +12,8 @@ is parsed, and the message names the flag as the user typed it:
   the wording the library uses for the same rule, with the flag for the name.
 
 A flag with two spellings is declared twice (one action each), so argparse
-names the spelling that was typed.
+names the spelling that was typed. What the connection options open, and how
+a failed call is reported, is `_connect`.
 """
 
 from __future__ import annotations
@@ -22,24 +23,17 @@ import contextlib
 import logging
 import math
 import os
-import socket
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
-from types import ModuleType
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from llama_batch_async import (
-    APIConnectionError,
-    APITimeoutError,
-    AuthenticationError,
     BatchClient,
     JobStatus,
     JobType,
-    LlamaBatchError,
 )
 from llama_batch_async.settings import (
     API_KEY_ENV,
-    API_KEY_FALLBACK_ENV,
     BASE_URL_ENV,
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -51,7 +45,7 @@ from llama_batch_async.settings import (
     REDIS_URL_ENV,
 )
 
-from ._output import JOB_FIELDS, error, printable
+from ._output import JOB_FIELDS, printable
 
 __all__ = [
     "API_KEY_ENV",
@@ -70,22 +64,15 @@ __all__ = [
     "add_connection_options",
     "add_filter_arguments",
     "add_poll_interval",
-    "api_error",
-    "connect",
     "count",
     "delay_seconds",
     "fields",
     "limit_seconds",
     "logging_to_stderr",
     "poll_interval",
-    "redis_module",
     "seconds",
     "text",
 ]
-
-_NO_REDIS: Final = (
-    "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
-)
 
 DEMO_JOBS: Final = 137
 DEMO_SEED: Final = 7
@@ -96,13 +83,6 @@ DEMO_PROGRESS_SECONDS: Final = 5.0
 
 POLL_INTERVAL: Final = DEFAULT_POLL_INTERVAL
 DEMO_POLL_INTERVAL: Final = 1.0
-# The demo cloud runs in this process and checks this key; it is no secret.
-_DEMO_KEY: Final = "llama-batch-demo-key"
-
-_NO_KEY: Final = (
-    f"no API key: set {API_KEY_ENV} (or {API_KEY_FALLBACK_ENV}) or pass --api-key (or try --demo)"
-)
-_KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
 
 DEMO_HELP: Final = (
     f"run against a fake cloud started in this process ({DEMO_JOBS} jobs, "
@@ -345,124 +325,6 @@ def poll_interval(args: argparse.Namespace) -> float:
     if args.poll_interval is not None:
         return float(args.poll_interval)
     return DEMO_POLL_INTERVAL if args.demo else POLL_INTERVAL
-
-
-# --------------------------------------------------------------------- the client
-
-
-@contextlib.asynccontextmanager
-async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIterator[BatchClient]:
-    """Open the client the connection options describe; with ``--demo``, start its cloud.
-
-    Args:
-        args: The parsed connection options.
-        moving: Let the demo cloud move its in-flight jobs along to a final
-            status within `DEMO_PROGRESS_SECONDS` (``wait`` and ``watch``).
-    """
-    if args.demo and (args.api_key or args.base_url):
-        raise UsageError("--demo serves its own jobs: drop --api-key and --base-url")
-    async with contextlib.AsyncExitStack() as stack:
-        if args.demo:
-            from llama_batch_async.testing import FakeLlamaCloud  # noqa: PLC0415 - demo only
-
-            cloud = FakeLlamaCloud(
-                DEMO_JOBS,
-                batches=DEMO_BATCHES,
-                seed=DEMO_SEED,
-                api_key=_DEMO_KEY,
-                progress=moving,
-                progress_seconds=DEMO_PROGRESS_SECONDS,
-            )
-            await stack.enter_async_context(cloud)
-            key, url = _DEMO_KEY, cloud.url
-        else:
-            key = (
-                args.api_key
-                or os.environ.get(API_KEY_ENV)
-                or os.environ.get(API_KEY_FALLBACK_ENV)
-                or ""
-            )
-            if not key:
-                raise UsageError(_NO_KEY)
-            url = args.base_url
-        limiter = None
-        if args.redis_url:
-            limiter = redis_module().RedisLimiter(args.redis_url)
-            stack.push_async_callback(limiter.aclose)
-        client = BatchClient(
-            key,
-            base_url=url,
-            timeout=args.request_timeout,
-            max_retries=args.max_retries,
-            limiter=limiter,
-        )
-        stack.push_async_callback(client.aclose)
-        yield client
-
-
-def redis_module() -> ModuleType:
-    """`llama_batch_async.redis`, or a usage error naming the extra to install."""
-    try:
-        import llama_batch_async.redis  # noqa: PLC0415 - the optional extra, on demand
-    except ImportError:
-        raise UsageError(_NO_REDIS) from None
-    return llama_batch_async.redis
-
-
-def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:
-    """Report a failed call on stderr: one line, the key never shown.
-
-    A connection that could not be made is said in our words, from the operating
-    system's error (``cannot connect to http://127.0.0.1:9: connection refused``),
-    not the HTTP library's (which says ``ssl:default`` of a plain http URL).
-    """
-    if isinstance(exc, AuthenticationError):
-        error(_KEY_REFUSED)
-    elif base_url and isinstance(exc, APIConnectionError) and not isinstance(exc, APITimeoutError):
-        error(f"cannot connect to {base_url}: {_os_reason(exc) or exc}")
-    else:
-        error(str(exc))
-
-
-def _os_reason(exc: BaseException) -> str | None:
-    """The operating system's reason a connection failed, from the errors chained below.
-
-    The HTTP library's own error keeps the system's error as ``os_error``; the
-    client chains that error (``raise ... from``).
-    """
-    queue: list[BaseException] = [exc]
-    seen: set[int] = set()
-    while queue:
-        cause = queue.pop(0)
-        if id(cause) in seen:
-            continue
-        seen.add(id(cause))
-        if isinstance(cause, socket.gaierror):
-            return "the host name cannot be resolved"
-        inner = getattr(cause, "os_error", None)
-        if isinstance(inner, BaseException):
-            queue.append(inner)
-        if isinstance(cause, OSError) and type(cause) in _SYSTEM_ERRORS and cause.errno:
-            reason = os.strerror(cause.errno)
-            return reason[:1].lower() + reason[1:]
-        queue += [link for link in (cause.__cause__, cause.__context__) if link is not None]
-    return None
-
-
-# The builtin errors a failed connect raises; not the HTTP library's subclasses,
-# whose errno may be copied from a resolver error.
-_SYSTEM_ERRORS: Final = frozenset(
-    {
-        OSError,
-        ConnectionError,
-        ConnectionRefusedError,
-        ConnectionResetError,
-        ConnectionAbortedError,
-        BrokenPipeError,
-        TimeoutError,
-        PermissionError,
-    }
-)
 
 
 class _PrintableFormatter(logging.Formatter):

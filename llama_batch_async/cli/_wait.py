@@ -24,29 +24,20 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
+from ._connect import api_error, connect
 from ._options import (
     MOVING_DEMO_HELP,
     UsageError,
     add_connection_options,
     add_poll_interval,
-    api_error,
-    connect,
     limit_seconds,
     logging_to_stderr,
     poll_interval,
     text,
 )
-from ._output import (
-    FORMATS,
-    WRITERS,
-    TableWriter,
-    error,
-    isatty,
-    stdout,
-    table_floor,
-    wire_status,
-)
+from ._output import FORMATS, error, isatty, make_writer, stdout, wire_status
 from ._status import StatusLine
+from ._table import TableWriter, table_floor
 
 __all__ = ["add_arguments", "run"]
 
@@ -146,7 +137,7 @@ async def _wait(args: argparse.Namespace) -> int:
             job_ids = tuple([job.id async for job in listed if not job.is_terminal])
             if not job_ids:
                 return EXIT_OK
-        writer = WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
+        writer = make_writer(args.format or ("table" if isatty(out) else "jsonl"), out)
         if isinstance(writer, TableWriter):
             writer.floor = table_floor(job_ids)  # rows come one at a time
             writer.empty = ""  # nothing finished: the error line says why

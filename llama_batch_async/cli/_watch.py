@@ -20,20 +20,20 @@ import attrs
 from llama_batch_async import JobEvent, LlamaBatchError
 
 from . import EXIT_FAILURE, EXIT_OK
+from ._connect import api_error, connect
 from ._options import (
     MOVING_DEMO_HELP,
     add_connection_options,
     add_filter_arguments,
     add_poll_interval,
-    api_error,
-    connect,
     count,
     logging_to_stderr,
     poll_interval,
     seconds,
 )
-from ._output import PIPED_ERROR_WIDTH, Stream, isatty, printable, stdout, table_row, truncate
+from ._output import Stream, isatty, printable, stdout
 from ._output import wire_status as _wire_status
+from ._table import PIPED_ERROR_WIDTH, table_row, truncate
 
 __all__ = ["add_arguments", "event_line", "event_record", "run"]
 
