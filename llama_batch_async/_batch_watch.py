@@ -28,8 +28,10 @@ from ._polling import (
     check_ids,
     check_interval,
     check_timeout,
+    collect_final,
     name_ids,
     poll_changes,
+    terminal,
 )
 from ._retry import RateLimitGate, Sleep
 from ._validate import check_flag
@@ -217,10 +219,10 @@ async def finished_batches(
         clock=clock,
         grace_walks=grace_walks,
     )
-    async with contextlib.aclosing(changes):
-        async for batch, _previous in changes:
-            if batch.is_terminal:
-                yield batch
+    batches = terminal(changes)
+    async with contextlib.aclosing(batches):
+        async for batch in batches:
+            yield batch
 
 
 async def wait_batches(
@@ -235,7 +237,6 @@ async def wait_batches(
     grace_walks: int = MISSING_GRACE_WALKS,
 ) -> dict[str, Batch]:
     """Every batch's final record, in the order of ``batch_ids``: `finished_batches`, collected."""
-    done: dict[str, Batch] = {}
     batches = finished_batches(
         get,
         batch_ids,
@@ -246,10 +247,7 @@ async def wait_batches(
         clock=clock,
         grace_walks=grace_walks,
     )
-    async with contextlib.aclosing(batches):
-        async for batch in batches:
-            done[batch.id] = batch
-    return {batch_id: done[batch_id] for batch_id in batch_ids}
+    return await collect_final(batches, batch_ids)
 
 
 async def batch_events(

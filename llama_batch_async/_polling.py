@@ -43,10 +43,12 @@ __all__ = [
     "check_initial",
     "check_interval",
     "check_timeout",
+    "collect_final",
     "name_ids",
     "next_delay",
     "pause_for",
     "poll_changes",
+    "terminal",
 ]
 
 logger = logging.getLogger(__name__)
@@ -308,3 +310,29 @@ async def poll_changes(
             pause,
         )
         await sleep(pause)
+
+
+async def terminal(
+    changes: AsyncGenerator[tuple[_R, _R | None], None],
+) -> AsyncGenerator[_R, None]:
+    """Each record of ``changes`` that is completed, failed or cancelled, as it comes.
+
+    The ``finished_jobs`` / ``finished_batches`` filter over `poll_changes`;
+    closing this closes ``changes``.
+    """
+    async with contextlib.aclosing(changes):
+        async for record, _previous in changes:
+            if record.is_terminal:
+                yield record
+
+
+async def collect_final(records: AsyncGenerator[_R, None], ids: Iterable[str]) -> dict[str, _R]:
+    """Every record ``records`` yields, by id, in the order of ``ids``.
+
+    The ``wait_for_jobs`` / ``wait_for_batches`` collection over `terminal`.
+    """
+    done: dict[str, _R] = {}
+    async with contextlib.aclosing(records):
+        async for record in records:
+            done[record.id] = record
+    return {record_id: done[record_id] for record_id in ids}

@@ -51,10 +51,12 @@ from ._polling import (
     check_initial,
     check_interval,
     check_timeout,
+    collect_final,
     name_ids,
     next_delay,
     pause_for,
     poll_changes,
+    terminal,
 )
 from ._retry import RateLimitGate, Sleep
 from ._validate import must_be
@@ -262,10 +264,10 @@ async def finished(
         sleep=sleep,
         grace_walks=grace_walks,
     )
-    async with contextlib.aclosing(changes):
-        async for job, _previous in changes:
-            if job.is_terminal:
-                yield job
+    jobs = terminal(changes)
+    async with contextlib.aclosing(jobs):
+        async for job in jobs:
+            yield job
 
 
 async def poll_until_terminal(
@@ -283,7 +285,6 @@ async def poll_until_terminal(
 
     Args and raises as `finished`.
     """
-    done: dict[str, BatchJob] = {}
     jobs = finished(
         pages,
         job_ids,
@@ -294,10 +295,7 @@ async def poll_until_terminal(
         clock=clock,
         grace_walks=grace_walks,
     )
-    async with contextlib.aclosing(jobs):
-        async for job in jobs:
-            done[job.id] = job
-    return {job_id: done[job_id] for job_id in job_ids}
+    return await collect_final(jobs, job_ids)
 
 
 # ---------------------------------------------------------------- watch
