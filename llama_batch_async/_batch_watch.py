@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Literal
 
@@ -23,17 +22,16 @@ import attrs
 from ._errors import BatchNotFoundError, WaitTimeoutError
 from ._models import Batch
 from ._polling import (
-    MISSING_GRACE_WALKS,
+    Pacing,
     Wait,
     check_ids,
-    check_interval,
-    check_timeout,
+    check_pacing,
     collect_final,
     name_ids,
     poll_changes,
     terminal,
 )
-from ._retry import RateLimitGate, Sleep
+from ._retry import RateLimitGate
 from ._validate import check_flag
 
 __all__ = [
@@ -93,19 +91,13 @@ class BatchEvent:
 
 
 def check_batch_wait(
-    batch_ids: object, poll_interval: object, timeout: object
-) -> tuple[tuple[str, ...], float, float | None]:
+    batch_ids: object, poll_interval: object, timeout: object, gate: RateLimitGate | None
+) -> tuple[tuple[str, ...], Pacing]:
     """The arguments of a batch wait, validated: ValueError naming the bad one."""
-    return (
-        check_ids("batch_ids", "batch", batch_ids),
-        check_interval(poll_interval),
-        check_timeout(timeout),
-    )
+    return check_ids("batch_ids", "batch", batch_ids), check_pacing(poll_interval, timeout, gate)
 
 
-def _batch_wait(
-    batch_ids: tuple[str, ...], timeout: float | None, clock: Callable[[], float]
-) -> Wait[Batch]:
+def _batch_wait(batch_ids: tuple[str, ...], pacing: Pacing) -> Wait[Batch]:
     def not_found(
         missing: tuple[str, ...], polls: int, seen: dict[str, Batch]
     ) -> BatchNotFoundError:
@@ -121,7 +113,7 @@ def _batch_wait(
     ) -> WaitTimeoutError:
         return WaitTimeoutError(message, jobs={}, batches=seen, pending=pending, timeout=limit)
 
-    return Wait(batch_ids, timeout, clock, "batches", not_found, timed_out)
+    return Wait(batch_ids, pacing, "batches", not_found, timed_out)
 
 
 async def _fetch_all(get: GetBatch, ids: list[str]) -> list[Batch | None]:
@@ -155,126 +147,49 @@ def _fetcher(get: GetBatch) -> Callable[[Wait[Batch], set[str]], AsyncGenerator[
     return scan
 
 
-async def _changes(
-    get: GetBatch,
-    batch_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None,
-    sleep: Sleep,
-    clock: Callable[[], float],
-    grace_walks: int,
+def _changes(
+    get: GetBatch, batch_ids: tuple[str, ...], pacing: Pacing
 ) -> AsyncGenerator[tuple[Batch, Batch | None], None]:
-    wait = _batch_wait(batch_ids, timeout, clock)
-    changes = poll_changes(
-        _fetcher(get),
-        wait,
-        poll_interval=poll_interval,
-        gate=gate,
-        sleep=sleep,
-        grace_walks=grace_walks,
-    )
-    async with contextlib.aclosing(changes):
-        async for change in changes:
-            yield change
+    return poll_changes(_fetcher(get), _batch_wait(batch_ids, pacing))
 
 
 async def finished_batches(
-    get: GetBatch,
-    batch_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    grace_walks: int = MISSING_GRACE_WALKS,
+    get: GetBatch, batch_ids: tuple[str, ...], pacing: Pacing
 ) -> AsyncGenerator[Batch, None]:
     """Poll the batches, yielding each the moment it is completed, failed or cancelled.
 
     Args:
         get: Fetches one batch (None for a 404): the client's `get_batch`.
         batch_ids: The ids, validated and deduplicated.
-        poll_interval: Seconds between polls while batches change.
-        timeout: Seconds the whole wait may take; None for no limit.
-        gate: The client's rate-limit pause, never slept through too early.
-        sleep: The sleep between polls (tests record instead of waiting).
-        clock: A monotonic clock in seconds, for the deadline.
-        grace_walks: Polls an absent id is forgiven beyond the first.
+        pacing: Interval, deadline, the client's 429 gate, sleep and clock.
 
     Raises:
-        WaitTimeoutError: ``timeout`` passed first; ``.batches`` holds the last
+        WaitTimeoutError: The deadline passed first; ``.batches`` holds the last
             record seen of each, ``.pending`` the ids not yielded.
         BatchNotFoundError: Ids were missing from too many polls in a row.
         LlamaBatchError: A request failed after its retries.
     """
-    changes = _changes(
-        get,
-        batch_ids,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        gate=gate,
-        sleep=sleep,
-        clock=clock,
-        grace_walks=grace_walks,
-    )
-    batches = terminal(changes)
+    batches = terminal(_changes(get, batch_ids, pacing))
     async with contextlib.aclosing(batches):
         async for batch in batches:
             yield batch
 
 
 async def wait_batches(
-    get: GetBatch,
-    batch_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    grace_walks: int = MISSING_GRACE_WALKS,
+    get: GetBatch, batch_ids: tuple[str, ...], pacing: Pacing
 ) -> dict[str, Batch]:
     """Every batch's final record, in the order of ``batch_ids``: `finished_batches`, collected."""
-    batches = finished_batches(
-        get,
-        batch_ids,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        gate=gate,
-        sleep=sleep,
-        clock=clock,
-        grace_walks=grace_walks,
-    )
-    return await collect_final(batches, batch_ids)
+    return await collect_final(finished_batches(get, batch_ids, pacing), batch_ids)
 
 
 async def batch_events(
-    get: GetBatch,
-    batch_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    grace_walks: int = MISSING_GRACE_WALKS,
+    get: GetBatch, batch_ids: tuple[str, ...], pacing: Pacing
 ) -> AsyncGenerator[BatchEvent, None]:
     """Poll the batches and yield a `BatchEvent` for every change, until all are terminal.
 
     Args and raises as `finished_batches`.
     """
-    changes = _changes(
-        get,
-        batch_ids,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        gate=gate,
-        sleep=sleep,
-        clock=clock,
-        grace_walks=grace_walks,
-    )
+    changes = _changes(get, batch_ids, pacing)
     async with contextlib.aclosing(changes):
         async for batch, previous in changes:
             yield BatchEvent("added" if previous is None else "changed", batch, previous)

@@ -15,9 +15,10 @@ gives up does not, and lives here once:
                                   x4), never less than the client's 429 pause, never
                                   past the deadline
 
-`Wait` holds the deadline, the latest record of each id and what is pending;
-the scans put what they see into it, so a deadline that cuts a poll short
-still reports it.
+`Pacing` is how a wait polls (interval, deadline, the 429 gate, and the sleep
+and clock tests replace), checked once at the call; `Wait` holds the deadline,
+the latest record of each id and what is pending; the scans put what they see
+into it, so a deadline that cuts a poll short still reports it.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Generic, Protocol, TypeVar
 
@@ -36,12 +38,14 @@ from ._retry import RateLimitGate, Sleep
 
 __all__ = [
     "MISSING_GRACE_WALKS",
+    "Pacing",
     "Record",
     "Scan",
     "Wait",
     "check_ids",
     "check_initial",
     "check_interval",
+    "check_pacing",
     "check_timeout",
     "collect_final",
     "name_ids",
@@ -131,6 +135,32 @@ def check_initial(initial: object) -> bool:
 # ---------------------------------------------------------------- pacing
 
 
+@attrs.frozen
+class Pacing:
+    """How a wait or a watch polls: what every loop here is handed, instead of six keywords.
+
+    Attributes:
+        poll_interval: Seconds between polls while records change.
+        timeout: Seconds the whole wait may take; None for no limit.
+        gate: The client's rate-limit pause, never slept through too early.
+        sleep: The sleep between polls (tests record instead of waiting).
+        clock: A monotonic clock in seconds, for the deadline.
+        grace_walks: Complete polls an absent id is forgiven beyond the first.
+    """
+
+    poll_interval: float
+    timeout: float | None = None
+    gate: RateLimitGate | None = None
+    sleep: Sleep = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+    grace_walks: int = MISSING_GRACE_WALKS
+
+
+def check_pacing(poll_interval: object, timeout: object, gate: RateLimitGate | None) -> Pacing:
+    """A `Pacing` from a public method's arguments: ValueError naming the bad one."""
+    return Pacing(check_interval(poll_interval), check_timeout(timeout), gate)
+
+
 def next_delay(delay: float, poll_interval: float, *, changed: bool) -> float:
     """The pause before the next poll: reset on change, else back off up to the cap."""
     if changed:
@@ -166,16 +196,14 @@ class Wait(Generic[_R]):
 
     Attributes:
         ids: The ids waited for, deduplicated, in order.
-        timeout: Seconds the whole wait may take; None for no limit.
-        clock: A monotonic clock in seconds.
+        pacing: The interval, deadline, gate, sleep and clock of the wait.
         noun: ``"jobs"`` or ``"batches"``, for messages.
         not_found: Builds the error for ids absent too long.
         timeout_error: Builds `WaitTimeoutError` from the latest records and pending ids.
     """
 
     ids: tuple[str, ...]
-    timeout: float | None
-    clock: Callable[[], float]
+    pacing: Pacing
     noun: str
     not_found: Callable[[tuple[str, ...], int, dict[str, _R]], LlamaBatchError]
     timeout_error: Callable[[str, dict[str, _R], tuple[str, ...], float], WaitTimeoutError]
@@ -186,13 +214,14 @@ class Wait(Generic[_R]):
 
     def __attrs_post_init__(self) -> None:
         self.pending = dict.fromkeys(self.ids)
-        self.deadline = None if self.timeout is None else self.clock() + self.timeout
+        timeout = self.pacing.timeout
+        self.deadline = None if timeout is None else self.pacing.clock() + timeout
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no limit); `timed_out` once none are."""
         if self.deadline is None:
             return None
-        remaining = self.deadline - self.clock()
+        remaining = self.deadline - self.pacing.clock()
         if remaining <= 0:
             raise self.timed_out()
         return remaining
@@ -201,14 +230,16 @@ class Wait(Generic[_R]):
         """The error for a deadline that passed, with what the wait saw."""
         seen = {key: self.latest[key] for key in self.ids if key in self.latest}
         waiting = tuple(self.pending)
+        timeout = self.pacing.timeout or 0.0
         message = (
-            f"timed out after {self.timeout:g} s waiting for {len(waiting)} of "
+            f"timed out after {timeout:g} s waiting for {len(waiting)} of "
             f"{len(self.ids)} {self.noun} to finish: {name_ids(waiting)}"
         )
-        return self.timeout_error(message, seen, waiting, self.timeout or 0.0)
+        return self.timeout_error(message, seen, waiting, timeout)
 
-    def missing(self, grace_walks: int) -> LlamaBatchError | None:
+    def missing(self) -> LlamaBatchError | None:
         """After a complete poll: the error for ids absent too long, if any."""
+        grace_walks = self.pacing.grace_walks
         gone = tuple(key for key in self.ids if self.absent.get(key, 0) > grace_walks)
         if not gone:
             return None
@@ -251,11 +282,6 @@ to the set) and calls `Wait.settle` once it has looked at every one."""
 async def poll_changes(
     scan: Callable[[Wait[_R], set[str]], AsyncGenerator[_R, None]],
     wait: Wait[_R],
-    *,
-    poll_interval: float,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    grace_walks: int = MISSING_GRACE_WALKS,
 ) -> AsyncGenerator[tuple[_R, _R | None], None]:
     """Poll until every id is terminal, yielding ``(record, previous)`` for each change.
 
@@ -264,17 +290,14 @@ async def poll_changes(
 
     Args:
         scan: One poll (see `Scan`).
-        wait: The wait's state: ids, deadline, records.
-        poll_interval: Seconds between polls while records change.
-        gate: The client's rate-limit pause, never slept through too early.
-        sleep: The sleep between polls (tests record instead of waiting).
-        grace_walks: Complete polls an absent id is forgiven beyond the first.
+        wait: The wait's state: ids, pacing, deadline, records.
 
     Raises:
         WaitTimeoutError: The deadline passed first.
         LlamaBatchError: An id was absent too long (``wait.not_found``), or a
             poll failed after its retries.
     """
+    poll_interval = wait.pacing.poll_interval
     delay = poll_interval
     polls = 0
     while True:
@@ -294,11 +317,11 @@ async def poll_changes(
         if not wait.pending:
             logger.debug("wait: all %d %s finished after %d polls", len(wait.ids), wait.noun, polls)
             return
-        error = wait.missing(grace_walks)
+        error = wait.missing()
         if error is not None:
             raise error
         delay = next_delay(delay, poll_interval, changed=changed)
-        pause = pause_for(delay, gate)
+        pause = pause_for(delay, wait.pacing.gate)
         remaining = wait.remaining()
         if remaining is not None:
             pause = min(pause, remaining)
@@ -309,7 +332,7 @@ async def poll_changes(
             len(wait.pending),
             pause,
         )
-        await sleep(pause)
+        await wait.pacing.sleep(pause)
 
 
 async def terminal(

@@ -27,16 +27,15 @@ The pacing, deadline and missing-id grace are the shared core's
 (`_polling.poll_changes`, also behind the v2 batch waits in `_batch_watch`);
 this module supplies only what one poll of the job listing is (a walk).
 
-The seams (``pages``, ``sleep``, ``clock``, ``gate``) are injectable so the
-loops are tested with scripted walks and a fake clock as well as end to end.
+The seams (``pages``, and the `Pacing`'s ``sleep``, ``clock`` and ``gate``) are
+injectable so the loops are tested with scripted walks and a fake clock as well
+as end to end.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from typing import Literal
 
@@ -46,11 +45,11 @@ from ._errors import JobNotFoundError, WaitTimeoutError
 from ._models import BatchJob, JobPage
 from ._polling import (
     MISSING_GRACE_WALKS,
+    Pacing,
     Wait,
     check_ids,
     check_initial,
-    check_interval,
-    check_timeout,
+    check_pacing,
     collect_final,
     name_ids,
     next_delay,
@@ -58,7 +57,7 @@ from ._polling import (
     poll_changes,
     terminal,
 )
-from ._retry import RateLimitGate, Sleep
+from ._retry import RateLimitGate
 from ._validate import must_be
 
 __all__ = [
@@ -107,25 +106,22 @@ class JobEvent:
 # ---------------------------------------------------------------- validation
 
 
-def check_watch(poll_interval: object, initial: object) -> tuple[float, bool]:
+def check_watch(
+    poll_interval: object, initial: object, gate: RateLimitGate | None
+) -> tuple[Pacing, bool]:
     """The arguments of a watch, validated: ValueError naming the bad one, before any I/O."""
-    return check_interval(poll_interval), check_initial(initial)
+    return check_pacing(poll_interval, None, gate), check_initial(initial)
 
 
 def check_wait(
-    job_ids: object, poll_interval: object, timeout: object
-) -> tuple[tuple[str, ...], float, float | None]:
+    job_ids: object, poll_interval: object, timeout: object, gate: RateLimitGate | None
+) -> tuple[tuple[str, ...], Pacing]:
     """The arguments of a wait, validated: ValueError naming the bad one, before any I/O.
 
     Returns:
-        The ids deduplicated in order, the poll interval, and the timeout
-        (None for no limit).
+        The ids deduplicated in order, and how to poll for them.
     """
-    return (
-        check_ids("job_ids", "job", job_ids),
-        check_interval(poll_interval),
-        check_timeout(timeout),
-    )
+    return check_ids("job_ids", "job", job_ids), check_pacing(poll_interval, timeout, gate)
 
 
 def check_on_seen(on_seen: object) -> None:
@@ -177,9 +173,7 @@ async def _walk(pages: WalkPages) -> AsyncIterator[AsyncIterator[JobPage]]:
             await walk.aclose()
 
 
-def _job_wait(
-    job_ids: tuple[str, ...], timeout: float | None, clock: Callable[[], float]
-) -> Wait[BatchJob]:
+def _job_wait(job_ids: tuple[str, ...], pacing: Pacing) -> Wait[BatchJob]:
     def not_found(
         missing: tuple[str, ...], walks: int, seen: dict[str, BatchJob]
     ) -> JobNotFoundError:
@@ -196,7 +190,7 @@ def _job_wait(
     ) -> WaitTimeoutError:
         return WaitTimeoutError(message, jobs=seen, pending=pending, timeout=limit)
 
-    return Wait(job_ids, timeout, clock, "jobs", not_found, timed_out)
+    return Wait(job_ids, pacing, "jobs", not_found, timed_out)
 
 
 def _scanner(
@@ -223,15 +217,7 @@ def _scanner(
 
 
 async def finished(
-    pages: WalkPages,
-    job_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    grace_walks: int = MISSING_GRACE_WALKS,
+    pages: WalkPages, job_ids: tuple[str, ...], pacing: Pacing
 ) -> AsyncGenerator[BatchJob, None]:
     """Poll walks, yielding each job the moment a walk shows it terminal: `finished_jobs`.
 
@@ -242,60 +228,28 @@ async def finished(
     Args:
         pages: Starts one walk (`JobPager.pages`): what the client lists with.
         job_ids: The ids, validated and deduplicated.
-        poll_interval: Seconds between polls while jobs change.
-        timeout: Seconds the whole wait may take, walks included; None for no limit.
-        gate: The client's rate-limit pause, never slept through too early.
-        sleep: The sleep between polls (tests record instead of waiting).
-        clock: A monotonic clock in seconds, for the deadline.
-        grace_walks: Complete walks an absent id is forgiven beyond the first.
+        pacing: Interval, deadline, the client's 429 gate, sleep and clock.
 
     Raises:
-        WaitTimeoutError: ``timeout`` passed first; ``.pending`` names the ids
+        WaitTimeoutError: The deadline passed first; ``.pending`` names the ids
             not yielded.
         JobNotFoundError: Ids were absent from too many complete walks in a row.
         LlamaBatchError: A walk failed after its retries.
     """
-    wait = _job_wait(job_ids, timeout, clock)
-    changes = poll_changes(
-        _scanner(pages),
-        wait,
-        poll_interval=poll_interval,
-        gate=gate,
-        sleep=sleep,
-        grace_walks=grace_walks,
-    )
-    jobs = terminal(changes)
+    jobs = terminal(poll_changes(_scanner(pages), _job_wait(job_ids, pacing)))
     async with contextlib.aclosing(jobs):
         async for job in jobs:
             yield job
 
 
 async def poll_until_terminal(
-    pages: WalkPages,
-    job_ids: tuple[str, ...],
-    *,
-    poll_interval: float,
-    timeout: float | None,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
-    clock: Callable[[], float] = time.monotonic,
-    grace_walks: int = MISSING_GRACE_WALKS,
+    pages: WalkPages, job_ids: tuple[str, ...], pacing: Pacing
 ) -> dict[str, BatchJob]:
     """Every job's final record, in the order of ``job_ids``: `wait_for_jobs` over `finished`.
 
     Args and raises as `finished`.
     """
-    jobs = finished(
-        pages,
-        job_ids,
-        poll_interval=poll_interval,
-        timeout=timeout,
-        gate=gate,
-        sleep=sleep,
-        clock=clock,
-        grace_walks=grace_walks,
-    )
-    return await collect_final(jobs, job_ids)
+    return await collect_final(finished(pages, job_ids, pacing), job_ids)
 
 
 # ---------------------------------------------------------------- watch
@@ -317,12 +271,7 @@ def _diff(known: Mapping[str, BatchJob], current: Mapping[str, BatchJob]) -> lis
 
 
 async def poll_events(
-    pages: WalkPages,
-    *,
-    poll_interval: float,
-    initial: bool = True,
-    gate: RateLimitGate | None = None,
-    sleep: Sleep = asyncio.sleep,
+    pages: WalkPages, pacing: Pacing, *, initial: bool = True
 ) -> AsyncGenerator[JobEvent, None]:
     """Poll complete walks and yield what changed: the loop behind `watch_jobs`.
 
@@ -332,15 +281,14 @@ async def poll_events(
 
     Args:
         pages: Starts one walk (`JobPager.pages`).
-        poll_interval: Seconds between polls while the listing changes.
+        pacing: Interval, the client's 429 gate and sleep (a watch has no deadline).
         initial: Yield ``added`` for every job of the first poll.
-        gate: The client's rate-limit pause, never slept through too early.
-        sleep: The sleep between polls (tests record instead of waiting).
 
     Raises:
         LlamaBatchError: A walk failed after its retries.
     """
     known: dict[str, BatchJob] | None = None
+    poll_interval = pacing.poll_interval
     delay = poll_interval
     polls = 0
     while True:
@@ -358,7 +306,7 @@ async def poll_events(
             changed = bool(events)
         known = current  # memory: the matching jobs of one walk, plus the walk in progress
         delay = next_delay(delay, poll_interval, changed=changed)
-        pause = pause_for(delay, gate)
+        pause = pause_for(delay, pacing.gate)
         logger.debug(
             "watch: poll %d listed %d jobs, %d events; next poll in %.2f s",
             polls,
@@ -368,4 +316,4 @@ async def poll_events(
         )
         for event in events:
             yield event
-        await sleep(pause)
+        await pacing.sleep(pause)

@@ -17,6 +17,7 @@ from llama_batch_async import (
     WaitTimeoutError,
 )
 from llama_batch_async._batch_watch import finished_batches
+from llama_batch_async._polling import Pacing
 from llama_batch_async.testing import BATCHES_PATH, FakeLlamaCloud
 
 KEY = "sk-v2-watch-0123456789"
@@ -112,12 +113,7 @@ async def test_batch_polls_back_off_like_job_polls() -> None:
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    done = [
-        b.id
-        async for b in finished_batches(
-            get, ("bat-x",), poll_interval=1.0, timeout=None, sleep=sleep
-        )
-    ]
+    done = [b.id async for b in finished_batches(get, ("bat-x",), Pacing(1.0, sleep=sleep))]
     assert done == ["bat-x"]
     assert slept == [1.0, 1.5, 2.25, 3.375, 4.0, 4.0]
 

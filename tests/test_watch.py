@@ -22,6 +22,7 @@ from llama_batch_async import (
     ServerError,
     WaitTimeoutError,
 )
+from llama_batch_async._polling import MISSING_GRACE_WALKS, Pacing
 from llama_batch_async._retry import RateLimitGate
 from llama_batch_async._watch import poll_events, poll_until_terminal
 from llama_batch_async.testing import FakeLlamaCloud, make_job, make_jobs
@@ -127,6 +128,17 @@ class FakeTime:
         self.sleeps.append(round(seconds, 6))
         self.now += seconds
 
+    def pacing(
+        self,
+        poll_interval: float,
+        timeout: float | None = None,
+        *,
+        gate: RateLimitGate | None = None,
+        grace_walks: int = MISSING_GRACE_WALKS,
+    ) -> Pacing:
+        """Polls paced on this clock: sleeps recorded, never waited."""
+        return Pacing(poll_interval, timeout, gate, self.sleep, self.clock, grace_walks)
+
 
 # ---------------------------------------------------------------- wait: the loop
 
@@ -140,9 +152,7 @@ async def test_wait_backs_off_while_nothing_changes_and_resets_on_change() -> No
         [page(job("a", "completed", processed=10))],
     )
     fake = FakeTime()
-    result = await poll_until_terminal(
-        walks, ("a",), poll_interval=1.0, timeout=None, sleep=fake.sleep, clock=fake.clock
-    )
+    result = await poll_until_terminal(walks, ("a",), fake.pacing(1.0))
     assert result["a"].status == JobStatus.COMPLETED
     assert fake.sleeps == [1.0, 1.5, 2.25, 3.375, 4.0, 4.0, 1.0]
     assert walks.started == walks.closed == 8
@@ -154,9 +164,7 @@ async def test_wait_stops_walking_once_every_pending_id_was_seen() -> None:
         [page(job("x"), job("a", "completed")), page(job("b", "failed")), page(job("y"))]
     )
     fake = FakeTime()
-    result = await poll_until_terminal(
-        walks, ("b", "a"), poll_interval=1.0, timeout=None, sleep=fake.sleep, clock=fake.clock
-    )
+    result = await poll_until_terminal(walks, ("b", "a"), fake.pacing(1.0))
     assert list(result) == ["b", "a"]
     assert walks.pages_served == 2
     assert walks.closed == 1
@@ -172,11 +180,7 @@ async def test_wait_never_polls_before_the_clients_rate_limit_pause_ends() -> No
     await poll_until_terminal(
         walks,
         ("a",),
-        poll_interval=1.0,
-        timeout=None,
-        gate=gate,
-        sleep=fake.sleep,
-        clock=fake.clock,
+        fake.pacing(1.0, gate=gate),
     )
     assert fake.sleeps == [30.0]
 
@@ -189,11 +193,7 @@ async def test_wait_deadline_cuts_the_last_sleep_short_then_raises() -> None:
         await poll_until_terminal(
             walks,
             ("a", "b", "c"),
-            poll_interval=1.0,
-            timeout=10.0,
-            sleep=fake.sleep,
-            clock=fake.clock,
-            grace_walks=100,
+            fake.pacing(1.0, 10.0, grace_walks=100),
         )
     assert fake.sleeps == [1.0, 1.5, 2.25, 3.375, 1.875]
     error = caught.value
@@ -218,9 +218,7 @@ async def test_wait_gives_absent_ids_two_extra_walks(
     """An id absent from three complete walks in a row is reported missing; a late one is not."""
     script = ScriptedWalks(*walks)
     fake = FakeTime()
-    run = poll_until_terminal(
-        script, ("a", "b"), poll_interval=1.0, timeout=60.0, sleep=fake.sleep, clock=fake.clock
-    )
+    run = poll_until_terminal(script, ("a", "b"), fake.pacing(1.0, 60.0))
     if raises_after is None:
         with pytest.raises(WaitTimeoutError) as timed_out:
             await run
@@ -239,9 +237,7 @@ async def test_wait_lets_a_failed_walk_propagate() -> None:
     walks = ScriptedWalks([page(job("a")), ServerError("HTTP 503", status_code=503)])
     fake = FakeTime()
     with pytest.raises(ServerError):
-        await poll_until_terminal(
-            walks, ("a", "b"), poll_interval=1.0, timeout=None, sleep=fake.sleep, clock=fake.clock
-        )
+        await poll_until_terminal(walks, ("a", "b"), fake.pacing(1.0))
     assert walks.closed == 1
 
 
@@ -537,7 +533,7 @@ async def test_watch_diffs_only_complete_walks() -> None:
     fake = FakeTime()
     events: list[JobEvent] = []
     with pytest.raises(ServerError):
-        async for event in poll_events(walks, poll_interval=1.0, sleep=fake.sleep):
+        async for event in poll_events(walks, fake.pacing(1.0)):
             events.append(event)
     assert [(e.kind, e.job.id) for e in events] == [("added", "a"), ("added", "b"), ("added", "c")]
     assert walks.closed == 2
@@ -549,7 +545,7 @@ async def test_watch_diff_kinds_and_backoff() -> None:
     walks = ScriptedWalks([page(a0, b)], [page(a0, b)], [page(c, a1)], [page(c, a1)])
     fake = FakeTime()
     events: list[JobEvent] = []
-    gen = poll_events(walks, poll_interval=2.0, sleep=fake.sleep)
+    gen = poll_events(walks, fake.pacing(2.0))
     async with contextlib.aclosing(gen):
         async for event in gen:
             events.append(event)
