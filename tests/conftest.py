@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -19,6 +20,18 @@ settings.load_profile(os.environ.get("LLAMA_BATCH_HYPOTHESIS", "default"))
 _TESTS = str(Path(__file__).resolve().parent)
 if _TESTS not in sys.path:
     sys.path.insert(0, _TESTS)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Let the Ctrl-C tests' commands see SIGINT, even where the suite was started with ``&``.
+
+    A shell without job control starts a background command (``bash .ci/run &``) with
+    SIGINT ignored, and an ignored signal stays ignored across fork and exec, so the CLI
+    under test would never see the SIGINT those tests send (seen: exit 0 instead of
+    130). Python's own handler here is reset to the default in every child.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
