@@ -29,6 +29,9 @@ __all__ = [
     "DEFAULT_PAGE_SIZE",
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_PREFETCH",
+    "DEFAULT_RATE_SLACK",
+    "DEFAULT_REDIS_RETRY_INTERVAL",
+    "DEFAULT_REDIS_TIMEOUT",
     "DEFAULT_RETRY_AFTER_CAP",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
@@ -72,6 +75,18 @@ MAX_WINDOWS: Final = 32
 """The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0
 """Seconds between polls of ``wait_for_jobs`` / ``watch_jobs`` while jobs change."""
+
+# The fleet limiter (llama_batch_async.redis.RedisLimiter).
+# Seconds each budget slot is held past the rate's period (see redis.py's docstring).
+# Measured on this project's 2-core CI machine beside other test runs (load 3 to 8):
+# the grant-to-arrival delays of 4 fleet workers spread over 7 to 57 ms, and a slack
+# of 0 earned 1 to 5 429s a run where 0.1 earned none (docs/fleets.md).
+DEFAULT_RATE_SLACK: Final = 0.1
+"""Seconds a ``RedisLimiter`` budget slot is held past the rate's period."""
+DEFAULT_REDIS_TIMEOUT: Final = 0.5
+"""Seconds a ``RedisLimiter`` waits for Redis before using its local fallback."""
+DEFAULT_REDIS_RETRY_INTERVAL: Final = 2.0
+"""Seconds a ``RedisLimiter`` stays on its local fallback before trying Redis again."""
 
 
 @attrs.frozen(slots=True)

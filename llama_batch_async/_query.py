@@ -212,7 +212,9 @@ def make_batch_query(
         None if created_before is None else check_aware_datetime("created_before", created_before)
     )
     if after is not None and before is not None and after > before:
-        raise must_be("created_before", f"at or after created_after ({after.isoformat()})", before)
+        raise must_be(
+            "created_before", f"at or after created_after ({after.isoformat()})", before.isoformat()
+        )
     candidates = (
         ("status", _enum_value("status", status, BatchStatus)),
         ("project_id", _id_value("project_id", project_id)),

@@ -57,17 +57,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from ._checkpoint import check_name
+from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
 from ._errors import RateLimitError
 from ._limiter import LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
-
-# Seconds each budget slot is held past the rate's period (see the module docstring).
-# Measured on this project's 2-core CI machine beside other test runs (load 3 to 8):
-# the grant-to-arrival delays of 4 fleet workers spread over 7 to 57 ms, and a slack
-# of 0 earned 1 to 5 429s a run where 0.1 earned none (docs/fleets.md).
-DEFAULT_RATE_SLACK = 0.1
 
 logger = logging.getLogger(__name__)
 
@@ -236,8 +231,8 @@ class RedisLimiter:
         key: str | None = None,
         rate: str | None = None,
         slack: float = DEFAULT_RATE_SLACK,
-        timeout: float = 0.5,
-        retry_interval: float = 2.0,
+        timeout: float = DEFAULT_REDIS_TIMEOUT,
+        retry_interval: float = DEFAULT_REDIS_RETRY_INTERVAL,
     ) -> None:
         timeout = check_seconds("timeout", timeout)
         retry_interval = check_seconds("retry_interval", retry_interval)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
+from collections.abc import Callable
 
 import pytest
 from helpers import API_KEY, config
@@ -384,3 +386,30 @@ async def test_wait_for_jobs_timeout_inf_means_no_limit() -> None:
             client.wait_for_jobs(ids, poll_interval=0.05, timeout=math.inf), 30
         )
     assert list(final) == ids
+
+
+def test_public_settings_are_the_defaults_the_signatures_use() -> None:
+    """`llama_batch_async.settings` names the very defaults the public signatures carry."""
+    from llama_batch_async import settings  # noqa: PLC0415 - the public door
+    from llama_batch_async.redis import RedisLimiter  # noqa: PLC0415 - the [redis] extra
+
+    def defaults(function: Callable[..., object]) -> dict[str, object]:
+        parameters = inspect.signature(function).parameters
+        return {name: parameter.default for name, parameter in parameters.items()}
+
+    client = defaults(BatchClient)
+    assert client["timeout"] == settings.DEFAULT_TIMEOUT
+    assert client["max_retries"] == settings.DEFAULT_MAX_RETRIES
+    assert client["retry_after_cap"] == settings.DEFAULT_RETRY_AFTER_CAP
+    walk = defaults(BatchClient.list_jobs)
+    assert (walk["page_size"], walk["prefetch"]) == (
+        settings.DEFAULT_PAGE_SIZE,
+        settings.DEFAULT_PREFETCH,
+    )
+    assert defaults(BatchClient.wait_for_jobs)["poll_interval"] == settings.DEFAULT_POLL_INTERVAL
+    limiter = defaults(RedisLimiter)
+    assert (limiter["slack"], limiter["timeout"], limiter["retry_interval"]) == (
+        settings.DEFAULT_RATE_SLACK,
+        settings.DEFAULT_REDIS_TIMEOUT,
+        settings.DEFAULT_REDIS_RETRY_INTERVAL,
+    )

@@ -312,8 +312,14 @@ async def test_bad_input_is_refused_before_any_request(cloud: FakeLlamaCloud) ->
             client.list_batches(created_after=datetime(2026, 1, 1))
         with pytest.raises(ValueError, match=r"^created_before must be a timezone-aware"):
             client.list_batches(created_before="2026-01-01")  # type: ignore[arg-type]
-        with pytest.raises(ValueError, match=r"^created_before must be at or after created_after"):
-            client.list_batches(created_after=now, created_before=now - timedelta(seconds=1))
+        earlier = now - timedelta(seconds=1)
+        with pytest.raises(
+            ValueError, match=r"^created_before must be at or after created_after"
+        ) as bounds:
+            client.list_batches(created_after=now, created_before=earlier)
+        # Both moments in ISO 8601, as they are sent; no datetime repr.
+        assert str(bounds.value).endswith(f"got {earlier.isoformat()!r}")
+        assert now.isoformat() in str(bounds.value)
         with pytest.raises(ValueError, match=r"^status must be one of PENDING, THROTTLED"):
             client.list_batches(status="running")
         with pytest.raises(ValueError, match=r"^page_size must be"):
