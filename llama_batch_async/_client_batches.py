@@ -17,6 +17,7 @@ from ._config import DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL
 from ._cursor import resume_start
 from ._models import Batch, BatchStatus
 from ._pager import BatchPager
+from ._polling import Pacing
 from ._query import make_batch_query
 from ._windowed import check_windows
 
@@ -155,11 +156,7 @@ class BatchMethods(ClientCore):
             BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
             LlamaBatchError: A request failed after its retries.
         """
-        self._check_open()
-        ids, pacing = _batch_watch.check_batch_wait(
-            batch_ids, poll_interval, timeout, self._local_gate
-        )
-        get = _batch_watch.batch_getter(self.get_batch, expand_results)
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
         return _batch_watch.finished_batches(get, ids, pacing)
 
     async def wait_for_batches(
@@ -184,11 +181,7 @@ class BatchMethods(ClientCore):
             BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
             LlamaBatchError: A request failed after its retries.
         """
-        self._check_open()
-        ids, pacing = _batch_watch.check_batch_wait(
-            batch_ids, poll_interval, timeout, self._local_gate
-        )
-        get = _batch_watch.batch_getter(self.get_batch, expand_results)
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
         return await _batch_watch.wait_batches(get, ids, pacing)
 
     def watch_batches(
@@ -213,9 +206,15 @@ class BatchMethods(ClientCore):
             BatchNotFoundError: Some ids were 404 in three polls in a row.
             LlamaBatchError: A request failed after its retries.
         """
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
+        return _batch_watch.batch_events(get, ids, pacing)
+
+    def _poll_with(
+        self, batch_ids: object, poll_interval: object, timeout: object, expand_results: object
+    ) -> tuple[_batch_watch.GetBatch, tuple[str, ...], Pacing]:
+        """What a batch wait polls with, its arguments checked at the call (client open)."""
         self._check_open()
         ids, pacing = _batch_watch.check_batch_wait(
             batch_ids, poll_interval, timeout, self._local_gate
         )
-        get = _batch_watch.batch_getter(self.get_batch, expand_results)
-        return _batch_watch.batch_events(get, ids, pacing)
+        return _batch_watch.batch_getter(self.get_batch, expand_results), ids, pacing
