@@ -137,7 +137,7 @@ def _fetcher(get: GetBatch) -> Callable[[Wait[Batch], set[str]], AsyncGenerator[
     async def scan(wait: Wait[Batch], seen: set[str]) -> AsyncGenerator[Batch, None]:
         """One poll: every batch pending at its start, fetched by id, in the order given."""
         wanted = list(wait.pending)
-        found = await wait.bounded(_fetch_all(get, wanted))
+        found = await wait.bounded(lambda: _fetch_all(get, wanted))
         for batch in found:
             if batch is not None:
                 seen.add(batch.id)

@@ -261,13 +261,18 @@ class Wait(Generic[_R]):
         self.latest[record.id] = record
         return previous
 
-    async def bounded(self, step: Awaitable[_T]) -> _T:
-        """Await ``step``, or raise `timed_out` if the deadline passes first."""
+    async def bounded(self, step: Callable[[], Awaitable[_T]]) -> _T:
+        """Await ``step()``, or raise `timed_out` if the deadline passes first.
+
+        ``step`` is called only once the deadline is known not to have passed: an
+        awaitable made before a deadline found passed would never be awaited (a
+        "never awaited" RuntimeWarning, an error under the tests' warning filter).
+        """
         remaining = self.remaining()
         if remaining is None:
-            return await step
+            return await step()
         try:
-            return await asyncio.wait_for(step, remaining)
+            return await asyncio.wait_for(step(), remaining)
         except asyncio.TimeoutError:
             # The step was still running at the deadline: it is cancelled, and what
             # the poll saw is in `latest`.

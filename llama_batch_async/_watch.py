@@ -204,7 +204,7 @@ def _scanner(
             # cannot tell us anything: stop walking (and close).
             while len(seen) < len(wanted):
                 try:
-                    page = await wait.bounded(anext(walk))
+                    page = await wait.bounded(lambda: anext(walk))
                 except StopAsyncIteration:
                     break
                 for job in page.items:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -132,3 +134,20 @@ async def test_bad_wait_arguments_are_refused_at_the_call(cloud: FakeLlamaCloud)
         with pytest.raises(ValueError, match=r"^expand_results must be True or False"):
             client.watch_batches(["bat-1"], expand_results="yes")  # type: ignore[arg-type]
     assert cloud.requests == []
+
+
+async def test_a_deadline_found_passed_leaves_no_fetch_unawaited() -> None:
+    """The deadline checked before a poll's fetches: no fetch coroutine is made and dropped."""
+    ticks = itertools.count()  # each clock reading is one second later
+
+    async def get(batch_id: str) -> Batch | None:
+        return batch(batch_id, "RUNNING")
+
+    pacing = Pacing(1.0, 1.5, clock=lambda: float(next(ticks)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(WaitTimeoutError):
+            async for _ in finished_batches(get, ("bat-x",), pacing):
+                pass
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import itertools
+import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
@@ -239,6 +243,21 @@ async def test_wait_lets_a_failed_walk_propagate() -> None:
     with pytest.raises(ServerError):
         await poll_until_terminal(walks, ("a", "b"), fake.pacing(1.0))
     assert walks.closed == 1
+
+
+@pytest.mark.skipif(sys.version_info < (3, 13), reason="3.13 warns of a dropped anext()")
+async def test_a_deadline_found_passed_leaves_no_page_request_unawaited() -> None:
+    """The deadline checked before each page: no ``anext(walk)`` is made and dropped."""
+    ticks = itertools.count()  # each clock reading is one second later
+    walks = ScriptedWalks([page(job("a")), page(job("b"))])
+    pacing = Pacing(1.0, 1.5, clock=lambda: float(next(ticks)))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(WaitTimeoutError):
+            await poll_until_terminal(walks, ("a", "b"), pacing)
+        gc.collect()
+    assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
+    assert (walks.started, walks.pages_served) == (1, 0)  # the walk made, no page asked
 
 
 # ---------------------------------------------------------------- wait: end to end
