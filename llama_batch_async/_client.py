@@ -8,8 +8,7 @@ on the state of `_client_core`; settings and the transport choice are
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import aiohttp
+from typing import TYPE_CHECKING
 
 from ._client_batches import BatchMethods
 from ._client_core import ClientCore
@@ -24,6 +23,9 @@ from ._config import (
 from ._context import evolve_context, make_context
 from ._limiter import Limiter
 from ._transport import Transport
+
+if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone
+    import aiohttp
 
 __all__ = ["BatchClient"]
 

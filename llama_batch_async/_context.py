@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import aiohttp
 import attrs
 
 from ._config import make_config
@@ -20,6 +20,9 @@ from ._pager import WalkContext
 from ._retry import RetryPolicy
 from ._transport import AiohttpTransport, Transport
 from ._validate import check_count, check_seconds
+
+if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone
+    import aiohttp
 
 __all__ = ["evolve_context", "local_gate", "make_context"]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +153,28 @@ print(" ".join(loaded))
     assert not {name for name in loaded if name.startswith("cattrs")}
     walk = {"llama_batch_async._paging", "llama_batch_async._convert", "llama_batch_async._pager"}
     assert not loaded & walk
+
+
+def test_only_the_transport_imports_aiohttp_at_run_time() -> None:
+    """Outside ``_transport`` (and the fake's aiohttp app), aiohttp is imported for types only."""
+    package = Path(llama_batch_async.__file__).parent
+    allowed = {package / "_transport.py", package / "testing" / "_server.py"}
+    runtime: list[str] = []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING"
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in typing_only or not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                names = [node.module or ""]
+            if any(name.split(".")[0] == "aiohttp" for name in names) and path not in allowed:
+                runtime.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert runtime == []
