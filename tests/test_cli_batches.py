@@ -244,6 +244,19 @@ def test_a_bad_flag_is_named_as_typed_before_any_request(
     assert batch_requests(cloud) == []
 
 
+def test_a_bad_cursor_is_refused_in_v2_words(cloud: FakeLlamaCloud, cli: Cli) -> None:
+    """`batches list --resume-from BAD` names BatchPage.cursor and a failed batches list, exit 2."""
+    result = cli("batches", "list", *at(cloud), "--resume-from", "BAD")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: --resume-from is not a cursor made by this library (BatchPage.cursor) "
+        "(give a cursor a failed batches list printed, with the same filters)\n"
+    )
+    assert "JobPage" not in result.stderr
+    assert batch_requests(cloud) == []
+
+
 def test_a_v1_cursor_is_refused_by_batches_list(cloud: FakeLlamaCloud, cli: Cli) -> None:
     """A cursor printed by `list` (v1 jobs) is a usage error for `batches list`, exit 2."""
     cloud.set_jobs(30)
