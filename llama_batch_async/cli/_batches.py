@@ -14,9 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Final
 
-import attrs
-
-from llama_batch_async import BatchStatus, WalkStats
+from llama_batch_async import BatchStatus
 
 from . import EXIT_USAGE, Command, _CommandParser
 from ._options import (
@@ -28,13 +26,11 @@ from ._options import (
     count,
     text,
 )
-from ._status import StatusLine
 
 __all__ = [
     "BATCH_DEMO_HELP",
     "MOVING_BATCH_DEMO_HELP",
     "SUBCOMMANDS",
-    "BatchProgress",
     "add_arguments",
     "add_batch_filters",
     "created_bound",
@@ -223,22 +219,3 @@ def flag_error(exc: ValueError, *, default: str, hint: str = "") -> FlagError:
             message = message.replace(name, typed)
     why = message.strip() + (f" ({hint})" if hint else "")
     return FlagError(flag, why)
-
-
-@attrs.define
-class BatchProgress:
-    """``120 of ~400 batches`` on a terminal's stderr while a walk runs (as ``list``'s)."""
-
-    line: StatusLine
-    max_items: int | None = None
-
-    def update(self, stats: WalkStats) -> None:
-        total = stats.total_size
-        if self.max_items is not None and (total is None or total > self.max_items):
-            total = self.max_items
-        self.line.show(
-            f"{stats.items} batches" if total is None else f"{stats.items} of ~{total} batches"
-        )
-
-    def clear(self) -> None:
-        self.line.clear()

@@ -16,10 +16,9 @@ import attrs
 from llama_batch_async import LlamaBatchError
 
 from . import EXIT_FAILURE, EXIT_OK
-from ._batch_output import BATCH_WRITERS
+from ._batch_output import BATCH_RECORDS
 from ._batches import (
     BATCH_DEMO_HELP,
-    BatchProgress,
     add_batch_filters,
     filter_arguments,
     flag_error,
@@ -31,8 +30,8 @@ from ._options import (
     count,
     logging_to_stderr,
 )
-from ._output import FORMATS, isatty, say, stdout
-from ._status import StatusLine
+from ._output import FORMATS, isatty, make_writer, say, stdout
+from ._status import Progress, StatusLine
 
 __all__ = ["add_arguments", "run"]
 
@@ -80,8 +79,9 @@ class _Listed:
 
 async def _list(args: argparse.Namespace, listed: _Listed) -> int:
     out = stdout()
-    writer = BATCH_WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
-    progress = BatchProgress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
+    writer = make_writer(args.format or ("table" if isatty(out) else "jsonl"), out, BATCH_RECORDS)
+    stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
+    progress = Progress(stderr, BATCH_RECORDS.nouns, args.max_items)
     if args.windows > 1 and args.created_after is None:
         raise FlagError(
             "--windows",

@@ -25,7 +25,7 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
-from ._batch_output import BATCH_WRITERS, BatchTableWriter, batch_table_floor, wire_batch_status
+from ._batch_output import BATCH_RECORDS
 from ._batches import MOVING_BATCH_DEMO_HELP, flag_error
 from ._connect import api_error, connect
 from ._options import (
@@ -36,7 +36,7 @@ from ._options import (
     logging_to_stderr,
     poll_interval,
 )
-from ._output import FORMATS, error, isatty, stdout
+from ._output import FORMATS, error, isatty, make_writer, stdout, wire_status
 from ._status import StatusLine
 
 __all__ = ["add_arguments", "add_batch_ids", "demo_batch_ids", "run"]
@@ -128,10 +128,8 @@ async def _wait(args: argparse.Namespace) -> int:
             )
         except ValueError as exc:
             raise flag_error(exc, default="BATCH_ID") from None
-        writer = BATCH_WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
-        if isinstance(writer, BatchTableWriter):
-            writer.floor = batch_table_floor(batch_ids)  # rows come one at a time
-            writer.empty = ""  # nothing finished: the error line says why
+        format_name = args.format or ("table" if isatty(out) else "jsonl")
+        writer = make_writer(format_name, out, BATCH_RECORDS, ids=batch_ids)
         final: dict[str, Batch] = {}
         waiting = _Waiting(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), len(batch_ids))
         ticker = asyncio.ensure_future(waiting.tick()) if waiting.line.enabled else None
@@ -158,7 +156,7 @@ async def _wait(args: argparse.Namespace) -> int:
     if unsuccessful:
         error(
             f"{len(unsuccessful)} of {len(final)} batches did not complete: "
-            + ", ".join(f"{batch.id} {wire_batch_status(batch)}" for batch in unsuccessful)
+            + ", ".join(f"{batch.id} {wire_status(batch)}" for batch in unsuccessful)
         )
         return EXIT_FAILURE
     return EXIT_OK

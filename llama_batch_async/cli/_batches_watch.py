@@ -23,7 +23,7 @@ import attrs
 from llama_batch_async import BatchClient, BatchEvent, BatchNotFoundError, LlamaBatchError
 
 from . import EXIT_FAILURE, EXIT_OK
-from ._batch_output import batch_table_row, wire_batch_status
+from ._batch_output import batch_table_row
 from ._batches import MOVING_BATCH_DEMO_HELP, add_batch_filters, filter_arguments, flag_error
 from ._batches_wait import add_batch_ids
 from ._connect import api_error, connect
@@ -35,7 +35,7 @@ from ._options import (
     poll_interval,
     seconds,
 )
-from ._output import Stream, error, isatty, printable, say, stdout
+from ._output import Stream, error, isatty, printable, say, stdout, wire_status
 
 __all__ = ["add_arguments", "batch_event_line", "batch_event_record", "run"]
 
@@ -85,7 +85,7 @@ def batch_event_record(event: BatchEvent, moment: datetime) -> dict[str, object]
     return {
         "event": event.kind,
         "at": _utc_stamp(moment),
-        "previous_status": None if event.previous is None else wire_batch_status(event.previous),
+        "previous_status": None if event.previous is None else wire_status(event.previous),
         "batch": event.batch.to_dict(),
     }
 
@@ -102,7 +102,7 @@ def batch_event_line(event: BatchEvent, moment: datetime, arrow: str = "→") ->
     """An event as one line: ``12:00:01 changed bat-... RUNNING → COMPLETED parse_v2``."""
     batch_id, status, kind, *_ = batch_table_row(event.batch)
     if event.previous is not None:
-        before = printable(wire_batch_status(event.previous))
+        before = printable(wire_status(event.previous))
         if before != status:
             status = f"{before} {arrow} {status}"
     return " ".join((moment.strftime("%H:%M:%S"), f"{event.kind:<7}", batch_id, status, kind))

@@ -24,6 +24,7 @@ import attrs
 
 from llama_batch_async import (
     BatchClient,
+    BatchJob,
     CheckpointStore,
     FileCheckpointStore,
     LlamaBatchError,
@@ -45,6 +46,7 @@ from ._options import (
 )
 from ._output import (
     FORMATS,
+    JOB_RECORDS,
     Output,
     OutputError,
     Writer,
@@ -192,8 +194,9 @@ async def _list_to(args: argparse.Namespace, listed: _Listed, out: Output) -> in
     # Imported to run, not to declare the flags: ``list --help`` does not load it.
     from ._connect import api_error, connect  # noqa: PLC0415
 
-    writer = make_writer(_default_format(args, out), out, args.fields)
-    progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
+    writer = make_writer(_default_format(args, out), out, JOB_RECORDS, args.fields)
+    stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
+    progress = Progress(stderr, JOB_RECORDS.nouns, args.max_items)
     walk: dict[str, Any] = {
         "status": args.status,
         "job_type": args.job_type,
@@ -245,7 +248,7 @@ async def _list_checkpointed(
     client: BatchClient,
     walk: dict[str, Any],
     *,
-    writer: Writer,
+    writer: Writer[BatchJob],
     progress: Progress,
     listed: _Listed,
 ) -> int:

@@ -35,9 +35,8 @@ from ._options import (
     poll_interval,
     text,
 )
-from ._output import FORMATS, error, isatty, make_writer, stdout, wire_status
+from ._output import FORMATS, JOB_RECORDS, error, isatty, make_writer, stdout, wire_status
 from ._status import StatusLine
-from ._table import TableWriter, table_floor
 
 __all__ = ["add_arguments", "run"]
 
@@ -137,10 +136,8 @@ async def _wait(args: argparse.Namespace) -> int:
             job_ids = tuple([job.id async for job in listed if not job.is_terminal])
             if not job_ids:
                 return EXIT_OK
-        writer = make_writer(args.format or ("table" if isatty(out) else "jsonl"), out)
-        if isinstance(writer, TableWriter):
-            writer.floor = table_floor(job_ids)  # rows come one at a time
-            writer.empty = ""  # nothing finished: the error line says why
+        format_name = args.format or ("table" if isatty(out) else "jsonl")
+        writer = make_writer(format_name, out, JOB_RECORDS, ids=job_ids)
         final: dict[str, BatchJob] = {}
         waiting = _Waiting(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), len(job_ids))
         jobs = client.finished_jobs(
