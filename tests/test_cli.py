@@ -32,7 +32,8 @@ from helpers import (
 
 from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
 from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
-from llama_batch_async.cli._watch import event_line as _event_line
+from llama_batch_async.cli._watch import JOBS as WATCH_JOBS
+from llama_batch_async.cli._watch import event_line
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,
@@ -931,9 +932,9 @@ def test_event_line_shows_the_status_move() -> None:
     after = make_job(
         status=JobStatus.FAILED, processed_items=36, failed_items=4, error_message="Worker\nlost"
     )
-    line = _event_line(JobEvent("changed", after, before), moment)
+    line = event_line(WATCH_JOBS, JobEvent("changed", after, before), moment)
     assert line == "12:00:01 changed bjb-1 parse    running → failed 36/40 (4 failed) Worker lost"
-    assert _event_line(JobEvent("added", before), moment, "->") == (
+    assert event_line(WATCH_JOBS, JobEvent("added", before), moment, "->") == (
         "12:00:01 added   bjb-1 parse    running 20/40"
     )
 
