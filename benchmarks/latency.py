@@ -17,49 +17,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+
+from _latency import API_KEY, Walked, fake_cloud, interleaved, summarize, write_block
 
 from llama_batch_async import BatchClient
 from llama_batch_async._config import DEFAULT_PREFETCH
 
-HERE = Path(__file__).resolve().parent
-DOCS = HERE.parent / "docs" / "benchmarks.md"
 START = "<!-- latency-table:start -->"
 END = "<!-- latency-table:end -->"
-API_KEY = "bench-key"
 KINDS = ("both", "token-ignored", "offset")
-
-_SERVER = """
-import sys
-from llama_batch_async.testing import run_fake_server
-run_fake_server(jobs=int(sys.argv[1]), paging=sys.argv[2], latency=float(sys.argv[3]),
-                api_key=sys.argv[4], default_limit=100)
-"""
-
-
-@contextlib.contextmanager
-def server(jobs: int, paging: str, latency_ms: float) -> Iterator[str]:
-    """A FakeLlamaCloud in its own process; yields its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(jobs), paging, str(latency_ms / 1000), API_KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url:
-            raise RuntimeError(f"the fake server exited with {process.wait()}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 async def walk_client(url: str, page_size: int, prefetch: int | None) -> tuple[int, int]:
@@ -95,6 +62,17 @@ def has_sdk() -> bool:
     return True
 
 
+def timed(url: str, page_size: int, prefetch: object) -> Walked:
+    """One walk of this client (``prefetch`` None: its default) or the SDK (``"sdk"``), timed."""
+    started = time.perf_counter()
+    if prefetch == "sdk":
+        count, sent = asyncio.run(walk_sdk(url, page_size))
+    else:
+        assert prefetch is None or isinstance(prefetch, int)
+        count, sent = asyncio.run(walk_client(url, page_size, prefetch))
+    return Walked(count, sent, time.perf_counter() - started)
+
+
 def measure(args: argparse.Namespace) -> list[dict[str, object]]:
     """Every kind and variant; one row per (kind, variant)."""
     rows: list[dict[str, object]] = []
@@ -106,33 +84,24 @@ def measure(args: argparse.Namespace) -> list[dict[str, object]]:
         ]
         if sdk and kind == "both":
             variants.append(("official SDK 2.10.0", "sdk"))
-        times: dict[str, list[float]] = {name: [] for name, _ in variants}
-        requests: dict[str, int] = {}
-        with server(args.jobs, kind, args.latency_ms) as url:
-            for _ in range(args.repeat):
-                for name, prefetch in variants:
-                    started = time.perf_counter()
-                    if prefetch == "sdk":
-                        count, sent = asyncio.run(walk_sdk(url, args.page_size))
-                    else:
-                        assert prefetch is None or isinstance(prefetch, int)
-                        count, sent = asyncio.run(walk_client(url, args.page_size, prefetch))
-                    times[name].append(time.perf_counter() - started)
-                    if count != args.jobs:
-                        raise RuntimeError(f"{name} on {kind}: {count} of {args.jobs} jobs")
-                    requests[name] = sent
-        base = times[variants[1][0]]
+        with fake_cloud(args.latency_ms, jobs=args.jobs, paging=kind) as url:
+            walks = interleaved(
+                variants,
+                args.repeat,
+                lambda prefetch: timed(url, args.page_size, prefetch),
+                args.jobs,
+            )
         pages = -(-args.jobs // args.page_size)
-        for name, _ in variants:
-            ratios = [a / b for a, b in zip(times[name], base, strict=True)]
+        for name, summary in summarize(walks, base=variants[1][0]).items():
+            sent = walks[name][-1].requests
             rows.append(
                 {
                     "kind": kind,
                     "variant": name,
-                    "median": statistics.median(times[name]),
-                    "ratio": statistics.median(ratios),
-                    "spread": (min(ratios), max(ratios)),
-                    "per_page": requests[name] / pages if requests[name] else None,
+                    "median": summary.median,
+                    "ratio": summary.ratio,
+                    "spread": summary.spread,
+                    "per_page": sent / pages if sent else None,
                 }
             )
     return rows
@@ -173,12 +142,7 @@ def main() -> None:
     text = table(measure(args), args)
     print(text)
     if not args.no_docs:
-        page = DOCS.read_text()
-        head, _, rest = page.partition(START)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"{DOCS} has no {START} marker")
-        DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+        write_block(text, START, END)
 
 
 if __name__ == "__main__":

@@ -27,54 +27,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import inspect
 import json
 import statistics
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from _latency import API_KEY, Walked, fake_cloud, interleaved, summarize, write_block
+
 from llama_batch_async import BatchClient
 from llama_batch_async.testing import make_batches, parse_timestamp
 
-HERE = Path(__file__).resolve().parent
-DOCS = HERE.parent / "docs" / "benchmarks.md"
-SDK_WORKER = HERE / "_sdk_v2.py"
+SDK_WORKER = Path(__file__).resolve().parent / "_sdk_v2.py"
 START = "<!-- v2-latency-table:start -->"
 END = "<!-- v2-latency-table:end -->"
-API_KEY = "bench-key"
 SEED = 0
-
-_SERVER = """
-import sys
-from llama_batch_async.testing import run_fake_server
-run_fake_server(jobs=0, batches=int(sys.argv[1]), seed=int(sys.argv[2]),
-                latency=float(sys.argv[3]), api_key=sys.argv[4], default_limit=100)
-"""
-
-
-@contextlib.contextmanager
-def server(batches: int, latency_ms: float) -> Iterator[str]:
-    """A FakeLlamaCloud serving ``batches`` v2 batches in its own process; yields its URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-c", _SERVER, str(batches), str(SEED), str(latency_ms / 1000), API_KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        url = process.stdout.readline().strip()
-        if not url:
-            raise RuntimeError(f"the fake server exited with {process.wait()}")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def bounds(batches: int) -> tuple[datetime, datetime]:
@@ -124,33 +94,28 @@ def measure(args: argparse.Namespace) -> tuple[list[dict[str, Any]], str | None]
         variants.append((f"this client, windows={args.windows}", window))
     if args.sdk_python:
         variants.append(("official SDK", "sdk"))
-    times: dict[str, list[float]] = {name: [] for name, _ in variants}
-    requests: dict[str, list[int]] = {name: [] for name, _ in variants}
     version = None
-    with server(args.batches, args.latency_ms) as url:
-        for _ in range(args.repeat):
-            for name, how in variants:
-                if how == "sdk":
-                    result = walk_sdk(args.sdk_python, url, args.page_size)
-                    version = result["version"]
-                else:
-                    result = asyncio.run(walk_client(url, args.page_size, how))
-                if result["batches"] != args.batches:
-                    raise RuntimeError(f"{name}: {result['batches']} of {args.batches} batches")
-                times[name].append(result["seconds"])
-                requests[name].append(result["requests"])
-    base = times[variants[0][0]]
+
+    def walk(url: str, how: Any) -> Walked:
+        nonlocal version
+        if how == "sdk":
+            result = walk_sdk(args.sdk_python, url, args.page_size)
+            version = result["version"]
+        else:
+            result = asyncio.run(walk_client(url, args.page_size, how))
+        return Walked(result["batches"], result["requests"], result["seconds"])
+
+    with fake_cloud(args.latency_ms, jobs=0, batches=args.batches, seed=SEED) as url:
+        walks = interleaved(variants, args.repeat, lambda how: walk(url, how), args.batches)
     rows = []
-    for name, _ in variants:
-        ratios = [a / b for a, b in zip(times[name], base, strict=True)]
-        label = f"official SDK {version}" if name == "official SDK" else name
+    for name, summary in summarize(walks, base=variants[0][0]).items():
         rows.append(
             {
-                "variant": label,
-                "median": statistics.median(times[name]),
-                "ratio": statistics.median(ratios),
-                "spread": (min(ratios), max(ratios)),
-                "requests": statistics.median(requests[name]),
+                "variant": f"official SDK {version}" if name == "official SDK" else name,
+                "median": summary.median,
+                "ratio": summary.ratio,
+                "spread": summary.spread,
+                "requests": statistics.median(walked.requests for walked in walks[name]),
             }
         )
     return rows, version
@@ -195,12 +160,7 @@ def main() -> None:
     text = table(rows, args)
     print(text)
     if not args.no_docs:
-        page = DOCS.read_text()
-        head, _, rest = page.partition(START)
-        _, _, tail = rest.partition(END)
-        if not rest:
-            raise SystemExit(f"{DOCS} has no {START} marker")
-        DOCS.write_text(f"{head}{START}\n{text}\n{END}{tail}")
+        write_block(text, START, END)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ _CURSOR_VERSION = 1
 # Which listing made a cursor ("k"; absent: v1 jobs), and the method that takes it.
 _LISTING_MARKS = {"jobs": "j", "batches": "b"}
 _LISTING_METHODS = {"j": "list_jobs", "b": "list_batches"}
+_LISTING_CURSORS = {"jobs": "JobPage.cursor", "batches": "BatchPage.cursor"}
 _TAIL_IDS_IN_CURSOR = 64
 # A cursor is a few hundred characters plus the server's page token; anything
 # longer is not ours, and is refused before it is decoded.
@@ -168,7 +169,8 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
     """Decode a cursor made by `encode_cursor` and check it fits ``query``.
 
     Args:
-        text: The cursor, as `JobPage.cursor` or an error's ``.cursor`` gave it.
+        text: The cursor, as `JobPage.cursor` (`BatchPage.cursor`) or an error's ``.cursor``
+            gave it.
         query: The query of the walk that wants to resume.
 
     Raises:
@@ -176,11 +178,12 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             `MAX_CURSOR_CHARS`, nested, or malformed), or it was made under
             other filters (``resume_from`` is named in the message).
     """
+    source = _LISTING_CURSORS[query.listing]  # where a good cursor comes from
     if not isinstance(text, str) or not text:
-        raise ValueError("resume_from must be a cursor string from JobPage.cursor")
+        raise ValueError(f"resume_from must be a cursor string from {source}")
     if len(text) > MAX_CURSOR_CHARS:
         raise ValueError(
-            f"resume_from is not a cursor made by this library (JobPage.cursor): "
+            f"resume_from is not a cursor made by this library ({source}): "
             f"{len(text):,} characters, more than a cursor's {MAX_CURSOR_CHARS:,}"
         )
     try:
@@ -223,7 +226,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False
     if not valid:
-        raise ValueError("resume_from is not a cursor made by this library (JobPage.cursor)")
+        raise ValueError(f"resume_from is not a cursor made by this library ({source})")
     made_by = _LISTING_METHODS[doc.get("k", "j")]
     wanted_by = _LISTING_METHODS[_LISTING_MARKS[query.listing]]
     if made_by != wanted_by:

@@ -14,9 +14,11 @@ import io
 import logging
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -146,6 +148,73 @@ def run_process(
 def run_python(*args: str, **options: Any) -> subprocess.CompletedProcess[str]:
     """`run_process` of this interpreter with ``args`` (``-c CODE``, a script, ``-m ...``)."""
     return run_process([sys.executable, *args], **options)
+
+
+def on_pty(
+    command: Sequence[str],
+    *,
+    columns: int = 80,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str | None = TESTS,
+    seconds: float = TIMEOUT,
+    interrupt_when: Path | None = None,
+) -> Result:
+    r"""Run ``command`` to its end with stdout and stderr on a pseudo-terminal ``columns`` wide.
+
+    ``env`` is the whole environment (default: `cli_env`), with ``COLUMNS`` set to
+    ``columns``. With ``interrupt_when``, SIGINT (Ctrl-C) is sent once that file has
+    some bytes in it. The result's ``stdout`` is all the terminal showed, stderr
+    included, with ``\r\n`` as ``\n``; a traceback in it fails the test. POSIX only.
+    """
+    import fcntl  # noqa: PLC0415 - POSIX only
+    import pty  # noqa: PLC0415 - POSIX only
+    import select  # noqa: PLC0415 - POSIX only
+    import struct  # noqa: PLC0415 - POSIX only
+    import termios  # noqa: PLC0415 - POSIX only
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(  # noqa: S603 - the tests' own interpreter and commands
+        list(command),
+        stdout=follower,
+        stderr=follower,
+        env={**(cli_env() if env is None else env), "COLUMNS": str(columns)},
+        cwd=cwd,
+    )
+    os.close(follower)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + seconds
+    interrupted = False
+    try:
+        while time.monotonic() < deadline:
+            if (
+                interrupt_when is not None
+                and not interrupted
+                and interrupt_when.exists()
+                and interrupt_when.stat().st_size > 0
+            ):
+                proc.send_signal(signal.SIGINT)
+                interrupted = True
+            ready, _, _ = select.select([leader], [], [], 0.05)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: every writer closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        proc.wait(timeout=seconds)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    text = b"".join(chunks).decode().replace("\r\n", "\n")
+    assert "Traceback" not in text, text
+    return Result(proc.returncode, text, "")
 
 
 @contextlib.contextmanager

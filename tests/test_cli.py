@@ -25,6 +25,7 @@ from helpers import (
     Result,
     arun_main,
     cli_env,
+    on_pty,
     run_main,
     run_process,
     run_python,
@@ -32,7 +33,8 @@ from helpers import (
 
 from llama_batch_async import BatchClient, BatchJob, JobEvent, JobStatus, JobType
 from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
-from llama_batch_async.cli._watch import event_line as _event_line
+from llama_batch_async.cli._watch import JOBS as WATCH_JOBS
+from llama_batch_async.cli._watch import event_line
 from llama_batch_async.testing import (
     DIRECTORY_IDS,
     ENDPOINT_PATH,
@@ -931,9 +933,9 @@ def test_event_line_shows_the_status_move() -> None:
     after = make_job(
         status=JobStatus.FAILED, processed_items=36, failed_items=4, error_message="Worker\nlost"
     )
-    line = _event_line(JobEvent("changed", after, before), moment)
+    line = event_line(WATCH_JOBS, JobEvent("changed", after, before), moment)
     assert line == "12:00:01 changed bjb-1 parse    running → failed 36/40 (4 failed) Worker lost"
-    assert _event_line(JobEvent("added", before), moment, "->") == (
+    assert event_line(WATCH_JOBS, JobEvent("added", before), moment, "->") == (
         "12:00:01 added   bjb-1 parse    running 20/40"
     )
 
@@ -1244,56 +1246,13 @@ def test_every_bad_flag_value_is_named_as_typed(
 # ----------------------------------------------------------------- on a pseudo-terminal
 
 
-def run_on_pty(*args: str, columns: int = 80, seconds: float = TIMEOUT) -> Result:
-    """Run the command with stdout and stderr on a pseudo-terminal this many columns wide."""
-    import fcntl  # noqa: PLC0415 - POSIX only
-    import pty  # noqa: PLC0415 - POSIX only
-    import select  # noqa: PLC0415 - POSIX only
-    import struct  # noqa: PLC0415 - POSIX only
-    import termios  # noqa: PLC0415 - POSIX only
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command(*args),
-        stdout=follower,
-        stderr=follower,
-        env=cli_env(COLUMNS=str(columns)),
-        cwd=TESTS,
-    )
-    os.close(follower)
-    chunks: list[bytes] = []
-    try:
-        for _ in range(int(seconds / 0.05)):
-            ready, _, _ = select.select([leader], [], [], 0.05)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: every writer closed the terminal
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=seconds)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(leader)
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    assert_no_traceback(text)
-    return Result(proc.returncode, text, "")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 @pytest.mark.parametrize("columns", [80, 100, 120, 140])
 def test_table_fits_the_terminal_down_to_80_columns(columns: int) -> None:
     """On a terminal the table fits its width: columns shortened or dropped, ids never cut."""
     piped = run_cli("list", "--demo", "--status", "failed", "--format", "jsonl")
     ids = [record["id"] for record in jsonl(piped.stdout)]
-    result = run_on_pty("list", "--demo", "--status", "failed", columns=columns)
+    result = on_pty(command("list", "--demo", "--status", "failed"), columns=columns)
     assert result.returncode == 0
     header, *rows = [line for line in result.stdout.split("\n") if line.startswith(("ID", "bjb-"))]
     assert header.split()[:1] == ["ID"]
@@ -1315,7 +1274,9 @@ def test_empty_table_says_no_jobs_match() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 def test_list_progress_on_a_terminal_counts_to_max_items() -> None:
     """The `N of ~total jobs` line counts to --max-items when that is below the listing's size."""
-    result = run_on_pty("list", "--demo", "--max-items", "60", "--page-size", "20", columns=140)
+    result = on_pty(
+        command("list", "--demo", "--max-items", "60", "--page-size", "20"), columns=140
+    )
     assert result.returncode == 0
     assert "20 of ~60 jobs" in result.stdout
     assert "60 of ~60 jobs" in result.stdout
@@ -1325,7 +1286,7 @@ def test_list_progress_on_a_terminal_counts_to_max_items() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 def test_wait_on_a_terminal_shows_a_live_status_line() -> None:
     """On a terminal, wait shows `waiting for N of M jobs (K finished), m:ss` until it ends."""
-    result = run_on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl")
+    result = on_pty(command("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl"))
     assert result.returncode in {0, 1}  # 1: a demo job failed, as demo jobs may
     assert "waiting for 12 of 12 jobs (0 finished), 0:00" in result.stdout
     assert "(1 finished)" in result.stdout

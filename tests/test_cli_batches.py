@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from helpers import on_pty
 
 from llama_batch_async.cli import main
 from llama_batch_async.testing import BATCHES_PATH, FakeLlamaCloud, make_batch, serve_in_thread
@@ -241,6 +242,19 @@ def test_a_bad_flag_is_named_as_typed_before_any_request(
     assert why in message
     parameter = flag.removeprefix("--").replace("-", "_")
     assert f" {parameter} " not in f" {message} ".replace(",", " ")
+    assert batch_requests(cloud) == []
+
+
+def test_a_bad_cursor_is_refused_in_v2_words(cloud: FakeLlamaCloud, cli: Cli) -> None:
+    """`batches list --resume-from BAD` names BatchPage.cursor and a failed batches list, exit 2."""
+    result = cli("batches", "list", *at(cloud), "--resume-from", "BAD")
+    assert result.code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        "error: --resume-from is not a cursor made by this library (BatchPage.cursor) "
+        "(give a cursor a failed batches list printed, with the same filters)\n"
+    )
+    assert "JobPage" not in result.stderr
     assert batch_requests(cloud) == []
 
 
@@ -479,46 +493,10 @@ def run_installed(*args: str, seconds: float = TIMEOUT) -> Result:
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def run_on_pty(*args: str, columns: int = 80, seconds: float = TIMEOUT) -> Result:
+def run_on_pty(*args: str, columns: int = 80) -> Result:
     """The installed command with stdout and stderr on a pseudo-terminal this wide."""
-    import fcntl  # noqa: PLC0415 - POSIX only
-    import pty  # noqa: PLC0415 - POSIX only
-    import select  # noqa: PLC0415 - POSIX only
-    import struct  # noqa: PLC0415 - POSIX only
-    import termios  # noqa: PLC0415 - POSIX only
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LLAMA_CLOUD_")}
-    env["COLUMNS"] = str(columns)
-    proc = subprocess.Popen(  # noqa: S603 - the installed command
-        [str(LLAMA_BATCH), *args], stdout=follower, stderr=follower, env=env
-    )
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([leader], [], [], 0.05)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: every writer closed the terminal
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=seconds)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(leader)
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    assert "Traceback" not in text
-    return Result(proc.returncode, text, "")
+    done = on_pty([str(LLAMA_BATCH), *args], columns=columns, cwd=None, seconds=TIMEOUT)
+    return Result(done.returncode, done.stdout, "")
 
 
 posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals and signals")

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import attrs
 import pytest
+from helpers import on_pty
 
 from llama_batch_async.testing import serve_in_thread
 
@@ -41,58 +40,22 @@ class Run:
     stderr: str = ""
 
 
-def on_pty(
+def run_on_pty(
     *args: str, columns: int = 80, interrupt_when: Path | None = None, cwd: Path | None = None
 ) -> Run:
     """Run ``llama-batch args`` with stdout and stderr on a pseudo-terminal ``columns`` wide.
 
     With ``interrupt_when``, send SIGINT (Ctrl-C) once that file has some bytes in it.
     """
-    import fcntl  # noqa: PLC0415 - POSIX only
-    import pty  # noqa: PLC0415 - POSIX only
-    import select  # noqa: PLC0415 - POSIX only
-    import struct  # noqa: PLC0415 - POSIX only
-    import termios  # noqa: PLC0415 - POSIX only
-
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    proc = subprocess.Popen(  # noqa: S603 - the installed command of this package
-        [LLAMA_BATCH, *args], stdout=follower, stderr=follower, env=_env(columns), cwd=cwd
+    done = on_pty(
+        [LLAMA_BATCH, *args],
+        columns=columns,
+        env=_env(columns),
+        cwd=cwd,
+        seconds=SECONDS,
+        interrupt_when=interrupt_when,
     )
-    os.close(follower)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + SECONDS
-    interrupted = False
-    try:
-        while time.monotonic() < deadline:
-            if (
-                interrupt_when is not None
-                and not interrupted
-                and interrupt_when.exists()
-                and interrupt_when.stat().st_size > 0
-            ):
-                proc.send_signal(signal.SIGINT)
-                interrupted = True
-            ready, _, _ = select.select([leader], [], [], 0.05)
-            if ready:
-                try:
-                    chunk = os.read(leader, 65536)
-                except OSError:  # EIO: every writer closed the terminal
-                    break
-                if not chunk:
-                    break
-                chunks.append(chunk)
-            elif proc.poll() is not None:
-                break
-        proc.wait(timeout=SECONDS)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(leader)
-    text = b"".join(chunks).decode().replace("\r\n", "\n")
-    assert "Traceback" not in text
-    return Run(proc.returncode, text)
+    return Run(done.returncode, done.stdout)
 
 
 def piped(*args: str) -> Run:
@@ -111,7 +74,7 @@ def piped(*args: str) -> Run:
 
 def test_wait_live_line_counts_running_and_pending() -> None:
     """On a terminal, wait's line counts running and pending jobs as the demo's jobs move."""
-    run = on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl", columns=100)
+    run = run_on_pty("wait", "--demo", "--poll-interval", "0.2", "--format", "jsonl", columns=100)
     assert run.code in {0, 1}  # 1: a demo job failed, as demo jobs may
     lines = re.findall(
         r"waiting for (\d+) of 12 jobs \((\d+) finished\), \d+:\d\d; (\d+) running, (\d+) pending",
@@ -143,7 +106,7 @@ def test_wait_piped_has_no_live_line() -> None:
 )
 def test_fields_table_fits_the_terminal(columns: int, fields: str) -> None:
     """On a terminal, list --fields prints those columns, no line as wide as the terminal."""
-    run = on_pty("list", "--demo", "--status", "failed", "--fields", fields, columns=columns)
+    run = run_on_pty("list", "--demo", "--status", "failed", "--fields", fields, columns=columns)
     assert run.code == 0
     rows = [line for line in run.text.split("\n") if line.startswith(("ID", "bjb-"))]
     assert rows[0].split()[:2] == ["ID", "STATUS"]
@@ -157,7 +120,7 @@ def test_ctrl_c_with_output_keeps_partial_and_prints_cursor(tmp_path: Path) -> N
     target = tmp_path / "jobs.jsonl"
     partial = tmp_path / "jobs.jsonl.partial"
     with serve_in_thread(jobs=300, api_key=KEY, latency=0.1) as cloud:
-        run = on_pty(
+        run = run_on_pty(
             "list",
             "--base-url",
             cloud.url,

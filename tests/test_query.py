@@ -340,6 +340,20 @@ def test_list_jobs_refuses_a_nested_cursor_before_any_request() -> None:
         client.list_jobs(resume_from=nested)
 
 
+@pytest.mark.parametrize("text", ["", "not-a-cursor", "A" * (MAX_CURSOR_CHARS + 1)])
+def test_a_refused_cursor_names_the_page_of_its_listing(text: str) -> None:
+    """A bad resume_from names where a good one comes from: JobPage or BatchPage.cursor."""
+    client = BatchClient("key", base_url="http://127.0.0.1:9")
+
+    with pytest.raises(ValueError, match=r"resume_from .*\(?JobPage\.cursor") as jobs:
+        client.list_jobs(resume_from=text)
+    with pytest.raises(ValueError, match=r"resume_from .*\(?BatchPage\.cursor") as batches:
+        client.list_batches(resume_from=text)
+
+    assert "BatchPage" not in str(jobs.value)
+    assert "JobPage" not in str(batches.value)
+
+
 def test_decode_refuses_missing_keys() -> None:
     """A cursor document missing a key is refused with a ValueError naming resume_from."""
     for key in ("v", "f", "o", "t", "s"):

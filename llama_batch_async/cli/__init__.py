@@ -13,20 +13,28 @@ when its command runs (``list`` never loads the fake server, ``--help`` loads
 no command at all), and each a short script over the public API:
 
     __init__    main, the parser, the registry, exit codes
-    _options    shared options, the argparse types that check every flag
+    _options    shared options, the argparse types that check every flag, and
+                `flag_error` (a library `ValueError` said with the flag)
     _connect    connect (the client the options describe, --demo's cloud), api_error
-    _output     records, escaping, the stdout wrapper, the json/jsonl/csv writers
+    _output     records (`Records`: what each format makes of a job or a batch),
+                escaping, the stdout wrapper, the json/jsonl/csv writers
     _table      tables that fit the terminal: the fitting helpers, the job tables
     _status     status lines on a terminal's stderr (list's progress, wait's live line)
-    _list, _wait, _watch, _serve
-                one command each: add_arguments(parser) and run(args) -> exit code
+    _list, _wait, _watch
+                one body per verb for both listings (`run_list`, `run_wait`,
+                `run_watch`, given what the listing differs in: a `Listing`,
+                `Waiting`, `Watching`), and the v1 command: add_arguments(parser),
+                run(args) -> exit code
     _batches    the ``batches`` command: its sub-commands' registry and shared flags;
-                _batches_list, _batches_wait, _batches_watch one sub-command each,
-                _batch_output the v2 records in the four formats (its table
-                fitted with _table's helpers)
+                _batches_list, _batches_wait, _batches_watch one sub-command each
+                (its flags, and the v2 listing given to the verb's body),
+                _batch_output the v2 records (`BATCH_RECORDS`, its table fitted
+                with _table's helpers)
+    _serve      ``serve-fake``
 
-``--help`` loads only _options and _output; _connect and _table load when a
-command runs (a test pins which modules load when).
+``--help`` loads only _options and _output, ``list --help`` list's module and
+_status besides (a test pins which modules load when); every command imports
+_connect where it runs, so no ``--help`` loads the client.
 
 Nothing here imports a private module of the library (a test pins it).
 

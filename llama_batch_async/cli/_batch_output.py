@@ -1,26 +1,25 @@
-"""What the ``batches`` commands write: v2 batch records in the four formats.
+"""What the ``batches`` commands write: v2 batch records in the four formats (`BATCH_RECORDS`).
 
-The same formats as the v1 commands (`_output`): JSON and JSON Lines carry the
-wire record exactly (`Batch.to_dict`); CSV flattens ``config.job`` into two
-columns and keeps ``results`` as JSON text; the table fits the terminal and
-never cuts an id. Everything goes through `_output.Output` (a failed write is
-one error line, exit 1) and server text through `printable`. The table is
-measured and fitted with the helpers of the job tables (`_table`).
+The same formats as the v1 commands, written by `_output`'s writers: JSON and
+JSON Lines carry the wire record exactly (`Batch.to_dict`); CSV flattens
+``config.job`` into two columns and keeps ``results`` as JSON text; the table
+fits the terminal and never cuts an id. Everything goes through
+`_output.Output` (a failed write is one error line, exit 1) and server text
+through `printable`. The table is measured and fitted with the helpers of the
+job tables (`_table`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import attrs
 
 from llama_batch_async import Batch, BatchJobType, BatchStatus
 
-from ._output import Stream, printable
+from ._output import Records, Stream, Writer, printable, wire_status
 from ._table import (
     TIME_WIDTH,
     column_widths,
@@ -32,13 +31,11 @@ from ._table import (
 
 __all__ = [
     "BATCH_CSV_COLUMNS",
-    "BATCH_WRITERS",
+    "BATCH_RECORDS",
     "BatchTableWriter",
-    "BatchWriter",
     "batch_csv_row",
-    "batch_table_floor",
+    "batch_table",
     "batch_table_row",
-    "wire_batch_status",
 ]
 
 BATCH_CSV_COLUMNS: Final = (
@@ -53,11 +50,6 @@ BATCH_CSV_COLUMNS: Final = (
     "results",
 )
 """The CSV header: the record's fields, ``config.job`` flattened, ``results`` as JSON."""
-
-
-def wire_batch_status(batch: Batch) -> str:
-    """The batch's status as the server sent it (``"FAILED"``, or a newer value)."""
-    return str(batch.status)
 
 
 def batch_csv_row(batch: Batch) -> list[str]:
@@ -76,75 +68,6 @@ def batch_csv_row(batch: Batch) -> list[str]:
         record["updated_at"] or "",
         "" if results is None else json.dumps(results, separators=(",", ":")),
     ]
-
-
-# --------------------------------------------------------------------- json, jsonl, csv
-
-
-class BatchWriter(Protocol):
-    """Writes a walk's batches in one format, page by page, flushing each page."""
-
-    def write_page(self, batches: Sequence[Batch]) -> None: ...
-
-    def end(self) -> None: ...
-
-
-@attrs.define
-class _JsonLinesWriter:
-    stream: Stream
-
-    def write_page(self, batches: Sequence[Batch]) -> None:
-        for batch in batches:
-            self.stream.write(json.dumps(batch.to_dict()) + "\n")
-        self.stream.flush()
-
-    def end(self) -> None:
-        self.stream.flush()
-
-
-@attrs.define
-class _JsonWriter:
-    """One JSON array, one batch per line, written as the walk goes."""
-
-    stream: Stream
-    count: int = 0
-
-    def write_page(self, batches: Sequence[Batch]) -> None:
-        for batch in batches:
-            self.stream.write(
-                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(batch.to_dict())
-            )
-            self.count += 1
-        self.stream.flush()
-
-    def end(self) -> None:
-        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
-        self.stream.flush()
-
-
-class _CsvWriter:
-    r"""A header row, then one row per batch; exact values, RFC 4180 quoting, rows end in ``\n``."""
-
-    def __init__(self, stream: Stream) -> None:
-        self.stream = stream
-        self.buffer = io.StringIO()
-        # "\r\n" makes the csv module quote a lone "\r" too (see _output._CsvWriter).
-        self.writer = csv.writer(self.buffer, lineterminator="\r\n")
-        self._write_row(BATCH_CSV_COLUMNS)
-
-    def _write_row(self, row: Sequence[str]) -> None:
-        self.buffer.seek(0)
-        self.buffer.truncate()
-        self.writer.writerow(row)
-        self.stream.write(self.buffer.getvalue()[:-2] + "\n")
-
-    def write_page(self, batches: Sequence[Batch]) -> None:
-        for batch in batches:
-            self._write_row(batch_csv_row(batch))
-        self.stream.flush()
-
-    def end(self) -> None:
-        self.stream.flush()
 
 
 # --------------------------------------------------------------------- table
@@ -166,7 +89,7 @@ def batch_table_row(batch: Batch) -> tuple[str, ...]:
     """A batch's table cells, escaped: id, status, job type, created, updated, directory."""
     return (
         printable(batch.id),
-        printable(wire_batch_status(batch)),
+        printable(wire_status(batch)),
         printable(str(batch.config.job.type)),
         time_cell(batch.created_at),
         time_cell(batch.updated_at),
@@ -174,7 +97,7 @@ def batch_table_row(batch: Batch) -> tuple[str, ...]:
     )
 
 
-def batch_table_floor(batch_ids: Sequence[str]) -> tuple[int, ...]:
+def _table_floor(batch_ids: Sequence[str]) -> tuple[int, ...]:
     """Column widths fit for any batch, so rows printed one at a time still line up."""
     return (
         max(len(printable(batch_id)) for batch_id in batch_ids),
@@ -263,10 +186,22 @@ class BatchTableWriter:
         self.stream.flush()
 
 
-BATCH_WRITERS: Final[dict[str, Callable[[Stream], BatchWriter]]] = {
-    "table": BatchTableWriter,
-    "json": _JsonWriter,
-    "jsonl": _JsonLinesWriter,
-    "csv": _CsvWriter,
-}
-"""The ``--format`` names and their writers (the same names as `_output.WRITERS`)."""
+def batch_table(
+    stream: Stream, fields: Sequence[str] | None = None, ids: Sequence[str] | None = None
+) -> Writer[Batch]:
+    """The batch table; with ``ids`` the batches come one at a time (as `_table.job_table`)."""
+    del fields  # `batches` commands have no --fields
+    if ids is None:
+        return BatchTableWriter(stream)
+    return BatchTableWriter(stream, floor=_table_floor(ids), empty="")
+
+
+BATCH_RECORDS: Final[Records[Batch]] = Records(
+    noun="batch",
+    nouns="batches",
+    to_dict=Batch.to_dict,
+    csv_columns=BATCH_CSV_COLUMNS,
+    csv_row=batch_csv_row,
+    table=batch_table,
+)
+"""v2 batches: the wire record in JSON, ``config.job`` flattened in CSV."""

@@ -2,9 +2,11 @@
 
 A command of sub-commands: each is a module of its own (``_batches_list``,
 ``_batches_wait``, ``_batches_watch``), imported only when it runs, as the
-top-level commands are. This module holds what the three share: the filters,
-the ``--created-after`` / ``--created-before`` type, the demo's help, and the
-translation of a library `ValueError` into the flag the user typed.
+top-level commands are, each the body of its v1 twin (``_list``, ``_wait``,
+``_watch``) given the v2 listing. This module holds what the three share: the
+filters, the ``--created-after`` / ``--created-before`` type, the ids, the
+demo's help, the library's parameter names as flags, and the line for ids
+that are not found.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Final
 
-import attrs
-
-from llama_batch_async import BatchStatus, WalkStats
+from llama_batch_async import BatchNotFoundError, BatchStatus, LlamaBatchError
 
 from . import EXIT_USAGE, Command, _CommandParser
 from ._options import (
@@ -28,18 +28,18 @@ from ._options import (
     count,
     text,
 )
-from ._status import StatusLine
 
 __all__ = [
     "BATCH_DEMO_HELP",
+    "BATCH_FLAGS",
     "MOVING_BATCH_DEMO_HELP",
     "SUBCOMMANDS",
-    "BatchProgress",
     "add_arguments",
     "add_batch_filters",
+    "add_batch_ids",
+    "batches_not_found",
     "created_bound",
     "filter_arguments",
-    "flag_error",
     "run",
 ]
 
@@ -87,9 +87,7 @@ MOVING_BATCH_DEMO_HELP: Final = (
     f"{DEMO_PROGRESS_SECONDS:g} s: no key, no network"
 )
 
-# The library's parameter names, and the flags that set them: a library
-# `ValueError` starts with its parameter's name (one wording, `_validate`).
-_FLAGS: Final = {
+BATCH_FLAGS: Final = {
     "created_after": "--created-after",
     "created_before": "--created-before",
     "resume_from": "--resume-from",
@@ -101,6 +99,7 @@ _FLAGS: Final = {
     "timeout": "--timeout",
     "windows": "--windows",
 }
+"""The v2 library's parameter names, and the flags that set them (`_options.flag_error`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -204,41 +203,24 @@ def filter_arguments(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def flag_error(exc: ValueError, *, default: str, hint: str = "") -> FlagError:
-    """The library's refusal as ``error: --flag <why>``, its parameter names made flags.
-
-    Args:
-        exc: The library's `ValueError`; its message starts with the parameter.
-        default: The flag to name when the message names no known parameter.
-        hint: Appended in brackets (what to do about it).
-    """
-    message = str(exc).split(";")[0]
-    flag = default
-    for name, typed in _FLAGS.items():
-        if message.startswith(name):
-            flag, message = typed, message.removeprefix(name)
-            break
-    for name, typed in _FLAGS.items():
-        if "_" in name:  # a parameter's name; "windows" may be a plain word
-            message = message.replace(name, typed)
-    why = message.strip() + (f" ({hint})" if hint else "")
-    return FlagError(flag, why)
+def add_batch_ids(parser: argparse.ArgumentParser, what: str) -> None:
+    """The ``BATCH_ID`` arguments and ``--expand-results`` (``batches wait`` and ``watch``)."""
+    parser.add_argument("ids", nargs="*", metavar="BATCH_ID", help=what)
+    parser.add_argument(
+        "--expand-results",
+        action="store_true",
+        help="fetch each batch with its per-file results (expand=results)",
+    )
 
 
-@attrs.define
-class BatchProgress:
-    """``120 of ~400 batches`` on a terminal's stderr while a walk runs (as ``list``'s)."""
-
-    line: StatusLine
-    max_items: int | None = None
-
-    def update(self, stats: WalkStats) -> None:
-        total = stats.total_size
-        if self.max_items is not None and (total is None or total > self.max_items):
-            total = self.max_items
-        self.line.show(
-            f"{stats.items} batches" if total is None else f"{stats.items} of ~{total} batches"
-        )
-
-    def clear(self) -> None:
-        self.line.clear()
+def batches_not_found(
+    exc: LlamaBatchError, ids: tuple[str, ...], args: argparse.Namespace
+) -> str | None:
+    """The error line for batches the library gave up looking for; None for another error."""
+    del args  # a batch is polled by id: no filter could hide it
+    if not isinstance(exc, BatchNotFoundError):
+        return None
+    return (
+        f"{len(exc.missing)} of {len(ids)} batches not found: "
+        f"{' '.join(exc.missing)} (check the ids, and that the API key can see them)"
+    )

@@ -1,42 +1,23 @@
 """``llama-batch batches list``: one walk of the v2 listing, written page by page.
 
-As ``list``: output is written as the walk goes; if the walk fails part-way,
-what was listed stays listed, and stderr says how to resume
-(``--resume-from CURSOR``).
+The walk, its output and its errors are ``list``'s (`_list.run_list`): output
+is written as the walk goes; if the walk fails part-way, what was listed stays
+listed, and stderr says how to resume (``--resume-from CURSOR``).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 
-import attrs
+from llama_batch_async import Batch, BatchClient, BatchPager
 
-from llama_batch_async import LlamaBatchError
+from ._batch_output import BATCH_RECORDS
+from ._batches import BATCH_DEMO_HELP, BATCH_FLAGS, add_batch_filters, filter_arguments
+from ._list import Listing, run_list
+from ._options import FlagError, add_connection_options, count
+from ._output import FORMATS
 
-from . import EXIT_FAILURE, EXIT_OK
-from ._batch_output import BATCH_WRITERS
-from ._batches import (
-    BATCH_DEMO_HELP,
-    BatchProgress,
-    add_batch_filters,
-    filter_arguments,
-    flag_error,
-)
-from ._connect import api_error, connect
-from ._options import (
-    FlagError,
-    add_connection_options,
-    count,
-    logging_to_stderr,
-)
-from ._output import FORMATS, isatty, say, stdout
-from ._status import StatusLine
-
-__all__ = ["add_arguments", "run"]
-
-_RESUME_HINT = "give a cursor a failed batches list printed, with the same filters"
+__all__ = ["BATCHES", "add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,65 +50,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output format (default: table on a terminal, else jsonl)",
     )
     add_connection_options(parser, demo_help=BATCH_DEMO_HELP)
+    # `list`'s flags that batches do not have (yet), as `run_list` reads them.
+    parser.set_defaults(fields=None, output=None, checkpoint=None)
 
 
-@attrs.define
-class _Listed:
-    """How far the output got: the cursor after the last page written."""
-
-    cursor: str | None = None
-
-
-async def _list(args: argparse.Namespace, listed: _Listed) -> int:
-    out = stdout()
-    writer = BATCH_WRITERS[args.format or ("table" if isatty(out) else "jsonl")](out)
-    progress = BatchProgress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
+def _check_windows(args: argparse.Namespace) -> None:
     if args.windows > 1 and args.created_after is None:
         raise FlagError(
             "--windows",
             "needs --created-after: the range from it to --created-before (or now) is split",
         )
-    async with connect(args) as client:
-        try:
-            pager = client.list_batches(
-                **filter_arguments(args),  # type: ignore[arg-type] # checked by argparse
-                max_items=args.max_items,
-                resume_from=args.resume_from,
-                windows=args.windows,
-            )
-        except ValueError as exc:
-            # Each flag was checked as it was parsed; left for the library: the
-            # cursor (it must fit the filters) and --windows' range and bounds.
-            hint = _RESUME_HINT if "resume_from" in str(exc) else ""
-            raise flag_error(exc, default="--resume-from", hint=hint) from None
-        try:
-            async for page in pager.pages():
-                progress.clear()
-                writer.write_page(page.items)
-                listed.cursor = page.cursor
-                progress.update(pager.stats)
-        except LlamaBatchError as exc:
-            # What was listed stays listed: close the output, then say where to resume.
-            progress.clear()
-            writer.end()
-            api_error(exc, client.base_url)
-            if exc.cursor:
-                say(f"resume with: --resume-from {exc.cursor}")
-            return EXIT_FAILURE
-        finally:
-            progress.clear()  # also on Ctrl-C: leave no half line behind
-        writer.end()
-    return EXIT_OK
+
+
+def _batch_pager(client: BatchClient, args: argparse.Namespace) -> BatchPager:
+    return client.list_batches(
+        **filter_arguments(args),  # type: ignore[arg-type] # checked by argparse
+        max_items=args.max_items,
+        resume_from=args.resume_from,
+        windows=args.windows,
+    )
+
+
+BATCHES: Listing[Batch] = Listing(
+    records=BATCH_RECORDS,
+    pager=_batch_pager,
+    flags=BATCH_FLAGS,
+    resume_hint="give a cursor a failed batches list printed, with the same filters",
+    check=_check_windows,
+)
+"""``batches list``: v2 batches, `BatchClient.list_batches`."""
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``batches list`` with the parsed arguments; return the exit code."""
-    listed = _Listed()
-    with logging_to_stderr(args.verbose):
-        try:
-            return asyncio.run(_list(args, listed))
-        except KeyboardInterrupt:
-            # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
-            if listed.cursor:
-                say(f"resume with: --resume-from {listed.cursor}")
-            raise
+    return run_list(args, BATCHES)

@@ -1,12 +1,15 @@
-"""``llama-batch list``: one walk of the listing, written page by page.
+"""``llama-batch list``, and the walk ``batches list`` shares: one listing, written page by page.
 
 Output is written as the walk goes; if the walk fails part-way, what was listed
-stays listed, and stderr says how to resume (``--resume-from CURSOR``).
+stays listed, and stderr says how to resume (``--resume-from CURSOR``). The
+walk, its output and its errors are one body (`run_list`) for both listings; a
+`Listing` says what differs: the records, the pager the flags ask for, and
+where a good cursor comes from. ``batches list`` is `_batches_list`.
 
-``--output FILE`` writes to ``FILE.partial`` as the walk goes and renames it to
-``FILE`` when the walk completes, so ``FILE`` never holds half a listing: a
-failed or interrupted walk leaves ``FILE`` as it was, the jobs listed so far in
-``FILE.partial``, and the resume cursor on stderr.
+``--output FILE`` (``list`` only) writes to ``FILE.partial`` as the walk goes
+and renames it to ``FILE`` when the walk completes, so ``FILE`` never holds
+half a listing: a failed or interrupted walk leaves ``FILE`` as it was, the
+jobs listed so far in ``FILE.partial``, and the resume cursor on stderr.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Generic, Protocol, TextIO, TypeVar
 
 import attrs
 
 from llama_batch_async import (
     BatchClient,
+    BatchJob,
     CheckpointStore,
     FileCheckpointStore,
+    JobPager,
     LlamaBatchError,
     WalkStats,
     checkpointed_pages,
@@ -34,19 +39,23 @@ from llama_batch_async import (
 from . import EXIT_FAILURE, EXIT_OK
 from ._options import (
     DEFAULT_PREFETCH,
+    JOB_FLAGS,
     MAX_PREFETCH,
     FlagError,
     add_connection_options,
     add_filter_arguments,
     count,
     fields,
+    flag_error,
     logging_to_stderr,
     text,
 )
 from ._output import (
     FORMATS,
+    JOB_RECORDS,
     Output,
     OutputError,
+    Records,
     Writer,
     error,
     isatty,
@@ -56,11 +65,89 @@ from ._output import (
 )
 from ._status import Progress, StatusLine
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["JOBS", "Listing", "add_arguments", "run", "run_list"]
 
-_FILTER_FLAGS = "--directory-id, --job-type, --status, --project-id and --organization-id"
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
 CHECKPOINT_DIR_ENV = "LLAMA_BATCH_CHECKPOINT_DIR"
 _SUFFIX_FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+class Page(Protocol[R_co]):
+    """A page of a walk, as the output reads it (`JobPage`, `BatchPage`)."""
+
+    @property
+    def items(self) -> Sequence[R_co]: ...
+
+    @property
+    def cursor(self) -> str: ...
+
+
+class Pager(Protocol[R_co]):
+    """A walk, as the output reads it (`JobPager`, `BatchPager`)."""
+
+    @property
+    def stats(self) -> WalkStats: ...
+
+    def pages(self) -> AsyncIterator[Page[R_co]]: ...
+
+
+def _no_check(args: argparse.Namespace) -> None:
+    del args
+
+
+@attrs.frozen
+class Listing(Generic[R]):
+    """What ``list`` and ``batches list`` differ in.
+
+    Attributes:
+        records: The records listed, and how each format writes them.
+        pager: The walk the parsed flags ask for (nothing is sent yet). A
+            `ValueError` from it is a value only the library can check (the
+            cursor), reported as the flag.
+        flags: The library's parameter names, and the flags that set them.
+        resume_hint: Where a good ``--resume-from`` cursor comes from.
+        check: What the flags need of each other, checked before the demo
+            cloud starts or the key is looked up.
+    """
+
+    records: Records[R]
+    pager: Callable[[BatchClient, argparse.Namespace], Pager[R]]
+    flags: Mapping[str, str]
+    resume_hint: str
+    check: Callable[[argparse.Namespace], object] = _no_check
+
+
+def _walk(args: argparse.Namespace) -> dict[str, Any]:
+    """``list``'s filters and walk options as `BatchClient.list_jobs` keywords."""
+    return {
+        "status": args.status,
+        "job_type": args.job_type,
+        "directory_id": args.directory_id,
+        "project_id": args.project_id,
+        "organization_id": args.organization_id,
+        "page_size": args.page_size,
+        "max_items": args.max_items,
+        # None: the library's default, so the CLI never disagrees with it
+        **({} if args.prefetch is None else {"prefetch": args.prefetch}),
+    }
+
+
+def _job_pager(client: BatchClient, args: argparse.Namespace) -> JobPager:
+    return client.list_jobs(offset=args.offset, resume_from=args.resume_from, **_walk(args))
+
+
+JOBS: Listing[BatchJob] = Listing(
+    records=JOB_RECORDS,
+    pager=_job_pager,
+    flags=JOB_FLAGS,
+    resume_hint=(
+        "give a cursor a failed list printed, with the same --directory-id, --job-type, "
+        "--status, --project-id and --organization-id"
+    ),
+)
+"""``list``: v1 jobs, `BatchClient.list_jobs`."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -162,11 +249,11 @@ def _output_file(path: str, listed: _Listed) -> Iterator[TextIO]:
     listed.partial = None
 
 
-async def _list(args: argparse.Namespace, listed: _Listed) -> int:
+async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) -> int:
     if args.output is None:
-        return await _list_to(args, listed, stdout())
+        return await _list_to(args, listing, listed, stdout())
     with _output_file(args.output, listed) as file:
-        code = await _list_to(args, listed, Output(file))
+        code = await _list_to(args, listing, listed, Output(file))
         if code != EXIT_OK:
             raise _WalkFailedError(code)
     return code
@@ -188,38 +275,26 @@ def _default_format(args: argparse.Namespace, out: Output) -> str:
     return "table" if isatty(out) else "jsonl"
 
 
-async def _list_to(args: argparse.Namespace, listed: _Listed, out: Output) -> int:
-    # Imported to run, not to declare the flags: ``list --help`` does not load it.
+async def _list_to(
+    args: argparse.Namespace, listing: Listing[R], listed: _Listed, out: Output
+) -> int:
+    # Imported to run, not to declare the flags: ``list --help`` loads no client.
     from ._connect import api_error, connect  # noqa: PLC0415
 
-    writer = make_writer(_default_format(args, out), out, args.fields)
-    progress = Progress(StatusLine(sys.stderr, enabled=isatty(sys.stderr)), args.max_items)
-    walk: dict[str, Any] = {
-        "status": args.status,
-        "job_type": args.job_type,
-        "directory_id": args.directory_id,
-        "project_id": args.project_id,
-        "organization_id": args.organization_id,
-        "page_size": args.page_size,
-        "max_items": args.max_items,
-        # None: the library's default, so the CLI never disagrees with it
-        **({} if args.prefetch is None else {"prefetch": args.prefetch}),
-    }
+    writer = make_writer(_default_format(args, out), out, listing.records, args.fields)
+    stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
+    progress = Progress(stderr, listing.records.nouns, args.max_items)
+    listing.check(args)
     async with connect(args) as client:
         if args.checkpoint:
-            return await _list_checkpointed(
-                args, client, walk, writer=writer, progress=progress, listed=listed
-            )
+            return await _list_checkpointed(args, client, writer, progress, listed)
         try:
-            pager = client.list_jobs(offset=args.offset, resume_from=args.resume_from, **walk)
+            pager = listing.pager(client, args)
         except ValueError as exc:
-            # Every other flag was checked as it was parsed: only the cursor, which
-            # must fit the filters, is left for the library to refuse.
-            why = str(exc).split(";")[0].removeprefix("resume_from").strip()
-            raise FlagError(
-                "--resume-from",
-                f"{why} (give a cursor a failed list printed, with the same {_FILTER_FLAGS})",
-            ) from None
+            # Every other flag was checked as it was parsed: the cursor (it must
+            # fit the filters) and --windows' range are left for the library.
+            hint = listing.resume_hint if "resume_from" in str(exc) else ""
+            raise flag_error(exc, listing.flags, default="--resume-from", hint=hint) from None
         try:
             async for page in pager.pages():
                 progress.clear()
@@ -243,9 +318,7 @@ async def _list_to(args: argparse.Namespace, listed: _Listed, out: Output) -> in
 async def _list_checkpointed(
     args: argparse.Namespace,
     client: BatchClient,
-    walk: dict[str, Any],
-    *,
-    writer: Writer,
+    writer: Writer[Any],  # `list` alone has --checkpoint: its records are jobs
     progress: Progress,
     listed: _Listed,
 ) -> int:
@@ -260,7 +333,7 @@ async def _list_checkpointed(
             store = shared
         items = 0
         try:
-            async for page in checkpointed_pages(client, store, args.checkpoint, **walk):
+            async for page in checkpointed_pages(client, store, args.checkpoint, **_walk(args)):
                 progress.clear()
                 writer.write_page(page.items)
                 listed.cursor = page.cursor
@@ -281,18 +354,18 @@ async def _list_checkpointed(
     return EXIT_OK
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run ``list`` with the parsed arguments; return the exit code."""
+def run_list(args: argparse.Namespace, listing: Listing[R]) -> int:
+    """Walk ``listing`` as the parsed flags say; return the exit code."""
     listed = _Listed()
     with logging_to_stderr(args.verbose):
         try:
-            return asyncio.run(_list(args, listed))
+            return asyncio.run(_list(args, listing, listed))
         except _WalkFailedError as exc:
-            _kept(listed)
+            _kept(listed, listing)
             return exc.code
         except KeyboardInterrupt:
             # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
-            _kept(listed)
+            _kept(listed, listing)
             if listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
@@ -300,10 +373,15 @@ def run(args: argparse.Namespace) -> int:
             if listed.partial is None:  # stdout failed: main reports it
                 raise
             error(str(exc))
-            _kept(listed)
+            _kept(listed, listing)
             return EXIT_FAILURE
 
 
-def _kept(listed: _Listed) -> None:
+def _kept(listed: _Listed, listing: Listing[R]) -> None:
     if listed.partial is not None:
-        say(f"the jobs listed so far are in {listed.partial}")
+        say(f"the {listing.records.nouns} listed so far are in {listed.partial}")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``list`` with the parsed arguments; return the exit code."""
+    return run_list(args, JOBS)

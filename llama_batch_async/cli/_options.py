@@ -11,6 +11,9 @@ is parsed, and the message names the flag as the user typed it:
   argparse lets through and `main` prints as ``error: --page-size must be ...``:
   the wording the library uses for the same rule, with the flag for the name.
 
+What only the library can check (a cursor fits the filters) it refuses with a
+`ValueError` naming its parameter; `flag_error` names the flag instead.
+
 A flag with two spellings is declared twice (one action each), so argparse
 names the spelling that was typed. What the connection options open, and how
 a failed call is reported, is `_connect`.
@@ -24,7 +27,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
 from llama_batch_async import (
@@ -56,6 +59,7 @@ __all__ = [
     "DEMO_JOBS",
     "DEMO_PROGRESS_SECONDS",
     "DEMO_SEED",
+    "JOB_FLAGS",
     "MAX_PREFETCH",
     "MOVING_DEMO_HELP",
     "REDIS_URL_ENV",
@@ -67,6 +71,7 @@ __all__ = [
     "count",
     "delay_seconds",
     "fields",
+    "flag_error",
     "limit_seconds",
     "logging_to_stderr",
     "poll_interval",
@@ -108,6 +113,45 @@ class FlagError(UsageError):
     def __init__(self, flag: str, why: str) -> None:
         super().__init__(f"{flag} {why}")
         self.flag = flag
+
+
+JOB_FLAGS: Final = {
+    "resume_from": "--resume-from",
+    "directory_id": "--directory-id",
+    "job_type": "--job-type",
+    "project_id": "--project-id",
+    "organization_id": "--organization-id",
+    "page_size": "--page-size",
+    "max_items": "--max-items",
+    "job_ids": "JOB_ID",
+    "poll_interval": "--poll-interval",
+    "timeout": "--timeout",
+}
+"""The v1 library's parameter names, and the flags that set them (`flag_error`)."""
+
+
+def flag_error(
+    exc: ValueError, flags: Mapping[str, str], *, default: str, hint: str = ""
+) -> FlagError:
+    """The library's refusal as ``error: --flag <why>``, its parameter names made flags.
+
+    Args:
+        exc: The library's `ValueError`; its message starts with the parameter.
+        flags: The library's parameter names and the flags that set them.
+        default: The flag to name when the message names no known parameter.
+        hint: Appended in brackets (what to do about it).
+    """
+    message = str(exc).split(";")[0]
+    flag = default
+    for name, typed in flags.items():
+        if message.startswith(name):
+            flag, message = typed, message.removeprefix(name)
+            break
+    for name, typed in flags.items():
+        if "_" in name:  # a parameter's name; "windows" may be a plain word
+            message = message.replace(name, typed)
+    why = message.strip() + (f" ({hint})" if hint else "")
+    return FlagError(flag, why)
 
 
 # --------------------------------------------------------------------- types

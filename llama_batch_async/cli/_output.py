@@ -4,8 +4,10 @@ Server text printed for a person goes through `printable` (control characters
 as visible escapes); stdout is written through `Output`, which turns a failed
 write into `OutputError` (one error line and exit 1). Each format is a writer
 with ``write_page`` and ``end``, flushing page by page: `make_writer` gives the
-one a ``--format`` name asks for. JSON, JSON Lines and CSV are here; the tables,
-which fit the terminal, are in `_table`.
+one a ``--format`` name asks for, for one kind of record (`Records`: v1 jobs,
+`JOB_RECORDS`, or v2 batches, `_batch_output.BATCH_RECORDS`). JSON, JSON Lines
+and CSV are here; the tables, which fit the terminal, are in `_table` and
+`_batch_output`.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
-from typing import Final, Protocol, TextIO
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Final, Generic, Protocol, TextIO, TypeVar
 
 import attrs
 
@@ -26,8 +28,11 @@ from llama_batch_async import BatchJob
 __all__ = [
     "FORMATS",
     "JOB_FIELDS",
+    "JOB_RECORDS",
     "Output",
     "OutputError",
+    "Record",
+    "Records",
     "Stream",
     "Writer",
     "error",
@@ -41,6 +46,9 @@ __all__ = [
     "stdout",
     "wire_status",
 ]
+
+R = TypeVar("R")
+R_contra = TypeVar("R_contra", contravariant=True)
 
 JOB_FIELDS: Final[tuple[str, ...]] = tuple(field.name for field in attrs.fields(BatchJob))
 """The reference's 17 job fields, in reference order: the keys and CSV columns."""
@@ -64,9 +72,25 @@ def job_to_dict(job: BatchJob) -> dict[str, JsonValue]:
     return job.to_dict()
 
 
-def wire_status(job: BatchJob) -> str:
-    """The job's status as the server sent it (``"failed"``, or a newer value)."""
-    return str(job.to_dict()["status"])
+class Record(Protocol):
+    """What a command reads of a record besides its formats: a v1 job or a v2 batch."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def status(self) -> object: ...
+
+    @property
+    def is_terminal(self) -> bool: ...
+
+
+def wire_status(record: Record) -> str:
+    """The status as the server sent it (``"failed"``, ``"FAILED"``, or a newer value).
+
+    A status is an open string enum, whose ``str()`` is the value as sent.
+    """
+    return str(record.status)
 
 
 # --------------------------------------------------------------------- escaping
@@ -220,27 +244,70 @@ def silence_stdout() -> None:
 # --------------------------------------------------------------------- writers
 
 
-class Writer(Protocol):
-    """Writes a walk's jobs in one format, page by page, flushing each page."""
+class Writer(Protocol[R_contra]):
+    """Writes a walk's records in one format, page by page, flushing each page."""
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None: ...
+    def write_page(self, records: Sequence[R_contra], /) -> None: ...
 
     def end(self) -> None: ...
 
 
-def _selected(job: BatchJob, fields: Sequence[str] | None) -> dict[str, JsonValue]:
-    record = job_to_dict(job)
-    return record if fields is None else {name: record[name] for name in fields}
+TableMaker = Callable[[Stream, Sequence[str] | None, Sequence[str] | None], Writer[R]]
+"""Makes a kind's table writer: ``(stream, fields, ids)``, as `make_writer` says."""
+
+
+def _csv_cells(record: Mapping[str, object]) -> list[object]:
+    return ["" if value is None else value for value in record.values()]
+
+
+@attrs.frozen
+class Records(Generic[R]):
+    """One kind of record the commands write, v1 jobs or v2 batches: what each format makes of it.
+
+    Attributes:
+        noun: One record, as a message or a key says it (``"job"``; a watch
+            event's JSON key).
+        nouns: More than one, as a count says it (``"jobs"``).
+        to_dict: The wire record: JSON and JSON Lines write it as it is.
+        csv_columns: The CSV header.
+        csv_row: A record's CSV cells, in the header's order.
+        table: Makes the table writer (`TableMaker`).
+    """
+
+    noun: str
+    nouns: str
+    to_dict: Callable[[R], Mapping[str, object]]
+    csv_columns: tuple[str, ...]
+    csv_row: Callable[[R], Sequence[object]]
+    table: TableMaker[R]
+
+    @property
+    def id_name(self) -> str:
+        """How the command line names an id of this kind: ``JOB_ID``."""
+        return f"{self.noun.upper()}_ID"
+
+    def only(self, fields: Sequence[str]) -> Records[R]:
+        """These records cut to ``fields`` (keys of `to_dict`), in that order: ``--fields``."""
+
+        def to_dict(record: R) -> dict[str, object]:
+            whole = self.to_dict(record)
+            return {name: whole[name] for name in fields}
+
+        def csv_row(record: R) -> list[object]:
+            whole = self.to_dict(record)
+            return ["" if whole[name] is None else whole[name] for name in fields]
+
+        return attrs.evolve(self, to_dict=to_dict, csv_columns=tuple(fields), csv_row=csv_row)
 
 
 @attrs.define
-class _JsonLinesWriter:
+class _JsonLinesWriter(Generic[R]):
     stream: Stream
-    fields: Sequence[str] | None = None
+    to_dict: Callable[[R], Mapping[str, object]]
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None:
-        for job in jobs:
-            self.stream.write(json.dumps(_selected(job, self.fields)) + "\n")
+    def write_page(self, records: Sequence[R]) -> None:
+        for record in records:
+            self.stream.write(json.dumps(self.to_dict(record)) + "\n")
         self.stream.flush()
 
     def end(self) -> None:
@@ -248,17 +315,17 @@ class _JsonLinesWriter:
 
 
 @attrs.define
-class _JsonWriter:
-    """One JSON array, one job per line, written as the walk goes."""
+class _JsonWriter(Generic[R]):
+    """One JSON array, one record per line, written as the walk goes."""
 
     stream: Stream
-    fields: Sequence[str] | None = None
+    to_dict: Callable[[R], Mapping[str, object]]
     count: int = 0
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None:
-        for job in jobs:
+    def write_page(self, records: Sequence[R]) -> None:
+        for record in records:
             self.stream.write(
-                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(_selected(job, self.fields))
+                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(self.to_dict(record))
             )
             self.count += 1
         self.stream.flush()
@@ -268,22 +335,24 @@ class _JsonWriter:
         self.stream.flush()
 
 
-class _CsvWriter:
-    r"""A header row of the field names (all 17, or ``fields``), then a row per job.
+class _CsvWriter(Generic[R]):
+    r"""A header row, then a row per record.
 
     Values are exact, quoted as RFC 4180 says (a newline or CR inside a quoted
     field): CSV is data for a program, so it is not escaped for a terminal.
     Rows end in ``\n``.
     """
 
-    def __init__(self, stream: Stream, fields: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, stream: Stream, columns: Sequence[str], row: Callable[[R], Sequence[object]]
+    ) -> None:
         self.stream = stream
-        self.fields = JOB_FIELDS if fields is None else tuple(fields)
+        self.row = row
         self.buffer = io.StringIO()
         # With "\r\n" as its terminator the csv module quotes a field holding a
         # lone "\r" too; with "\n" it would not, and a reader would split the row.
         self.writer = csv.writer(self.buffer, lineterminator="\r\n")
-        self._write_row(self.fields)
+        self._write_row(columns)
 
     def _write_row(self, row: Sequence[object]) -> None:
         self.buffer.seek(0)
@@ -291,29 +360,61 @@ class _CsvWriter:
         self.writer.writerow(row)
         self.stream.write(self.buffer.getvalue()[:-2] + "\n")
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None:
-        for job in jobs:
-            record = job_to_dict(job)
-            self._write_row(["" if record[name] is None else record[name] for name in self.fields])
+    def write_page(self, records: Sequence[R]) -> None:
+        for record in records:
+            self._write_row(self.row(record))
         self.stream.flush()
 
     def end(self) -> None:
         self.stream.flush()
 
 
-def make_writer(name: str, stream: Stream, fields: Sequence[str] | None = None) -> Writer:
-    """The writer of format ``name`` on ``stream``, showing only ``fields`` if given.
+def make_writer(
+    name: str,
+    stream: Stream,
+    records: Records[R],
+    fields: Sequence[str] | None = None,
+    *,
+    ids: Sequence[str] | None = None,
+) -> Writer[R]:
+    """The writer of format ``name`` on ``stream`` for ``records``.
 
-    Without ``fields`` the table is the standard one (`_table.TableWriter`);
-    with them, one column per field (`_table.FieldTableWriter`). The tables
-    are imported here, when one is written, so ``--help`` does not load them.
+    Args:
+        name: A ``--format`` name (`FORMATS`).
+        stream: Where to write.
+        records: The kind of record written.
+        fields: Only these fields, in this order (``--fields``); a table of
+            them has one column each.
+        ids: The ids whose records will come one at a time (``wait``): a
+            table sizes its columns for any of them, and writes nothing if
+            none came.
     """
     if name == "table":
-        from ._table import FieldTableWriter, TableWriter  # noqa: PLC0415 - see above
-
-        return TableWriter(stream) if fields is None else FieldTableWriter(stream, fields)
+        return records.table(stream, fields, ids)
+    if fields is not None:
+        records = records.only(fields)
     if name == "csv":
-        return _CsvWriter(stream, fields)
+        return _CsvWriter(stream, records.csv_columns, records.csv_row)
     if name == "json":
-        return _JsonWriter(stream, fields)
-    return _JsonLinesWriter(stream, fields)
+        return _JsonWriter(stream, records.to_dict)
+    return _JsonLinesWriter(stream, records.to_dict)
+
+
+def _job_table(
+    stream: Stream, fields: Sequence[str] | None, ids: Sequence[str] | None
+) -> Writer[BatchJob]:
+    # Imported when a table is written, so `--help` does not load the tables.
+    from ._table import job_table  # noqa: PLC0415 - see above
+
+    return job_table(stream, fields, ids)
+
+
+JOB_RECORDS: Final[Records[BatchJob]] = Records(
+    noun="job",
+    nouns="jobs",
+    to_dict=job_to_dict,
+    csv_columns=JOB_FIELDS,
+    csv_row=lambda job: _csv_cells(job.to_dict()),
+    table=_job_table,
+)
+"""v1 jobs: the reference's 17 fields in every format (`job_to_dict`)."""

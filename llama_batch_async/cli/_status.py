@@ -39,21 +39,21 @@ class StatusLine:
 
 @attrs.define
 class Progress:
-    """``1200 of ~5000 jobs`` on a terminal's stderr while a walk runs.
+    """``1200 of ~5000 jobs`` (or ``batches``: ``nouns``) on a terminal's stderr while a walk runs.
 
     The total is the server's ``total_size``, or ``max_items`` when that is smaller.
     """
 
     line: StatusLine
+    nouns: str
     max_items: int | None = None
 
     def update(self, stats: WalkStats) -> None:
         total = stats.total_size
         if self.max_items is not None and (total is None or total > self.max_items):
             total = self.max_items
-        self.line.show(
-            f"{stats.items} jobs" if total is None else f"{stats.items} of ~{total} jobs"
-        )
+        counted = f"{stats.items}" if total is None else f"{stats.items} of ~{total}"
+        self.line.show(f"{counted} {self.nouns}")
 
     def clear(self) -> None:
         self.line.clear()

@@ -5,10 +5,10 @@ widest cell (`column_widths`), and on a terminal (`terminal_columns`) it gives
 columns up in a fixed order until it fits (`give_up_until`). The helpers here
 are shared with the batch table (`_batch_output.BatchTableWriter`); the job
 tables are `TableWriter` (the standard columns) and `FieldTableWriter`
-(``--fields``). Cells are escaped with `printable`; a long cell is cut with
-`truncate`; an id is never cut.
+(``--fields``), made by `job_table`. Cells are escaped with `printable`; a long
+cell is cut with `truncate`; an id is never cut.
 
-`_output.make_writer` imports this module only when a table is written, so
+`_output.JOB_RECORDS` imports this module only when a table is written, so
 ``--help`` does not load it.
 """
 
@@ -24,7 +24,7 @@ import attrs
 
 from llama_batch_async import BatchJob, JobStatus, JobType
 
-from ._output import Stream, isatty, job_to_dict, printable
+from ._output import Stream, Writer, isatty, job_to_dict, printable
 
 __all__ = [
     "PIPED_ERROR_WIDTH",
@@ -33,6 +33,7 @@ __all__ = [
     "TableWriter",
     "column_widths",
     "give_up_until",
+    "job_table",
     "short_time",
     "table_floor",
     "table_row",
@@ -284,3 +285,19 @@ class FieldTableWriter:
         if self.widths is None:
             self.stream.write(_EMPTY + "\n")
         self.stream.flush()
+
+
+def job_table(
+    stream: Stream, fields: Sequence[str] | None = None, ids: Sequence[str] | None = None
+) -> Writer[BatchJob]:
+    """The job table: `FieldTableWriter` with ``fields``, else `TableWriter`.
+
+    With ``ids`` the jobs come one at a time (``wait``): the columns are wide
+    enough for any of them, and a wait that ends with none says nothing (the
+    error line says why).
+    """
+    if fields is not None:
+        return FieldTableWriter(stream, fields)
+    if ids is None:
+        return TableWriter(stream)
+    return TableWriter(stream, floor=table_floor(ids), empty="")
