@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import attrs
 
-from ._query import JobQuery
+from ._query import JobQuery, parse_bound
 
 __all__ = [
     "MAX_CURSOR_CHARS",
@@ -218,10 +218,7 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and all(isinstance(digest, str) for digest in cursor.tail)
             and doc.get("m", "t") in {"t", "o"}
             and doc.get("k", "j") in _LISTING_METHODS
-            and (
-                cursor.window is None
-                or (len(cursor.window) == 2 and all(isinstance(b, str) for b in cursor.window))
-            )
+            and (cursor.window is None or _is_window(cursor.window))
         )
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False
@@ -245,6 +242,18 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             )
         )
     return cursor
+
+
+def _is_window(window: tuple[object, ...]) -> bool:
+    """Two aware ISO 8601 ``created_at`` bounds, as `format_bound` writes them."""
+    if len(window) != 2 or not all(isinstance(bound, str) for bound in window):
+        return False
+    try:
+        for bound in window:
+            parse_bound(str(bound))
+    except ValueError:
+        return False
+    return True
 
 
 def resume_start(resume_from: object, query: JobQuery, *, offset: int = 0) -> Cursor | None:

@@ -26,6 +26,7 @@ __all__ = [
     "format_bound",
     "make_batch_query",
     "make_query",
+    "parse_bound",
     "split_range",
     "window_query",
 ]
@@ -178,6 +179,19 @@ def format_bound(moment: datetime) -> str:
     utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
     spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
     return utc.isoformat(timespec=spec) + "Z"
+
+
+def parse_bound(text: str) -> datetime:
+    """A wire ``created_at`` bound back to an aware datetime: `format_bound`'s inverse.
+
+    Raises:
+        ValueError: Not ISO 8601, or without a UTC offset.
+    """
+    value = text[:-1] + "+00:00" if text.endswith("Z") else text
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"a created_at bound needs a UTC offset, got {text!r}")
+    return moment
 
 
 def make_batch_query(

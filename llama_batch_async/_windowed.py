@@ -31,7 +31,15 @@ import attrs
 from ._config import MAX_WINDOWS
 from ._cursor import Cursor, Position
 from ._models import BatchPage
-from ._query import AFTER_PARAM, BEFORE_PARAM, JobQuery, format_bound, split_range, window_query
+from ._query import (
+    AFTER_PARAM,
+    BEFORE_PARAM,
+    JobQuery,
+    format_bound,
+    parse_bound,
+    split_range,
+    window_query,
+)
 from ._validate import check_count
 
 __all__ = ["Window", "check_windows", "plan_windows", "windowed_pages"]
@@ -61,11 +69,6 @@ def check_windows(windows: object, created_after: datetime | None) -> None:
         )
 
 
-def _parse_bound(text: str) -> datetime:
-    value = text[:-1] + "+00:00" if text.endswith("Z") else text
-    return datetime.fromisoformat(value)
-
-
 def plan_windows(
     query: JobQuery, windows: int, start: Cursor | None, now: datetime
 ) -> list[Window]:
@@ -77,22 +80,16 @@ def plan_windows(
         start: A resume cursor; with a window, that window is finished first.
         now: The upper bound when the query has no ``created_before``.
 
-    Raises:
-        ValueError: The cursor's window is not a pair of this library's bounds.
+    The cursor's window bounds were checked by `decode_cursor`.
     """
     after_text = query.filter(AFTER_PARAM)
     assert after_text is not None  # noqa: S101 - the client requires created_after
-    after = _parse_bound(after_text)
+    after = parse_bound(after_text)
     before_text = query.filter(BEFORE_PARAM)
-    before = _parse_bound(before_text) if before_text is not None else now
+    before = parse_bound(before_text) if before_text is not None else now
     plan: list[Window] = []
     if start is not None and start.window is not None:
-        try:
-            low, high = (_parse_bound(bound) for bound in start.window)
-        except ValueError:
-            raise ValueError(
-                "resume_from is not a cursor made by this library (BatchPage.cursor)"
-            ) from None
+        low, high = (parse_bound(bound) for bound in start.window)
         plan.append(Window(low, high, start))
         before = low - _TICK
     if before >= after:

@@ -124,6 +124,43 @@ async def test_resume_from_a_windowed_cursor() -> None:
     assert got == [batch["id"] for batch in cloud.batches]
 
 
+def tamper(cursor: str, **changes: Any) -> str:
+    """The cursor with some of its fields replaced, encoded as the library encodes it."""
+    doc = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    doc.update(changes)
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    "window",
+    [["soon", "later"], ["2026-01-01T00:00:00", "2026-01-02T00:00:00"], ["2026-01-01T00:00:00Z"]],
+    ids=["not-dates", "no-utc-offset", "one-bound"],
+)
+async def test_a_cursor_with_a_bad_window_is_refused_at_the_call(window: list[str]) -> None:
+    """A windowed cursor with bounds not aware ISO 8601: ValueError at the call, not mid-walk."""
+    async with (
+        FakeLlamaCloud(batches=60) as cloud,
+        BatchClient("k", base_url=cloud.url) as client,
+    ):
+        after, before = bounds(cloud)
+        walk = client.list_batches(
+            created_after=after, created_before=before, page_size=10, windows=3
+        ).pages()
+        async with contextlib.aclosing(walk) as stream:
+            first = await anext(stream)
+        assert "w" in json.loads(base64.urlsafe_b64decode(first.cursor + "==="))
+        sent = len(cloud.requests)
+        with pytest.raises(ValueError, match=r"^resume_from is not a cursor made by this library"):
+            client.list_batches(
+                created_after=after,
+                created_before=before,
+                windows=3,
+                resume_from=tamper(first.cursor, w=window),
+            )
+        assert len(cloud.requests) == sent
+
+
 async def test_an_error_in_a_window_carries_the_cursor() -> None:
     """A window's request fails for good: the error's cursor resumes after the last page."""
     async with (
