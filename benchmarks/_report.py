@@ -657,31 +657,46 @@ def write_docs(report: Report, docs: Path) -> tuple[Path, Path]:
     chart(report.measured, report.jobs, png)
     md = docs / "benchmarks.md"
     text = render_markdown(report, png.name)
-    # benchmarks/latency.py owns the block between the markers: keep it as it was,
-    # at the end of the page, or leave it an empty place to write into.
-    block = _latency_block(md) or f"{LATENCY_START}\n{LATENCY_END}"
-    text = (
-        text.rstrip("\n")
-        + "\n\n## Realistic latency\n\n"
-        + "Written by `python benchmarks/latency.py`, not by the run above.\n\n"
-        + block
-        + "\n"
-    )
+    # The latency scripts own the page from "## Realistic latency" on (their blocks
+    # between markers, and the prose around them): keep that tail as it was, or
+    # leave empty blocks for them to write into.
+    text = text.rstrip("\n") + "\n\n" + (_latency_tail(md) or _EMPTY_TAIL)
     md.write_text(text, encoding="utf-8")
     return md, png
 
 
+LATENCY_HEADING = "## Realistic latency"
 LATENCY_START = "<!-- latency-table:start -->"
 LATENCY_END = "<!-- latency-table:end -->"
+V2_LATENCY_START = "<!-- v2-latency-table:start -->"
+V2_LATENCY_END = "<!-- v2-latency-table:end -->"
+_EMPTY_TAIL = f"""{LATENCY_HEADING}
+
+Written by `python benchmarks/latency.py`, not by the run above.
+
+{LATENCY_START}
+{LATENCY_END}
+
+## v2 batches at 80 ms latency
+
+Written by `python benchmarks/latency_v2.py --sdk-python PATH` (the last step of
+`nox -s bench`), not by the runs above.
+
+{V2_LATENCY_START}
+{V2_LATENCY_END}
+"""
 
 
-def _latency_block(md: Path) -> str:
-    """The block another benchmark writes into the page, markers included ("" if none)."""
+def _latency_tail(md: Path) -> str:
+    """The latency scripts' part of the page, from its heading to the end ("" if none).
+
+    Kept only whole: with both scripts' markers in it, so each still has its block.
+    """
     try:
         old = md.read_text(encoding="utf-8")
     except FileNotFoundError:
         return ""
-    start, end = old.find(LATENCY_START), old.find(LATENCY_END)
-    if start < 0 or end < start:
-        return ""
-    return old[start : end + len(LATENCY_END)]
+    start = old.find("\n" + LATENCY_HEADING + "\n")
+    tail = old[start + 1 :] if start >= 0 else ""
+    markers = (LATENCY_START, LATENCY_END, V2_LATENCY_START, V2_LATENCY_END)
+    return tail if all(marker in tail for marker in markers) else ""
