@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import sys
 
 from llama_batch_async import BatchClient
 from llama_batch_async.redis import DEFAULT_RATE_SLACK, RedisLimiter
@@ -43,7 +44,10 @@ async def walk(redis_url: str, rate: str | None, slack: float) -> dict[str, int]
 def worker(number: int, redis_url: str, rate: str | None, slack: float) -> None:
     """Run one worker in this process and print its figures."""
     figures = asyncio.run(walk(redis_url, rate, slack))
-    print(json.dumps({"worker": number, **figures}), flush=True)
+    # One write of the whole line: print() writes the text and its newline separately,
+    # so with unbuffered output two workers' lines could interleave on the shared pipe.
+    sys.stdout.write(json.dumps({"worker": number, **figures}) + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
