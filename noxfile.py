@@ -1,8 +1,8 @@
 """Sessions: tests (3.10-3.13, on the built wheel), tests_all, lint, typecheck, docs, bench, soak.
 
 `python3 -m nox` runs lint, typecheck and tests_all: the tests session of every
-listed Python, two at a time, each in a nox process of its own. Under CI=true a
-missing interpreter is an error, elsewhere it is skipped.
+listed Python, all at once (LLAMA_BATCH_TEST_SESSIONS), each in a nox process of its
+own. Under CI=true a missing interpreter is an error, elsewhere it is skipped.
 """
 
 from __future__ import annotations
