@@ -31,8 +31,9 @@ WORKERS = os.environ.get("LLAMA_BATCH_TEST_WORKERS", "2")
 # Test sessions tests_all runs at once. perf: the suite waits on timers, servers and
 # subprocesses for most of its run (one Python, -n 2: 156 s of test wall time held
 # 52 s of CPU), so every session runs at once and fills the cores meanwhile: the whole
-# `.ci/run` took 3 min 36 s with 4 at a time, 4 min 17 s with 2 (same machine, same day,
-# `CI=true /usr/bin/time -v bash .ci/run` on a fresh clone).
+# `.ci/run` took 2 min 46 s with 4 at a time, 3 min 17 s with 2 (fresh clones, empty
+# uv and pip caches, back to back on one idle 2-core machine:
+# `CI=true LLAMA_BATCH_TEST_SESSIONS=N /usr/bin/time -v bash .ci/run`).
 # LLAMA_BATCH_TEST_SESSIONS overrides (1: one after another).
 SESSIONS = int(os.environ.get("LLAMA_BATCH_TEST_SESSIONS", "4"))
 # The wheel tests_all built, for its child sessions to install.
