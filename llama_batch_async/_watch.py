@@ -44,7 +44,6 @@ import attrs
 from ._errors import JobNotFoundError, WaitTimeoutError
 from ._models import BatchJob, JobPage
 from ._polling import (
-    MISSING_GRACE_WALKS,
     Pacing,
     Wait,
     check_ids,
@@ -61,7 +60,6 @@ from ._retry import RateLimitGate
 from ._validate import must_be
 
 __all__ = [
-    "MISSING_GRACE_WALKS",
     "EventKind",
     "JobEvent",
     "WalkPages",
