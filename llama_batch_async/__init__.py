@@ -10,7 +10,6 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
-from ._batch_watch import BatchEvent
 from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
 from ._client import BatchClient
 from ._errors import (
@@ -32,7 +31,7 @@ from ._errors import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._limiter import Limiter, LocalLimiter
+from ._http._limiter import Limiter, LocalLimiter
 from ._models import (
     Batch,
     BatchConfig,
@@ -47,8 +46,9 @@ from ._models import (
     JobStatus,
     JobType,
 )
-from ._pager import BatchPager, JobPager, WalkStats
-from ._watch import JobEvent
+from ._paging._pager import BatchPager, JobPager, WalkStats
+from ._polling._batches import BatchEvent
+from ._polling._jobs import JobEvent
 
 __all__ = [
     "APIConnectionError",

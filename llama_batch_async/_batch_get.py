@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ._convert import structure_batch
 from ._errors import BatchNotFoundError, NotFoundError
+from ._http._wire import build_batch_request
 from ._models import Batch
-from ._pager import WalkContext, send
+from ._paging._pager import WalkContext, send
 from ._validate import check_flag, check_id
-from ._wire import build_batch_request
 
 __all__ = ["get_batch"]
 

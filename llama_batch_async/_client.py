@@ -21,8 +21,8 @@ from ._config import (
     DEFAULT_TIMEOUT,
 )
 from ._context import evolve_context, make_context
-from ._limiter import Limiter
-from ._transport import Transport
+from ._http._limiter import Limiter
+from ._http._transport import Transport
 
 if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone
     import aiohttp

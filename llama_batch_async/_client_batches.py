@@ -11,15 +11,16 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Iterable
 from datetime import datetime
 
-from . import _batch_get, _batch_watch
+from . import _batch_get
 from ._client_core import ClientCore
 from ._config import DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL
-from ._cursor import resume_start
 from ._models import Batch, BatchStatus
-from ._pager import BatchPager
-from ._polling import Pacing
-from ._query import make_batch_query
-from ._windowed import check_windows
+from ._paging._cursor import resume_start
+from ._paging._pager import BatchPager
+from ._paging._query import make_batch_query
+from ._paging._windows import check_windows
+from ._polling import _batches as _batch_watch
+from ._polling._poller import Pacing
 
 __all__ = ["BatchMethods"]
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 from types import TracebackType
 
 from ._context import local_gate
-from ._limiter import LocalLimiter
-from ._pager import WalkContext
+from ._http._limiter import LocalLimiter
+from ._paging._pager import WalkContext
 
 __all__ = ["ClientCore"]
 

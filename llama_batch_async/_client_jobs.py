@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable, Iterable, Mapping
 
-from . import _watch
 from ._client_core import ClientCore
 from ._config import DEFAULT_PAGE_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_PREFETCH, MAX_PREFETCH
-from ._cursor import resume_start
 from ._models import BatchJob, JobStatus, JobType
-from ._pager import JobPager
-from ._query import make_query
+from ._paging._cursor import resume_start
+from ._paging._pager import JobPager
+from ._paging._query import make_query
+from ._polling import _jobs as _watch
 from ._validate import check_count
 
 __all__ = ["JobMethods"]

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 import attrs
 
 from ._config import make_config
-from ._limiter import Limiter, LocalLimiter
-from ._pager import WalkContext
-from ._retry import RetryPolicy
-from ._transport import AiohttpTransport, Transport
+from ._http._limiter import Limiter, LocalLimiter
+from ._http._retry import RetryPolicy
+from ._http._transport import AiohttpTransport, Transport
+from ._paging._pager import WalkContext
 from ._validate import check_count, check_seconds
 
 if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone

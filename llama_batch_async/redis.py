@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from ._checkpoint import check_name
 from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
 from ._errors import RateLimitError
-from ._limiter import LocalLimiter, Sleep
+from ._http._limiter import LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]

@@ -36,7 +36,7 @@ from llama_batch_async._config import (
     Config,
     make_config,
 )
-from llama_batch_async._query import JobQuery, make_query
+from llama_batch_async._paging._query import JobQuery, make_query
 from llama_batch_async.testing import FakeLlamaCloud
 
 API_KEY = "llx-CONFIGKEY-0123456789"

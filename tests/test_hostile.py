@@ -33,8 +33,8 @@ from llama_batch_async import (
     ResponseTooLargeError,
     ServerError,
 )
-from llama_batch_async._retry import RateLimitGate, RetryPolicy
-from llama_batch_async._wire import decide_redirect
+from llama_batch_async._http._retry import RateLimitGate, RetryPolicy
+from llama_batch_async._http._wire import decide_redirect
 from llama_batch_async.testing import FakeLlamaCloud, make_job, serve_in_thread
 
 KEY = "sk-live-SECRETKEY-0123456789"

@@ -8,8 +8,8 @@ import pytest
 
 from llama_batch_async import BatchClient, LocalLimiter, RateLimitError
 from llama_batch_async._errors import error_for_status
-from llama_batch_async._limiter import Sleep
-from llama_batch_async._retry import RetryPolicy, call_with_retries
+from llama_batch_async._http._limiter import Sleep
+from llama_batch_async._http._retry import RetryPolicy, call_with_retries
 from llama_batch_async.testing import FakeLlamaCloud
 
 

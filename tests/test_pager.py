@@ -21,7 +21,7 @@ from llama_batch_async import (
     ResponseValidationError,
     ServerError,
 )
-from llama_batch_async._retry import RateLimitGate
+from llama_batch_async._http._retry import RateLimitGate
 from llama_batch_async.testing import Request, Response
 
 KEY = "sk-pager-secret-key"

@@ -141,7 +141,7 @@ spec = importlib.util.find_spec("llama_batch_async")
 package = types.ModuleType("llama_batch_async")
 package.__path__ = list(spec.submodule_search_locations)  # the package, without its __init__
 sys.modules["llama_batch_async"] = package
-import llama_batch_async._transport
+import llama_batch_async._http._transport
 loaded = sorted(name for name in sys.modules if name.startswith(("llama_batch_async.", "cattrs")))
 print(" ".join(loaded))
 """
@@ -149,16 +149,20 @@ print(" ".join(loaded))
         [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
     )
     loaded = set(done.stdout.split())
-    assert "llama_batch_async._transport" in loaded
+    assert "llama_batch_async._http._transport" in loaded
     assert not {name for name in loaded if name.startswith("cattrs")}
-    walk = {"llama_batch_async._paging", "llama_batch_async._convert", "llama_batch_async._pager"}
+    walk = {
+        "llama_batch_async._paging._walk",
+        "llama_batch_async._convert",
+        "llama_batch_async._paging._pager",
+    }
     assert not loaded & walk
 
 
 def test_only_the_transport_imports_aiohttp_at_run_time() -> None:
     """Outside ``_transport`` (and the fake's aiohttp app), aiohttp is imported for types only."""
     package = Path(llama_batch_async.__file__).parent
-    allowed = {package / "_transport.py", package / "testing" / "_server.py"}
+    allowed = {package / "_http" / "_transport.py", package / "testing" / "_server.py"}
     runtime: list[str] = []
     for path in sorted(package.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -9,15 +9,15 @@ import pytest
 from helpers import query
 
 from llama_batch_async import BatchClient
-from llama_batch_async._cursor import (
+from llama_batch_async._models import JobStatus, JobType
+from llama_batch_async._paging._cursor import (
     MAX_CURSOR_CHARS,
     Cursor,
     decode_cursor,
     encode_cursor,
     id_digest,
 )
-from llama_batch_async._models import JobStatus, JobType
-from llama_batch_async._query import JobQuery
+from llama_batch_async._paging._query import JobQuery
 
 STATUS_VALUES = "pending, running, dispatched, completed, failed, cancelled"
 JOB_TYPE_VALUES = "parse, extract, classify"

@@ -18,8 +18,13 @@ from llama_batch_async._errors import (
     ResponseValidationError,
     error_for_status,
 )
-from llama_batch_async._retry import RETRY_STATUSES, RateLimitGate, RetryPolicy, call_with_retries
-from llama_batch_async._wire import Response, check_status
+from llama_batch_async._http._retry import (
+    RETRY_STATUSES,
+    RateLimitGate,
+    RetryPolicy,
+    call_with_retries,
+)
+from llama_batch_async._http._wire import Response, check_status
 
 API_KEY = "llx-RETRYKEY-0123456789abcdef"
 

@@ -25,7 +25,7 @@ import attrs
 import pytest
 
 from llama_batch_async import BatchClient, WalkStats
-from llama_batch_async._retry import RetryPolicy
+from llama_batch_async._http._retry import RetryPolicy
 from llama_batch_async.testing import DEFAULT_CHAOS_KINDS, FakeLlamaCloud
 
 KEY = "sk-soak-secret"

@@ -37,7 +37,7 @@ from llama_batch_async import (
     ResponseValidationError,
     ServerError,
 )
-from llama_batch_async._retry import RetryPolicy
+from llama_batch_async._http._retry import RetryPolicy
 from llama_batch_async.testing import ENDPOINT_PATH, FakeLlamaCloud, make_job
 
 KEY = "sk-transport-secret-42"

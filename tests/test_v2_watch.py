@@ -18,8 +18,8 @@ from llama_batch_async import (
     BatchStatus,
     WaitTimeoutError,
 )
-from llama_batch_async._batch_watch import finished_batches
-from llama_batch_async._polling import Pacing
+from llama_batch_async._polling._batches import finished_batches
+from llama_batch_async._polling._poller import Pacing
 from llama_batch_async.testing import BATCHES_PATH, FakeLlamaCloud
 
 KEY = "sk-v2-watch-0123456789"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from llama_batch_async import BatchClient, BatchPage, ServerError
-from llama_batch_async._query import split_range
+from llama_batch_async._paging._query import split_range
 from llama_batch_async.testing import FakeLlamaCloud, format_timestamp, parse_timestamp
 
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)

@@ -26,9 +26,9 @@ from llama_batch_async import (
     ServerError,
     WaitTimeoutError,
 )
-from llama_batch_async._polling import MISSING_GRACE_WALKS, Pacing
-from llama_batch_async._retry import RateLimitGate
-from llama_batch_async._watch import poll_events, poll_until_terminal
+from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._polling._jobs import poll_events, poll_until_terminal
+from llama_batch_async._polling._poller import MISSING_GRACE_WALKS, Pacing
 from llama_batch_async.testing import FakeLlamaCloud, make_job, make_jobs
 
 T = TypeVar("T")

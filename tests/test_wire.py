@@ -13,7 +13,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llama_batch_async._config import Config, make_config
-from llama_batch_async._cursor import PageRequest
 from llama_batch_async._errors import (
     APIStatusError,
     AuthenticationError,
@@ -21,8 +20,7 @@ from llama_batch_async._errors import (
     RateLimitError,
     ServerError,
 )
-from llama_batch_async._models import JobStatus
-from llama_batch_async._wire import (
+from llama_batch_async._http._wire import (
     Request,
     Response,
     body_excerpt,
@@ -30,6 +28,8 @@ from llama_batch_async._wire import (
     check_status,
     parse_retry_after,
 )
+from llama_batch_async._models import JobStatus
+from llama_batch_async._paging._cursor import PageRequest
 
 API_KEY = "llx-TESTKEY-0123456789abcdefghij"
 COOKIE = "sess-TESTCOOKIE-42"

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from llama_batch_async._wire import Request, Response
+from llama_batch_async._http._wire import Request, Response
 
 from ._server import BATCHES_PATH
 

@@ -8,8 +8,9 @@ run of empty pages that keep promising more, each ends the walk with a
 
 from __future__ import annotations
 
-from ._errors import PaginationError
-from ._window import TokenWindow
+from llama_batch_async._errors import PaginationError
+
+from ._seen import TokenWindow
 
 __all__ = ["EMPTY_PAGE_LIMIT", "STALL_LIMIT", "LoopGuard"]
 

@@ -19,9 +19,12 @@ from typing import Literal
 
 import attrs
 
-from ._errors import BatchNotFoundError, WaitTimeoutError
-from ._models import Batch
-from ._polling import (
+from llama_batch_async._errors import BatchNotFoundError, WaitTimeoutError
+from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._models import Batch
+from llama_batch_async._validate import check_flag
+
+from ._poller import (
     Pacing,
     Wait,
     check_ids,
@@ -31,8 +34,6 @@ from ._polling import (
     poll_changes,
     terminal,
 )
-from ._retry import RateLimitGate
-from ._validate import check_flag
 
 __all__ = [
     "BatchEvent",

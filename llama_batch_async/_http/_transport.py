@@ -24,7 +24,13 @@ from aiohttp.connector import Connection
 from aiohttp.tracing import Trace
 from yarl import URL
 
-from ._errors import APIConnectionError, APITimeoutError, ResponseTooLargeError, redact
+from llama_batch_async._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ResponseTooLargeError,
+    redact,
+)
+
 from ._wire import Request, Response, decide_redirect
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "AiohttpTransport", "Transport"]

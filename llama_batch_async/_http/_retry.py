@@ -17,7 +17,8 @@ from typing import TypeVar
 import attrs
 import tenacity
 
-from ._errors import APIConnectionError, APIStatusError, RateLimitError
+from llama_batch_async._errors import APIConnectionError, APIStatusError, RateLimitError
+
 from ._limiter import Limiter, Sleep
 from ._limiter import LocalLimiter as RateLimitGate
 

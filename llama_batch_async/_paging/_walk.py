@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Generic, TypeVar
 
-from ._convert import RawPage
+from llama_batch_async._convert import RawPage
+from llama_batch_async._errors import PaginationError
+from llama_batch_async._models import Batch, BatchJob
+
 from ._cursor import Cursor, PageRequest, Position
-from ._errors import PaginationError
-from ._models import Batch, BatchJob
-from ._paging_guards import EMPTY_PAGE_LIMIT, LoopGuard
+from ._guards import EMPTY_PAGE_LIMIT, LoopGuard
 from ._query import JobQuery
-from ._window import SeenWindow
+from ._seen import SeenWindow
 
 __all__ = ["EMPTY_PAGE_LIMIT", "Walk"]
 

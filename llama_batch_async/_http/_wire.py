@@ -17,10 +17,10 @@ from urllib.parse import quote
 import attrs
 from yarl import URL
 
-from ._config import Config, is_loopback
-from ._cursor import PageRequest
-from ._errors import APIConnectionError, APIStatusError, error_for_status, redact
-from ._query import JobQuery
+from llama_batch_async._config import Config, is_loopback
+from llama_batch_async._errors import APIConnectionError, APIStatusError, error_for_status, redact
+from llama_batch_async._paging._cursor import PageRequest
+from llama_batch_async._paging._query import JobQuery
 
 __all__ = [
     "REDIRECT_STATUSES",

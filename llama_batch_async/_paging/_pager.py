@@ -19,19 +19,20 @@ from urllib.parse import urlencode
 
 import attrs
 
-from ._config import Config
-from ._convert import RawPage, parse_body, structure_batch_page, structure_page
+from llama_batch_async._config import Config
+from llama_batch_async._convert import RawPage, parse_body, structure_batch_page, structure_page
+from llama_batch_async._errors import LlamaBatchError
+from llama_batch_async._http._limiter import Limiter
+from llama_batch_async._http._retry import RetryPolicy, Sleep, call_with_retries
+from llama_batch_async._http._transport import Transport
+from llama_batch_async._http._wire import Request, build_request, check_status
+from llama_batch_async._models import Batch, BatchJob, BatchPage, JobPage
+
 from ._cursor import Cursor, PageRequest, Position
-from ._errors import LlamaBatchError
-from ._limiter import Limiter
-from ._models import Batch, BatchJob, BatchPage, JobPage
-from ._paging import Walk
 from ._prefetch import Prefetcher
 from ._query import JobQuery
-from ._retry import RetryPolicy, Sleep, call_with_retries
-from ._transport import Transport
-from ._windowed import plan_windows, windowed_pages
-from ._wire import Request, build_request, check_status
+from ._walk import Walk
+from ._windows import plan_windows, windowed_pages
 
 __all__ = ["BatchPager", "JobPager", "WalkContext", "WalkStats", "send"]
 

@@ -14,8 +14,14 @@ from typing import Literal
 
 import attrs
 
-from ._models import BatchStatus, JobStatus, JobType, OpenStrEnum
-from ._validate import check_aware_datetime, check_choice, check_count, check_id, must_be
+from llama_batch_async._models import BatchStatus, JobStatus, JobType, OpenStrEnum
+from llama_batch_async._validate import (
+    check_aware_datetime,
+    check_choice,
+    check_count,
+    check_id,
+    must_be,
+)
 
 __all__ = [
     "AFTER_PARAM",

@@ -33,8 +33,8 @@ from typing import Generic, Protocol, TypeVar
 
 import attrs
 
-from ._errors import LlamaBatchError, WaitTimeoutError
-from ._retry import RateLimitGate, Sleep
+from llama_batch_async._errors import LlamaBatchError, WaitTimeoutError
+from llama_batch_async._http._retry import RateLimitGate, Sleep
 
 __all__ = [
     "MISSING_GRACE_WALKS",

@@ -10,8 +10,9 @@ from collections import deque
 from collections.abc import Iterable
 from typing import TypeVar
 
+from llama_batch_async._models import Batch, BatchJob
+
 from ._cursor import id_digest
-from ._models import Batch, BatchJob
 
 _Item = TypeVar("_Item", BatchJob, Batch)
 

@@ -17,10 +17,11 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from ._convert import RawPage
+from llama_batch_async._convert import RawPage
+from llama_batch_async._models import Batch, BatchJob
+
 from ._cursor import PageRequest
-from ._models import Batch, BatchJob
-from ._paging import Walk
+from ._walk import Walk
 
 __all__ = ["Prefetcher"]
 

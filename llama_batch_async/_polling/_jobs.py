@@ -41,9 +41,12 @@ from typing import Literal
 
 import attrs
 
-from ._errors import JobNotFoundError, WaitTimeoutError
-from ._models import BatchJob, JobPage
-from ._polling import (
+from llama_batch_async._errors import JobNotFoundError, WaitTimeoutError
+from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._models import BatchJob, JobPage
+from llama_batch_async._validate import must_be
+
+from ._poller import (
     Pacing,
     Wait,
     check_ids,
@@ -56,8 +59,6 @@ from ._polling import (
     poll_changes,
     terminal,
 )
-from ._retry import RateLimitGate
-from ._validate import must_be
 
 __all__ = [
     "EventKind",

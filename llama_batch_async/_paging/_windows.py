@@ -28,9 +28,11 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from ._config import MAX_WINDOWS
+from llama_batch_async._config import MAX_WINDOWS
+from llama_batch_async._models import BatchPage
+from llama_batch_async._validate import check_count
+
 from ._cursor import Cursor, Position
-from ._models import BatchPage
 from ._query import (
     AFTER_PARAM,
     BEFORE_PARAM,
@@ -40,7 +42,6 @@ from ._query import (
     split_range,
     window_query,
 )
-from ._validate import check_count
 
 __all__ = ["Window", "check_windows", "plan_windows", "windowed_pages"]
 

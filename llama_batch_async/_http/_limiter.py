@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from ._errors import RateLimitError
+from llama_batch_async._errors import RateLimitError
 
 __all__ = ["MAX_PAUSE_WAITS", "Limiter", "LocalLimiter", "Sleep"]
 
