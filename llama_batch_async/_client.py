@@ -1,36 +1,61 @@
-"""`BatchClient`: the constructor and `with_options`, over the job and batch methods.
+"""`BatchClient`, whole: construction, every method, `with_options`, `aclose`.
 
-The methods live by listing in `_client_jobs` (v1) and `_client_batches` (v2),
-on the state of `_client_core`; settings and the transport choice are
-`_context`'s. See `_client_core` for the layout.
+One class in one module, as httpx keeps its client: the constructor checks
+every setting before any I/O and builds the client's `Sender` (config,
+transport, retry policy, limiter: `_make_context`); each method checks its
+arguments at the call and hands the walk to `_paging` (`JobPager`,
+`BatchPager`) and the waits to `_polling`. Nothing here loops; the one
+request sent from here is `get_batch`'s, through the `Sender`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
 from typing import TYPE_CHECKING
 
-from ._client_batches import BatchMethods
-from ._client_core import ClientCore
-from ._client_jobs import JobMethods
+import attrs
+
 from ._config import (
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_PAGE_SIZE,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_PREFETCH,
     DEFAULT_RETRY_AFTER_CAP,
     DEFAULT_TIMEOUT,
+    MAX_PREFETCH,
+    make_config,
 )
-from ._context import evolve_context, make_context
-from ._http._limiter import Limiter
-from ._http._transport import Transport
+from ._convert import parse_body, structure_batch
+from ._errors import BatchNotFoundError, NotFoundError
+from ._http._limiter import Limiter, LocalLimiter
+from ._http._retry import RetryPolicy
+from ._http._sender import Sender
+from ._http._transport import AiohttpTransport, Transport
+from ._http._wire import build_batch_request
+from ._models import Batch, BatchJob, BatchStatus, JobStatus, JobType
+from ._paging._cursor import resume_start
+from ._paging._pager import BatchPager, JobPager
+from ._paging._query import make_batch_query, make_query
+from ._paging._windows import check_windows
+from ._polling import _batches as _batch_watch
+from ._polling import _jobs as _watch
+from ._polling._poller import Pacing
+from ._validate import check_count, check_flag, check_id, check_seconds
 
 if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone
     import aiohttp
 
 __all__ = ["BatchClient"]
 
+_CLOSED = "this BatchClient is closed; create a new one"
 
-class BatchClient(BatchMethods, JobMethods):
+
+class BatchClient:
     """An asyncio client for listing LlamaCloud batch jobs.
 
     One client serves any number of concurrent walks and tasks; share it for
@@ -95,7 +120,7 @@ class BatchClient(BatchMethods, JobMethods):
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         limiter: Limiter | None = None,
     ) -> None:
-        context = make_context(
+        context = _make_context(
             api_key=api_key,
             base_url=base_url,
             session_cookie=session_cookie,
@@ -110,7 +135,433 @@ class BatchClient(BatchMethods, JobMethods):
             max_response_bytes=max_response_bytes,
             limiter=limiter,
         )
-        super().__init__(context)
+        self._context = context
+        self._closed = False
+        # A `with_options` copy: closed with its owner, never closes the shared transport.
+        self._owner: BatchClient | None = None
+
+    @property
+    def _local_gate(self) -> LocalLimiter | None:
+        return _own_limiter(self._context)
+
+    def _check_open(self) -> None:
+        if self.closed:  # a with_options copy is closed with its original
+            raise RuntimeError(_CLOSED)
+
+    def __repr__(self) -> str:
+        state = " closed" if self.closed else ""
+        return f"<{type(self).__name__} base_url={self.base_url!r}{state}>"
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL requests go to."""
+        return self._context.config.base_url
+
+    @property
+    def closed(self) -> bool:
+        """True once `aclose` has been called (on a `with_options` copy: on it or its original)."""
+        return self._closed or (self._owner is not None and self._owner.closed)
+
+    async def aclose(self) -> None:
+        """Close the client's own session (a caller's is left open); idempotent.
+
+        On a `with_options` copy, only the copy closes: the session it shares
+        stays open for its original.
+        """
+        self._closed = True
+        if self._owner is None:
+            await self._context.transport.aclose()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def list_jobs(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+        prefetch: int = DEFAULT_PREFETCH,
+        extra_query: Mapping[str, str] | None = None,
+    ) -> JobPager:
+        """List batch jobs, lazily: returns a `JobPager` and sends nothing yet.
+
+        Args:
+            directory_id: Only jobs of this directory.
+            job_type: Only jobs of this type (`JobType` or ``"parse"``, ...).
+            status: Only jobs in this status (`JobStatus` or ``"failed"``, ...).
+            project_id: Only jobs of this project.
+            organization_id: Only jobs of this organization.
+            page_size: Jobs per request (``limit``); the server may cap it.
+            offset: Jobs to skip at the start of the listing.
+            max_items: Stop after this many jobs (the last request asks only for
+                what is left); None for every job.
+            resume_from: A `JobPage.cursor` (or an error's ``.cursor``) from an
+                earlier walk with the same filters: continue right after it.
+            prefetch: Page requests to keep in flight ahead of the consumer,
+                besides the next one (0: one at a time; default 8). Jobs still
+                come in order, each once: the guesses ask by offset, one job
+                early, and a guess that does not fit is dropped. Guessing starts
+                after the first page and doubles while it proves right.
+            extra_query: More query parameters for every request, for a server
+                filter newer than this library (``{"created_after": "..."}``):
+                str names and values. The paging parameters (``limit``,
+                ``offset``, ``page_token``, ``page_size``) and the filters above
+                are refused; a cursor is refused under other extra parameters.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+        """
+        self._check_open()
+        query = make_query(
+            directory_id=directory_id,
+            job_type=job_type,
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            page_size=page_size,
+            offset=offset,
+            max_items=max_items,
+            extra_query=extra_query,
+        )
+        check_count("prefetch", prefetch, minimum=0, maximum=MAX_PREFETCH)
+        start = resume_start(resume_from, query, offset=offset)
+        return JobPager(
+            self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
+        )
+
+    def finished_jobs(
+        self,
+        job_ids: Iterable[str],
+        *,
+        project_id: str | None = None,
+        directory_id: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        on_seen: Callable[[BatchJob], object] | None = None,
+    ) -> AsyncGenerator[BatchJob, None]:
+        """Poll the listing and yield each job the moment it is completed, failed or cancelled.
+
+        Each job is yielded once, in the order the walks reach them. Each poll
+        walks the listing (with the filters given) only until every job still
+        pending has been seen. Polls come every ``poll_interval`` seconds while
+        jobs change, back off to 4x that while nothing does, and never before
+        the client's rate-limit pause ends. Arguments are checked at once;
+        nothing is sent until iteration, and polling happens only while the
+        iterator is awaited. Close it with ``aclose()`` or
+        `contextlib.aclosing` to stop early.
+
+        Args:
+            job_ids: The ids of the jobs to wait for (repeats are ignored).
+            project_id: Walk only this project's jobs (fewer pages per poll).
+            directory_id: Walk only this directory's jobs.
+            poll_interval: Seconds between polls while jobs change.
+            timeout: Seconds the whole wait may take, walks included; None for
+                no limit.
+            on_seen: Called with the record of each wanted job every time a
+                poll's page shows it, finished or not (a progress display
+                counts running and pending jobs with it); before a finished
+                one is yielded.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first (also a `TimeoutError`);
+                ``.pending`` names the jobs not yielded, ``.jobs`` the last
+                record seen of each job.
+            JobNotFoundError: Some ids were absent from three complete walks in
+                a row; ``.missing`` names them.
+            LlamaBatchError: A poll failed after the pager's retries.
+        """
+        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
+        _watch.check_on_seen(on_seen)
+        pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
+        return _watch.finished(_watch.observed(pager.pages, ids, on_seen), ids, pacing)
+
+    async def wait_for_jobs(
+        self,
+        job_ids: Iterable[str],
+        *,
+        project_id: str | None = None,
+        directory_id: str | None = None,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+    ) -> dict[str, BatchJob]:
+        """Poll the listing until every job is completed, failed or cancelled.
+
+        `finished_jobs`, collected: the same polls, back-off and errors.
+
+        Args:
+            job_ids: The ids of the jobs to wait for.
+            project_id: Walk only this project's jobs (fewer pages per poll).
+            directory_id: Walk only this directory's jobs.
+            poll_interval: Seconds between polls while jobs change.
+            timeout: Seconds the whole wait may take, walks included; None for
+                no limit.
+
+        Returns:
+            The final record of each job, by id, in the order of ``job_ids``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first (also a `TimeoutError`);
+                it carries ``.jobs`` and ``.pending``.
+            JobNotFoundError: Some ids were absent from three complete walks in
+                a row; ``.missing`` names them.
+            LlamaBatchError: A poll failed after the pager's retries.
+        """
+        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
+        pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
+        return await _watch.poll_until_terminal(pager.pages, ids, pacing)
+
+    def watch_jobs(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        initial: bool = True,
+    ) -> AsyncGenerator[_watch.JobEvent, None]:
+        """Poll the listing and yield a `JobEvent` for every change between polls.
+
+        Arguments are checked at once; nothing is sent until iteration, and
+        polling happens only while the iterator is awaited (no background
+        task). Close it with ``aclose()`` or `contextlib.aclosing` to stop.
+
+        Args:
+            directory_id: Only jobs of this directory.
+            job_type: Only jobs of this type (`JobType` or ``"parse"``, ...).
+            status: Only jobs in this status; a job that leaves it is ``removed``.
+            project_id: Only jobs of this project.
+            organization_id: Only jobs of this organization.
+            page_size: Jobs per request (``limit``).
+            poll_interval: Seconds between polls while the listing changes.
+            initial: Yield ``added`` for the jobs of the first poll; False
+                reports only changes after it.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+        """
+        pacing, first = _watch.check_watch(poll_interval, initial, self._local_gate)
+        pager = self.list_jobs(
+            directory_id=directory_id,
+            job_type=job_type,
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            page_size=page_size,
+        )
+        return _watch.poll_events(pager.pages, pacing, initial=first)
+
+    def list_batches(
+        self,
+        *,
+        status: BatchStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        source_directory_id: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+        windows: int = 1,
+    ) -> BatchPager:
+        """List v2 batches (``GET /api/v2/batches``), lazily: returns a `BatchPager`.
+
+        The v2 listing pages by ``page_token`` only. The walk keeps every v1
+        guarantee that applies to tokens: each batch once, a repeated token is
+        a `PaginationError`, an empty page with a token is not the end,
+        ``max_items`` exact, retries and the client-wide 429 pause shared with
+        `list_jobs` walks of this client, and errors carrying ``.cursor``.
+
+        Args:
+            status: Only batches in this status (`BatchStatus` or ``"RUNNING"``, ...).
+            project_id: Only batches of this project.
+            organization_id: Only batches of this organization.
+            source_directory_id: Only batches of this source directory.
+            created_after: Only batches created at or after this moment: a
+                timezone-aware `datetime` (sent as ISO 8601 in UTC).
+            created_before: Only batches created at or before this moment
+                (aware, as ``created_after``).
+            page_size: Batches per request (``page_size``); the server may cap it.
+            max_items: Stop after this many batches; None for all.
+            resume_from: A `BatchPage.cursor` (or an error's ``.cursor``) from an
+                earlier `list_batches` walk with the same filters. A `list_jobs`
+                cursor is refused.
+            windows: Split ``[created_after, created_before]`` (``created_before``
+                defaults to the moment the walk starts, so batches created during
+                it are left out) into this many ``created_at`` windows, walked
+                concurrently and yielded newest window first, each batch once.
+                Opt-in (default 1): it costs up to one request more per window
+                (each window ends on its own short or empty page) and needs
+                ``created_after``. See docs/v2.md for the figures.
+
+        Raises:
+            ValueError: A bad argument (a naive datetime, an unknown status, a
+                cursor of another listing or other filters), named in the
+                message, before any request.
+            RuntimeError: The client is closed.
+        """
+        self._check_open()
+        query = make_batch_query(
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            source_directory_id=source_directory_id,
+            created_after=created_after,
+            created_before=created_before,
+            page_size=page_size,
+            max_items=max_items,
+        )
+        check_windows(windows, created_after)
+        start = resume_start(resume_from, query)
+        return BatchPager(
+            self._context, query, start=start, resume_from=resume_from, windows=windows
+        )
+
+    async def get_batch(
+        self,
+        batch_id: str,
+        *,
+        expand_results: bool = False,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+    ) -> Batch:
+        """Fetch one v2 batch (``GET /api/v2/batches/{batch_id}``), with the client's retries.
+
+        Args:
+            batch_id: The batch's id (``bat-...``).
+            expand_results: Ask for ``results`` (``expand=results``): one entry
+                per source file, with the job made for it.
+            project_id: Sent as ``project_id`` (scopes the lookup).
+            organization_id: Sent as ``organization_id``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            BatchNotFoundError: No such batch (HTTP 404); carries ``request_id``.
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        return await _get_batch(
+            self._context,
+            batch_id,
+            expand_results=expand_results,
+            project_id=project_id,
+            organization_id=organization_id,
+        )
+
+    def finished_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[Batch, None]:
+        """Poll each batch by id and yield it the moment it is completed, failed or cancelled.
+
+        Each poll is one `get_batch` per batch still pending (a few at a time),
+        with the client's retries. Polls come every ``poll_interval`` seconds
+        while batches change, back off to 4x that while nothing does, and never
+        before the client's rate-limit pause ends: the same pacing as
+        `finished_jobs`. Arguments are checked at once; nothing is sent until
+        iteration.
+
+        Args:
+            batch_ids: The ids of the batches (repeats are ignored).
+            poll_interval: Seconds between polls while batches change.
+            timeout: Seconds the whole wait may take; None for no limit.
+            expand_results: Fetch each batch with its ``results``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
+        return _batch_watch.finished_batches(get, ids, pacing)
+
+    async def wait_for_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> dict[str, Batch]:
+        """Poll each batch by id until every one is completed, failed or cancelled.
+
+        `finished_batches`, collected: the same polls, back-off and errors.
+
+        Returns:
+            The final record of each batch, by id, in the order of ``batch_ids``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first; ``.batches`` and ``.pending``.
+            BatchNotFoundError: Some ids were 404 in three polls in a row; ``.missing``.
+            LlamaBatchError: A request failed after its retries.
+        """
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
+        return await _batch_watch.wait_batches(get, ids, pacing)
+
+    def watch_batches(
+        self,
+        batch_ids: Iterable[str],
+        *,
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        timeout: float | None = None,
+        expand_results: bool = False,
+    ) -> AsyncGenerator[_batch_watch.BatchEvent, None]:
+        """Poll each batch by id and yield a `BatchEvent` for every change.
+
+        ``added`` at the first poll that sees a batch, ``changed`` whenever a
+        later poll sees any field differ; the iterator ends once every batch
+        is terminal (after yielding that change). Same pacing and errors as
+        `finished_batches`.
+
+        Raises:
+            ValueError: A bad argument, named in the message, at the call.
+            RuntimeError: The client is closed.
+            WaitTimeoutError: ``timeout`` passed first.
+            BatchNotFoundError: Some ids were 404 in three polls in a row.
+            LlamaBatchError: A request failed after its retries.
+        """
+        get, ids, pacing = self._poll_with(batch_ids, poll_interval, timeout, expand_results)
+        return _batch_watch.batch_events(get, ids, pacing)
+
+    def _poll_with(
+        self, batch_ids: object, poll_interval: object, timeout: object, expand_results: object
+    ) -> tuple[_batch_watch.GetBatch, tuple[str, ...], Pacing]:
+        """What a batch wait polls with, its arguments checked at the call (client open)."""
+        self._check_open()
+        ids, pacing = _batch_watch.check_batch_wait(
+            batch_ids, poll_interval, timeout, self._local_gate
+        )
+        return _batch_watch.batch_getter(self.get_batch, expand_results), ids, pacing
 
     def with_options(
         self,
@@ -137,16 +588,167 @@ class BatchClient(BatchMethods, JobMethods):
             RuntimeError: The client is closed.
         """
         self._check_open()
-        context = evolve_context(
+        context = _evolve_context(
             self._context,
             timeout=timeout,
             max_retries=max_retries,
             retry_after_cap=retry_after_cap,
         )
         copy = object.__new__(BatchClient)
-        ClientCore.__init__(copy, context, owner=self._owner or self)
+        copy._context = context
+        copy._closed = False
+        copy._owner = self._owner or self
         return copy
 
     async def __aenter__(self) -> BatchClient:
         self._check_open()
         return self
+
+
+def _make_context(
+    *,
+    api_key: str | None,
+    base_url: str | None,
+    session_cookie: str | None,
+    session: aiohttp.ClientSession | None,
+    transport: Transport | None,
+    timeout: float,
+    max_retries: int,
+    retry_after_cap: float,
+    trust_env: bool,
+    trace_configs: Sequence[aiohttp.TraceConfig] | None,
+    connection_limit: int,
+    max_response_bytes: int,
+    limiter: Limiter | None,
+) -> Sender:
+    """Check `BatchClient`'s settings and build what its walks borrow.
+
+    Raises:
+        ValueError: As `BatchClient` documents, naming the parameter.
+    """
+    config = make_config(
+        api_key=api_key,
+        base_url=base_url,
+        session_cookie=session_cookie,
+        timeout=timeout,
+        max_retries=max_retries,
+        retry_after_cap=retry_after_cap,
+        trust_env=trust_env,
+    )
+    if session is not None and (config.trust_env or trace_configs):
+        raise ValueError(
+            "trust_env and trace_configs configure the client's own session; "
+            "with session=..., set them on that session instead"
+        )
+    check_count("connection_limit", connection_limit, minimum=1)
+    if transport is None:
+        transport = AiohttpTransport(
+            timeout=config.timeout,
+            session=session,
+            trust_env=config.trust_env,
+            trace_configs=trace_configs,
+            connection_limit=connection_limit,
+            max_response_bytes=max_response_bytes,
+        )
+    elif session is not None:
+        raise ValueError("pass session or transport, not both")
+    elif config.trust_env or trace_configs:
+        raise ValueError(
+            "trust_env and trace_configs configure the client's own session; "
+            "with transport=..., configure the transport instead"
+        )
+    if limiter is None:
+        limiter = LocalLimiter()
+    else:
+        # A shared limiter derives its default key from this client's base URL and
+        # API key (hashed); `bind` is optional, beside the protocol.
+        bind = getattr(limiter, "bind", None)
+        if callable(bind):
+            bind(config.base_url, config.api_key)
+    return Sender(
+        config=config,
+        transport=transport,
+        policy=RetryPolicy(max_retries=config.max_retries, retry_after_cap=config.retry_after_cap),
+        limiter=limiter,
+        sleep=asyncio.sleep,
+    )
+
+
+def _evolve_context(
+    context: Sender,
+    *,
+    timeout: float | None,
+    max_retries: int | None,
+    retry_after_cap: float | None,
+) -> Sender:
+    """``context`` with the settings given (not None) changed: `BatchClient.with_options`.
+
+    Raises:
+        ValueError: A setting is invalid (the same checks as the constructor).
+    """
+    old = context.config
+    config = attrs.evolve(
+        old,
+        timeout=old.timeout if timeout is None else check_seconds("timeout", timeout),
+        max_retries=(
+            old.max_retries
+            if max_retries is None
+            else check_count("max_retries", max_retries, minimum=0)
+        ),
+        retry_after_cap=(
+            old.retry_after_cap
+            if retry_after_cap is None
+            else check_seconds("retry_after_cap", retry_after_cap, allow_zero=True, finite=False)
+        ),
+    )
+    return attrs.evolve(
+        context,
+        config=config,
+        policy=RetryPolicy(max_retries=config.max_retries, retry_after_cap=config.retry_after_cap),
+    )
+
+
+def _own_limiter(context: Sender) -> LocalLimiter | None:
+    """The context's limiter when it is this process's own (the waits read its pause)."""
+    gate = context.limiter
+    return gate if isinstance(gate, LocalLimiter) else None
+
+
+async def _get_batch(
+    context: Sender,
+    batch_id: str,
+    *,
+    expand_results: bool,
+    project_id: str | None,
+    organization_id: str | None,
+) -> Batch:
+    """Fetch one batch, as `BatchClient.get_batch` documents.
+
+    Raises:
+        ValueError: A bad argument, named in the message, before any request.
+        BatchNotFoundError: No such batch (HTTP 404); carries ``request_id``.
+        LlamaBatchError: Any other failure, after the retries.
+    """
+    batch_id = check_id("batch_id", batch_id)
+    params: list[tuple[str, str]] = []
+    if check_flag("expand_results", expand_results):
+        params.append(("expand", "results"))
+    for name, value in (("project_id", project_id), ("organization_id", organization_id)):
+        if value is not None:
+            params.append((name, check_id(name, value)))
+    request = build_batch_request(context.config, batch_id, tuple(params))
+    try:
+        return await context.send(request, _decode_batch)
+    except NotFoundError as exc:
+        raise BatchNotFoundError(
+            f"batch {batch_id!r} not found (HTTP 404"
+            + (f", request id {exc.request_id}" if exc.request_id else "")
+            + ")",
+            missing=(batch_id,),
+            request_id=exc.request_id,
+            body=exc.body,
+        ) from None
+
+
+def _decode_batch(body: bytes) -> Batch:
+    return structure_batch(parse_body(body))

@@ -106,7 +106,7 @@ def make_pager(
     # The one test hook past the seam: waits are recorded, and walks may share a fake clock.
     client._context = attrs.evolve(
         client._context,
-        gate=gate or RateLimitGate(),
+        limiter=gate or RateLimitGate(),
         sleep=sleep or RecordingSleep(),
     )
     return client.list_jobs(

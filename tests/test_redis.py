@@ -508,7 +508,7 @@ def test_fleet_shared_budget_pause_and_local_side_by_side(redis_server: RedisSer
 def test_local_limiter_is_the_default() -> None:
     """Without limiter=, a client gets its own LocalLimiter."""
     client = BatchClient("k", base_url="http://127.0.0.1:9")
-    assert isinstance(client._context.gate, LocalLimiter)
+    assert isinstance(client._context.limiter, LocalLimiter)
 
 
 async def test_redis_checkpoint_store_resumes_and_clears(redis_server: RedisServer) -> None:

@@ -1,9 +1,9 @@
-"""The pagers: the only loop. Request -> retry -> response -> structure -> page -> items.
+"""The pagers: the walk's loop. Request -> retry -> response -> structure -> page -> items.
 
 `JobPager` (v1 jobs) and `BatchPager` (v2 batches) are the same walk over the
 same retries, transport and limiter (`_Pager`); they differ only in the record
-they structure and the page they yield. `send` is one request with the
-client's retries, shared with `BatchClient.get_batch`.
+they structure and the page they yield. Each request goes out through the
+client's `Sender` (one request with retries, `_http`).
 """
 
 from __future__ import annotations
@@ -12,20 +12,16 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timezone
 from typing import Generic, TypeVar
-from urllib.parse import urlencode
 
 import attrs
 
-from llama_batch_async._config import Config
 from llama_batch_async._convert import RawPage, parse_body, structure_batch_page, structure_page
 from llama_batch_async._errors import LlamaBatchError
-from llama_batch_async._http._limiter import Limiter
-from llama_batch_async._http._retry import RetryPolicy, Sleep, call_with_retries
-from llama_batch_async._http._transport import Transport
-from llama_batch_async._http._wire import Request, build_request, check_status
+from llama_batch_async._http._sender import Sender
+from llama_batch_async._http._wire import build_request
 from llama_batch_async._models import Batch, BatchJob, BatchPage, JobPage
 
 from ._cursor import Cursor, PageRequest, Position
@@ -34,26 +30,14 @@ from ._query import JobQuery
 from ._walk import Walk
 from ._windows import plan_windows, windowed_pages
 
-__all__ = ["BatchPager", "JobPager", "WalkContext", "WalkStats", "send"]
+__all__ = ["BatchPager", "JobPager", "WalkStats"]
 
-_T = TypeVar("_T")
 _Item = TypeVar("_Item", BatchJob, Batch)
 _Page = TypeVar("_Page", JobPage, BatchPage)
 
 logger = logging.getLogger(__name__)
 
 _TAIL_IDS = 64
-
-
-@attrs.frozen(slots=True)
-class WalkContext:
-    """What a walk borrows from its client."""
-
-    config: Config
-    transport: Transport
-    policy: RetryPolicy
-    gate: Limiter
-    sleep: Sleep
 
 
 @attrs.define(slots=True)
@@ -104,7 +88,7 @@ class _Pager(Generic[_Item, _Page]):
 
     def __init__(
         self,
-        context: WalkContext,
+        context: Sender,
         query: JobQuery,
         *,
         start: Cursor | None = None,
@@ -206,7 +190,10 @@ class _Pager(Generic[_Item, _Page]):
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
         request = build_request(self._context.config, self._query, page)
-        return await send(self._context, request, self._structure, stats)
+        return await self._context.send(request, self._decode, stats)
+
+    def _decode(self, body: bytes) -> RawPage[_Item]:
+        return self._structure(parse_body(body))
 
 
 class JobPager(_Pager[BatchJob, JobPage]):
@@ -246,7 +233,7 @@ class BatchPager(_Pager[Batch, BatchPage]):
 
     def __init__(
         self,
-        context: WalkContext,
+        context: Sender,
         query: JobQuery,
         *,
         start: Cursor | None = None,
@@ -354,59 +341,3 @@ def _cut(page: BatchPage, left: int) -> BatchPage:
         delivered = position.page_ids.index(kept[-1].id) + 1
         return attrs.evolve(page, items=kept, position=position.cut(delivered))
     return attrs.evolve(page, items=kept)  # pragma: no cover - left is at least 1
-
-
-async def send(
-    context: WalkContext,
-    request: Request,
-    structure: Callable[[object], _T],
-    stats: WalkStats | None = None,
-) -> _T:
-    """Send one GET with the client's retries and limiter; structure its JSON body.
-
-    Args:
-        context: What the client lends: config, transport, retry policy, limiter.
-        request: The request, built by `_wire`.
-        structure: Turns the decoded body into the result (raises
-            `ResponseValidationError`).
-        stats: The walk's counters, if the request belongs to a walk.
-
-    Raises:
-        LlamaBatchError: The typed error, after the retries.
-    """
-    secret = context.config.api_key
-    attempts = 0
-
-    async def attempt() -> _T:
-        nonlocal attempts
-        attempts += 1
-        if stats is not None:
-            stats.requests += 1
-        started = time.monotonic()
-        response = await context.transport.send(request)
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug(
-                "GET %s?%s -> %d in %.3f s (attempt %d)",
-                request.url,
-                urlencode(request.params),
-                response.status,
-                time.monotonic() - started,
-                attempts,
-            )
-        if (error := check_status(response, secret=secret)) is not None:
-            raise error
-        return structure(parse_body(response.body))
-
-    def on_retry(_exc: BaseException, _delay: float) -> None:
-        if stats is not None:
-            stats.retries += 1
-
-    # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
-    fallbacks = getattr(context.gate, "fallbacks", None)
-    try:
-        return await call_with_retries(
-            attempt, context.policy, sleep=context.sleep, gate=context.gate, on_retry=on_retry
-        )
-    finally:
-        if isinstance(fallbacks, int) and stats is not None:
-            stats.limiter_fallbacks += getattr(context.gate, "fallbacks", fallbacks) - fallbacks

@@ -1,0 +1,104 @@
+"""One request with the client's retries and limiter: `Sender`, what every call of a client borrows.
+
+Request -> limiter -> transport -> status check -> decode, inside the retry
+policy. A walk's page, `get_batch` and every other single call go through
+`Sender.send`; the request layer knows no listing, record or converter: the
+caller passes the request (built by `_wire`) and how to decode the body.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol, TypeVar
+from urllib.parse import urlencode
+
+import attrs
+
+from llama_batch_async._config import Config
+
+from ._limiter import Limiter
+from ._retry import RetryPolicy, Sleep, call_with_retries
+from ._transport import Transport
+from ._wire import Request, check_status
+
+__all__ = ["RequestCounts", "Sender"]
+
+_T = TypeVar("_T")
+
+logger = logging.getLogger(__name__)
+
+
+class RequestCounts(Protocol):
+    """Counters a request adds to (a walk's `WalkStats`)."""
+
+    requests: int
+    retries: int
+    limiter_fallbacks: int
+
+
+@attrs.frozen(slots=True)
+class Sender:
+    """What a client lends every call: config, transport, retry policy, limiter, sleep."""
+
+    config: Config
+    transport: Transport
+    policy: RetryPolicy
+    limiter: Limiter
+    sleep: Sleep
+
+    async def send(
+        self,
+        request: Request,
+        decode: Callable[[bytes], _T],
+        counts: RequestCounts | None = None,
+    ) -> _T:
+        """Send one request with the client's retries and limiter; decode its body.
+
+        Args:
+            request: The request, built by `_wire`.
+            decode: Turns the raw 2xx body into the result (raises
+                `ResponseValidationError`).
+            counts: The walk's counters, if the request belongs to a walk.
+
+        Raises:
+            LlamaBatchError: The typed error, after the retries.
+        """
+        secret = self.config.api_key
+        attempts = 0
+
+        async def attempt() -> _T:
+            nonlocal attempts
+            attempts += 1
+            if counts is not None:
+                counts.requests += 1
+            started = time.monotonic()
+            response = await self.transport.send(request)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug(
+                    "GET %s?%s -> %d in %.3f s (attempt %d)",
+                    request.url,
+                    urlencode(request.params),
+                    response.status,
+                    time.monotonic() - started,
+                    attempts,
+                )
+            if (error := check_status(response, secret=secret)) is not None:
+                raise error
+            return decode(response.body)
+
+        def on_retry(_exc: BaseException, _delay: float) -> None:
+            if counts is not None:
+                counts.retries += 1
+
+        # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
+        fallbacks = getattr(self.limiter, "fallbacks", None)
+        try:
+            return await call_with_retries(
+                attempt, self.policy, sleep=self.sleep, gate=self.limiter, on_retry=on_retry
+            )
+        finally:
+            if isinstance(fallbacks, int) and counts is not None:
+                now = getattr(self.limiter, "fallbacks", fallbacks)
+                counts.limiter_fallbacks += now - fallbacks
