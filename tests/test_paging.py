@@ -15,8 +15,7 @@ from llama_batch_async import BatchJob, JobStatus, JobType, PaginationError
 from llama_batch_async._convert import RawPage
 from llama_batch_async._paging._cursor import PageRequest, decode_cursor
 from llama_batch_async._paging._query import JobQuery, make_batch_query, make_query
-from llama_batch_async._paging._seen import TOKEN_WINDOW, TokenWindow
-from llama_batch_async._paging._walk import EMPTY_PAGE_LIMIT, Walk
+from llama_batch_async._paging._walk import EMPTY_PAGE_LIMIT, TOKEN_WINDOW, TokenWindow, Walk
 
 MAX_STEPS = 10_000
 

@@ -3,27 +3,215 @@
 No I/O and no loop here. `Walk.next_request` says what to ask for next (or
 None when the walk is over); `Walk.feed` takes the page that came back and
 returns the jobs to yield. The rules are the spec's pagination contract; each
-branch cites the one it implements. The bounds on a server whose paging never
-ends (a repeated token, stalls, empty runs, one probe per position) are the
-leaf `_paging_guards`.
+branch cites the one it implements. Below the walk, its bounded memories
+(`SeenWindow` of recent ids, `TokenWindow` of recent tokens) and its loop
+guards (`LoopGuard`: a repeated token, stalls, empty runs, one probe per
+position), which keep a broken server's paging from looping us.
 """
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from typing import Generic, TypeVar
 
 from llama_batch_async._convert import RawPage
 from llama_batch_async._errors import PaginationError
 from llama_batch_async._models import Batch, BatchJob
 
-from ._cursor import Cursor, PageRequest, Position
-from ._guards import EMPTY_PAGE_LIMIT, LoopGuard
+from ._cursor import Cursor, PageRequest, Position, id_digest
 from ._query import JobQuery
-from ._seen import SeenWindow
 
-__all__ = ["EMPTY_PAGE_LIMIT", "Walk"]
+__all__ = [
+    "EMPTY_PAGE_LIMIT",
+    "STALL_LIMIT",
+    "TOKEN_WINDOW",
+    "WINDOW_IDS",
+    "LoopGuard",
+    "SeenWindow",
+    "TokenWindow",
+    "Walk",
+]
 
 _Item = TypeVar("_Item", BatchJob, Batch)
+
+
+# The bounded memories: flat however long the walk.
+
+# The fewest recent ids remembered for dropping repeats: drift of up to this many
+# jobs created during one walk is absorbed whatever the page size.
+WINDOW_IDS = 2048
+
+# The page tokens remembered to detect a cycle. Memory stays bounded on an
+# endless walk; a cycle longer than this is caught by the stall rule instead.
+TOKEN_WINDOW = 4096
+
+
+class TokenWindow:
+    """The page tokens of the latest pages, bounded: enough to catch a cycle."""
+
+    def __init__(self) -> None:
+        self._order: deque[str] = deque()
+        self._seen: set[str] = set()
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._seen
+
+    def add(self, token: str) -> None:
+        """Remember ``token``, forgetting the oldest beyond `TOKEN_WINDOW`."""
+        self._order.append(token)
+        self._seen.add(token)
+        if len(self._order) > TOKEN_WINDOW:
+            self._seen.discard(self._order.popleft())
+
+
+class SeenWindow:
+    """The ids of the latest pages, to yield a job repeated across pages once.
+
+    Args:
+        page_size: The walk's page size: the window keeps at least two pages.
+        tail: Digests of the last ids before a resume (from the cursor), checked
+            against the first page after it.
+    """
+
+    def __init__(self, page_size: int, tail: Iterable[str] = ()) -> None:
+        self._ids: set[str] = set()
+        self._pages: deque[list[str]] = deque()
+        self._cap = max(2 * page_size, WINDOW_IDS)
+        self._tail: frozenset[str] = frozenset(tail)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def drop_repeats(self, items: list[_Item]) -> list[_Item]:
+        """The jobs of ``items`` not seen in the window (nor twice in ``items``)."""
+        # spec: pagination 7 - items repeated across adjacent pages are yielded once.
+        # The window holds the ids of the latest pages, at least WINDOW_IDS of them
+        # and at least two pages, so memory stays bounded on any walk; each page
+        # records the ids it added, so evicting a page removes exactly those.
+        ids = [job.id for job in items]
+        window = self._ids
+        fresh: list[_Item] | None = None
+        if not self._tail:
+            # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
+            # _drop_repeats - a page that repeats nothing but its head (drift, or the
+            # one-job overlap of a prefetched page) costs one set update, no set built.
+            head = 0
+            while head < len(ids) and ids[head] in window:
+                head += 1
+            rest = ids[head:] if head else ids
+            if window.isdisjoint(rest):
+                before = len(window)
+                window.update(rest)
+                if len(window) - before == len(rest):
+                    fresh, new_ids = (items[head:] if head else items), rest
+                else:
+                    window.difference_update(rest)  # the page repeats an id within itself
+        if fresh is None:
+            seen = set()
+            fresh = []
+            for job in items:
+                if job.id in window or job.id in seen:
+                    continue
+                if self._tail and id_digest(job.id) in self._tail:
+                    continue
+                seen.add(job.id)
+                fresh.append(job)
+            if items:
+                self._tail = frozenset()
+            new_ids = [job_id for job_id in dict.fromkeys(ids) if job_id not in window]
+            window.update(new_ids)
+        self._pages.append(new_ids)
+        while len(window) > self._cap and len(self._pages) > 2:
+            window.difference_update(self._pages.popleft())
+        return fresh
+
+
+# The loop guards.
+
+# Pages in a row that bring nothing new before the walk is declared stuck. One
+# such page happens legitimately when more jobs are created between two requests
+# than a page holds (offset drift); a server that ignores `offset` repeats forever.
+STALL_LIMIT = 3
+
+# Empty pages in a row that still promise more (a fresh page token each time)
+# before the walk is declared stuck. A filtered scan may legitimately answer a
+# few empty pages with a continuation token; an endless run is a broken server.
+EMPTY_PAGE_LIMIT = 10
+
+
+class LoopGuard:
+    """The counters and memories one walk keeps against endless paging.
+
+    Args:
+        token: The page token a resumed walk starts from, when it pages by
+            token: remembered, so the server sending it again is a loop.
+    """
+
+    def __init__(self, token: str | None = None) -> None:
+        self.seen_tokens = TokenWindow()
+        if token is not None:
+            self.seen_tokens.add(token)
+        self.stalls = 0
+        self.empty_run = 0
+        self.replay = 0  # repeats expected from a re-asked page (token-only probe)
+        self.probed_at: int | None = None  # where total_size last made the walk ask again
+
+    def remember_token(self, token: str) -> None:
+        """Note ``token`` as followed; `PaginationError` when it was already."""
+        if token in self.seen_tokens:
+            raise PaginationError(
+                "the server sent a page token it had already sent in this walk; "
+                "following it would loop"
+            )
+        self.seen_tokens.add(token)
+
+    def count_repeats(self, count: int, *, repeats_only: bool, offset: int) -> None:
+        """Count a page of ``count`` items that brought nothing new (``repeats_only``).
+
+        Raises:
+            PaginationError: `STALL_LIMIT` such pages in a row.
+        """
+        if repeats_only and self.replay >= count:
+            # A page re-asked to confirm an end (v2) brings back what the walk has:
+            # up to the re-asked page's length of repeats is expected, not a stall.
+            self.replay -= count
+        elif repeats_only:
+            # spec: pagination 6 - a server that ignores offset must not loop us
+            self.stalls += 1
+            if self.stalls >= STALL_LIMIT:
+                raise PaginationError(
+                    f"{self.stalls} pages in a row held only jobs already listed "
+                    f"(last at offset {offset}): the server ignores offset and "
+                    "page_token, or jobs are being created as fast as the walk reads them"
+                )
+        else:
+            self.stalls = 0
+            self.replay = 0
+
+    def count_empty_run(self, count: int, token: str | None, *, offset: int) -> None:
+        """Count a page of ``count`` items that came with ``token``.
+
+        Raises:
+            PaginationError: `EMPTY_PAGE_LIMIT` empty pages with a token in a row.
+        """
+        if count or token is None:
+            self.empty_run = 0
+            return
+        # spec: pagination 6 - empty pages that keep promising more must end
+        self.empty_run += 1
+        if self.empty_run >= EMPTY_PAGE_LIMIT:
+            raise PaginationError(
+                f"{self.empty_run} empty pages in a row each promised more "
+                f"(last at offset {offset}): the server's paging is broken"
+            )
+
+    def probe(self, offset: int) -> bool:
+        """Ask once more where the walk stands, at most once per position."""
+        if self.probed_at == offset:
+            return False
+        self.probed_at = offset
+        return True
 
 
 class Walk(Generic[_Item]):
