@@ -32,6 +32,8 @@ from ._errors import (
     WaitTimeoutError,
 )
 from ._http._limiter import Limiter, LocalLimiter
+from ._http._transport import Transport
+from ._http._wire import Request, Response
 from ._models import (
     Batch,
     BatchConfig,
@@ -84,9 +86,12 @@ __all__ = [
     "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
+    "Request",
+    "Response",
     "ResponseTooLargeError",
     "ResponseValidationError",
     "ServerError",
+    "Transport",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "WalkStats",

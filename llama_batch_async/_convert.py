@@ -25,17 +25,17 @@ from cattrs.v import transform_error
 
 from ._errors import ResponseValidationError
 from ._models import (
-    _FIELD_NAMES,
-    _FIELDS,
+    FIELD_NAMES,
+    JOB_FIELDS,
     Batch,
     BatchJob,
     BatchJobType,
     BatchResult,
     BatchStatus,
+    JobBuilder,
     JobStatus,
     JobType,
     OpenStrEnum,
-    _JobBuilder,
 )
 
 __all__ = ["RawPage", "parse_body", "structure_batch", "structure_batch_page", "structure_page"]
@@ -188,21 +188,21 @@ _FAST_RULES: dict[object, tuple[str, str]] = {
 
 
 def _fast_job_source(*, dedupe: bool = True) -> str:
-    """The hot path's source, derived from `BatchJob`'s one field table (`_FIELDS`).
+    """The hot path's source, derived from `BatchJob`'s one field table (`JOB_FIELDS`).
 
     For each field, the rule of its type (`_FAST_RULES`) checks the JSON value;
     the timestamps are parsed after every check passed, a text equal to an
     earlier timestamp of the same record taking that one's value.
     """
-    names = [field.name for field in _FIELDS]
-    unknown = [field.name for field in _FIELDS if field.type not in _FAST_RULES]
+    names = [field.name for field in JOB_FIELDS]
+    unknown = [field.name for field in JOB_FIELDS if field.type not in _FAST_RULES]
     if unknown:  # pragma: no cover - guards the next field someone adds
         raise TypeError(f"no hot-path rule for BatchJob fields {unknown}")
-    rules = [_FAST_RULES[field.type] for field in _FIELDS]
+    rules = [_FAST_RULES[field.type] for field in JOB_FIELDS]
     checks = "\n        and ".join(
         check.format(v=name) for (check, _), name in zip(rules, names, strict=True)
     )
-    stamps = [field.name for field in _FIELDS if field.type == datetime | None]
+    stamps = [field.name for field in JOB_FIELDS if field.type == datetime | None]
     lines = [
         "def _fast_job(o):",
         "    if type(o) is not dict:",
@@ -237,7 +237,7 @@ def _fast_job_source(*, dedupe: bool = True) -> str:
     )
     # perf: docs/benchmarks.md profile, make_job_fast - the builder called here,
     # not through make_job_fast(*values): one Python call and one tuple fewer.
-    lines += [f"    job = _JobBuilder({values})", "    job.__class__ = BatchJob", "    return job"]
+    lines += [f"    job = JobBuilder({values})", "    job.__class__ = BatchJob", "    return job"]
     return "\n".join(lines) + "\n"
 
 
@@ -247,7 +247,7 @@ def _compile_fast_job(
     """Compile `_fast_job_source`; the options exist for benchmarks/records.py."""
     namespace: dict[str, Any] = {
         "_NotFastError": _NotFastError,
-        "_ORDER": _FIELD_NAMES,
+        "_ORDER": FIELD_NAMES,
         "_TYPES": _TYPES,
         "_STATUSES": _STATUSES,
         "_JobType": JobType,
@@ -255,7 +255,7 @@ def _compile_fast_job(
         "_fromisoformat": parse,
         "_EDGE_YEARS": _EDGE_YEARS,
         "_settle": _settle,
-        "_JobBuilder": _JobBuilder,
+        "JobBuilder": JobBuilder,
         "BatchJob": BatchJob,
     }
     # A named pseudo-file, so profiles show the generated function as _convert's.

@@ -13,6 +13,8 @@ import attrs
 
 __all__ = [
     "BATCH_TERMINAL_STATUSES",
+    "FIELD_NAMES",
+    "JOB_FIELDS",
     "PSEUDO_MEMBER_CACHE",
     "TERMINAL_STATUSES",
     "Batch",
@@ -24,6 +26,7 @@ __all__ = [
     "BatchPage",
     "BatchResult",
     "BatchStatus",
+    "JobBuilder",
     "JobPage",
     "JobStatus",
     "JobType",
@@ -142,12 +145,12 @@ class BatchJob:
         Field names and order are the reference's; enums become the values the
         server sent; timestamps become ISO 8601 in UTC with a ``Z``.
         """
-        return {name: _json_value(getattr(self, name)) for name in _FIELD_NAMES}
+        return {name: _json_value(getattr(self, name)) for name in FIELD_NAMES}
 
 
 # The one field table: the converter and the hot path (`_convert`) both read it.
-_FIELDS: tuple["attrs.Attribute[Any]", ...] = attrs.fields(BatchJob)
-_FIELD_NAMES = tuple(field.name for field in _FIELDS)
+JOB_FIELDS: tuple["attrs.Attribute[Any]", ...] = attrs.fields(BatchJob)
+FIELD_NAMES = tuple(field.name for field in JOB_FIELDS)
 
 
 def _json_value(value: object) -> str | int | None:
@@ -163,17 +166,17 @@ def _json_value(value: object) -> str | int | None:
 def _builder_init() -> Callable[..., None]:
     """A plain ``__init__`` setting every field of `BatchJob` in table order.
 
-    Generated from `_FIELDS`, so the record's shape is stated once.
+    Generated from `JOB_FIELDS`, so the record's shape is stated once.
     """
-    names = ", ".join(_FIELD_NAMES)
-    body = "".join(f"\n    self.{name} = {name}" for name in _FIELD_NAMES)
+    names = ", ".join(FIELD_NAMES)
+    body = "".join(f"\n    self.{name} = {name}" for name in FIELD_NAMES)
     namespace: dict[str, Any] = {}
     exec(f"def __init__(self, {names}):{body}", namespace)  # noqa: S102 - our own field names
     init: Callable[..., None] = namespace["__init__"]
     return init
 
 
-class _JobBuilder(BatchJob):
+class JobBuilder(BatchJob):
     """A mutable view of `BatchJob`'s slots, used only to build records fast.
 
     attrs' frozen ``__init__`` sets each slot through ``object.__setattr__``:
@@ -198,7 +201,7 @@ def make_job_fast(*values: object) -> BatchJob:
         values: One value per field of `BatchJob`, in table order, each already
             of its field's type (the caller has checked them).
     """
-    job: BatchJob = _JobBuilder(*values)
+    job: BatchJob = JobBuilder(*values)
     job.__class__ = BatchJob
     return job
 

@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from llama_batch_async._convert import _converter, _fast_job, _fast_job_source
-from llama_batch_async._models import _FIELD_NAMES, BatchJob, _JobBuilder, make_job_fast
+from llama_batch_async._models import FIELD_NAMES, BatchJob, JobBuilder, make_job_fast
 
 ITEM = {
     "id": "bjb-1",
@@ -25,8 +25,8 @@ def test_batch_job_has_no_base_but_object() -> None:
 
 def test_builder_is_a_slot_less_subclass() -> None:
     """The fast builder adds no slots, so its objects have BatchJob's layout."""
-    assert _JobBuilder.__mro__[1] is BatchJob
-    assert _JobBuilder.__dict__["__slots__"] == ()
+    assert JobBuilder.__mro__[1] is BatchJob
+    assert JobBuilder.__dict__["__slots__"] == ()
 
 
 @pytest.mark.parametrize("build", [make_job_fast, BatchJob], ids=["fast", "attrs"])
@@ -47,16 +47,16 @@ def test_hot_path_is_derived_from_the_field_table() -> None:
     """The generated hot path reads every field of the one attrs table, in order."""
     source = _fast_job_source()
 
-    assert tuple(field.name for field in attrs.fields(BatchJob)) == _FIELD_NAMES
-    for name in _FIELD_NAMES:
+    assert tuple(field.name for field in attrs.fields(BatchJob)) == FIELD_NAMES
+    for name in FIELD_NAMES:
         assert f"get({name!r})" in source
-    assert "(" + ", ".join(_FIELD_NAMES) + ",) = o.values()" in source
+    assert "(" + ", ".join(FIELD_NAMES) + ",) = o.values()" in source
 
 
 def test_key_order_does_not_change_the_record() -> None:
     """Keys in the reference's order (one unpack) or any other give equal records."""
-    full = dict.fromkeys(_FIELD_NAMES) | ITEM
-    ordered = {name: full[name] for name in _FIELD_NAMES}
-    reversed_ = {name: full[name] for name in reversed(_FIELD_NAMES)}
+    full = dict.fromkeys(FIELD_NAMES) | ITEM
+    ordered = {name: full[name] for name in FIELD_NAMES}
+    reversed_ = {name: full[name] for name in reversed(FIELD_NAMES)}
 
     assert _fast_job(ordered) == _fast_job(reversed_) == _converter.structure(ITEM, BatchJob)

@@ -24,12 +24,12 @@ from llama_batch_async._http._wire import (
     Request,
     Response,
     body_excerpt,
-    build_request,
     check_status,
     parse_retry_after,
 )
 from llama_batch_async._models import JobStatus
 from llama_batch_async._paging._cursor import PageRequest
+from llama_batch_async._paging._pager import page_request
 
 API_KEY = "llx-TESTKEY-0123456789abcdefghij"
 COOKIE = "sess-TESTCOOKIE-42"
@@ -104,7 +104,7 @@ def test_build_request_params(
     filters: dict[str, object], page: PageRequest, params: tuple[tuple[str, str], ...]
 ) -> None:
     """Params are the filters, then limit, then offset or page_token (never both)."""
-    request = build_request(config(), query(**filters), page)
+    request = page_request(config(), query(**filters), page)
 
     assert request.params == params
     names = [name for name, _ in request.params]
@@ -114,7 +114,7 @@ def test_build_request_params(
 
 def test_build_request_url_is_the_endpoint() -> None:
     """The request goes to the list endpoint under the configured base URL."""
-    request = build_request(
+    request = page_request(
         config(base_url="http://127.0.0.1:8080/"), query(), PageRequest(10, 0, None)
     )
 
@@ -123,7 +123,7 @@ def test_build_request_url_is_the_endpoint() -> None:
 
 def test_build_request_headers_with_key() -> None:
     """The key is a Bearer token; Accept is JSON; User-Agent names the library; no cookie."""
-    request = build_request(config(), query(), PageRequest(10, 0, None))
+    request = page_request(config(), query(), PageRequest(10, 0, None))
 
     assert request.headers["Authorization"] == f"Bearer {API_KEY}"
     assert request.headers["Accept"] == "application/json"
@@ -133,7 +133,7 @@ def test_build_request_headers_with_key() -> None:
 
 def test_build_request_sends_configured_session_cookie() -> None:
     """A configured session cookie is sent as ``Cookie: session=<value>``, beside the key."""
-    request = build_request(config(session_cookie=COOKIE), query(), PageRequest(10, 0, None))
+    request = page_request(config(session_cookie=COOKIE), query(), PageRequest(10, 0, None))
 
     assert request.headers["Cookie"] == f"session={COOKIE}"
     assert request.headers["Authorization"] == f"Bearer {API_KEY}"
@@ -141,7 +141,7 @@ def test_build_request_sends_configured_session_cookie() -> None:
 
 def test_build_request_with_only_a_session_cookie() -> None:
     """Without a key only the cookie authenticates: no Authorization header at all."""
-    request = build_request(
+    request = page_request(
         config(api_key=None, session_cookie=COOKIE), query(), PageRequest(10, 0, None)
     )
 
@@ -151,7 +151,7 @@ def test_build_request_with_only_a_session_cookie() -> None:
 
 def test_request_repr_hides_credentials() -> None:
     """The repr and str of a request never show the key or the session cookie."""
-    request = build_request(config(session_cookie=COOKIE), query(), PageRequest(10, 0, None))
+    request = page_request(config(session_cookie=COOKIE), query(), PageRequest(10, 0, None))
 
     for text in (repr(request), str(request)):
         assert API_KEY not in text
@@ -161,8 +161,8 @@ def test_request_repr_hides_credentials() -> None:
 
 def test_same_query_builds_the_same_request() -> None:
     """Building is deterministic: equal inputs give equal requests."""
-    a = build_request(config(), query(status="failed"), PageRequest(10, 20, None))
-    b = build_request(config(), query(status=JobStatus.FAILED), PageRequest(10, 20, None))
+    a = page_request(config(), query(status="failed"), PageRequest(10, 20, None))
+    b = page_request(config(), query(status=JobStatus.FAILED), PageRequest(10, 20, None))
 
     assert a == b
     assert isinstance(a, Request)

@@ -19,8 +19,6 @@ from yarl import URL
 
 from llama_batch_async._config import Config, is_loopback
 from llama_batch_async._errors import APIConnectionError, APIStatusError, error_for_status, redact
-from llama_batch_async._paging._cursor import PageRequest
-from llama_batch_async._paging._query import JobQuery
 
 __all__ = [
     "REDIRECT_STATUSES",
@@ -83,30 +81,6 @@ def _user_agent() -> str:
         return "llama-batch-async"
 
 
-def build_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
-    """The GET for one page: filters, limit, offset or page token, credentials.
-
-    A v2 query (``query.listing == "batches"``) goes to ``/api/v2/batches``,
-    names its limit ``page_size`` and never sends an offset.
-
-    Args:
-        config: The client's configuration.
-        query: The walk's validated query.
-        page: What the walk asks for next.
-    """
-    if query.listing == "batches":
-        url = config.batches_endpoint
-        params = [*query.filters, ("page_size", str(page.limit))]
-    else:
-        url = config.endpoint
-        params = [*query.filters, ("limit", str(page.limit))]
-    if page.token is not None:
-        params.append(("page_token", page.token))
-    elif page.offset is not None and query.listing != "batches":
-        params.append(("offset", str(page.offset)))
-    return _with_credentials(config, url, tuple(params))
-
-
 def build_batch_request(
     config: Config, batch_id: str, params: tuple[tuple[str, str], ...] = ()
 ) -> Request:
@@ -118,10 +92,17 @@ def build_batch_request(
         params: Query parameters (``expand``, ``project_id``, ...).
     """
     url = f"{config.batches_endpoint}/{quote(batch_id, safe='')}"
-    return _with_credentials(config, url, params)
+    return build_request(config, url, params)
 
 
-def _with_credentials(config: Config, url: str, params: tuple[tuple[str, str], ...]) -> Request:
+def build_request(config: Config, url: str, params: tuple[tuple[str, str], ...]) -> Request:
+    """A GET of ``url`` with ``params``: the client's headers and credentials added.
+
+    Args:
+        config: The client's configuration (key, session cookie, timeout).
+        url: The full URL (one of the config's endpoints, or one under it).
+        params: The query parameters, in the order they are sent.
+    """
     headers = {"Accept": "application/json", "User-Agent": _user_agent()}
     secrets: list[str] = []
     if config.api_key is not None:

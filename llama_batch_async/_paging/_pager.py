@@ -18,10 +18,11 @@ from typing import Generic, TypeVar
 
 import attrs
 
+from llama_batch_async._config import Config
 from llama_batch_async._convert import RawPage, parse_body, structure_batch_page, structure_page
 from llama_batch_async._errors import LlamaBatchError
 from llama_batch_async._http._sender import Sender
-from llama_batch_async._http._wire import build_request
+from llama_batch_async._http._wire import Request, build_request
 from llama_batch_async._models import Batch, BatchJob, BatchPage, JobPage
 
 from ._cursor import Cursor, PageRequest, Position
@@ -30,7 +31,7 @@ from ._query import JobQuery
 from ._walk import Walk
 from ._windows import plan_windows, windowed_pages
 
-__all__ = ["BatchPager", "JobPager", "WalkStats"]
+__all__ = ["BatchPager", "JobPager", "WalkStats", "page_request"]
 
 _Item = TypeVar("_Item", BatchJob, Batch)
 _Page = TypeVar("_Page", JobPage, BatchPage)
@@ -76,6 +77,30 @@ class WalkStats:
     def elapsed(self) -> float:
         """Seconds the walk has run."""
         return (self.ended if self.ended is not None else time.monotonic()) - self.started
+
+
+def page_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
+    """The GET for one page: filters, limit, offset or page token, credentials.
+
+    A v2 query (``query.listing == "batches"``) goes to ``/api/v2/batches``,
+    names its limit ``page_size`` and never sends an offset.
+
+    Args:
+        config: The client's configuration.
+        query: The walk's validated query.
+        page: What the walk asks for next.
+    """
+    if query.listing == "batches":
+        url = config.batches_endpoint
+        params = [*query.filters, ("page_size", str(page.limit))]
+    else:
+        url = config.endpoint
+        params = [*query.filters, ("limit", str(page.limit))]
+    if page.token is not None:
+        params.append(("page_token", page.token))
+    elif page.offset is not None and query.listing != "batches":
+        params.append(("offset", str(page.offset)))
+    return build_request(config, url, tuple(params))
 
 
 class _Pager(Generic[_Item, _Page]):
@@ -189,7 +214,7 @@ class _Pager(Generic[_Item, _Page]):
             stats.ended = time.monotonic()
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
-        request = build_request(self._context.config, self._query, page)
+        request = page_request(self._context.config, self._query, page)
         return await self._context.send(request, self._decode, stats)
 
     def _decode(self, body: bytes) -> RawPage[_Item]:

@@ -16,7 +16,7 @@ Without a socket, ``BatchClient(transport=MockTransport(handler))`` or
 ``BatchClient(transport=ListingTransport(cloud))``.
 """
 
-from llama_batch_async._http._wire import Request, Response
+from llama_batch_async import Request, Response
 
 from ._batches import (
     BATCH_FIELDS,

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ._jobs import DIRECTORY_IDS, NEWEST_CREATED_AT, PROJECT_IDS, _random_uuid, format_timestamp
+from ._jobs import DIRECTORY_IDS, NEWEST_CREATED_AT, PROJECT_IDS, format_timestamp, random_uuid
 
 __all__ = [
     "ACTIVE_BATCH_STATUSES",
@@ -79,10 +79,10 @@ def _results(rng: random.Random, job_type: str, status: str) -> list[dict[str, A
         failed = rng.random() < 0.1
         entries.append(
             {
-                "source_directory_file_id": f"dfl-{_random_uuid(rng)}",
+                "source_directory_file_id": f"dfl-{random_uuid(rng)}",
                 "job_reference": None
                 if failed
-                else {"id": f"{prefix}-{_random_uuid(rng)}", "type": job_type},
+                else {"id": f"{prefix}-{random_uuid(rng)}", "type": job_type},
                 "error_message": rng.choice(_FILE_ERRORS) if failed else None,
             }
         )
@@ -109,7 +109,7 @@ def synthesize_batch(
     if status not in {"PENDING", "THROTTLED"}:
         updated_at = created_at + timedelta(milliseconds=rng.randint(200, 3_600_000))
     return {
-        "id": f"bat-{_random_uuid(rng)}",
+        "id": f"bat-{random_uuid(rng)}",
         "project_id": rng.choice(PROJECT_IDS),
         "source_directory_id": rng.choice(DIRECTORY_IDS),
         "status": status,

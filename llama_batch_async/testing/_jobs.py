@@ -158,7 +158,7 @@ def parse_timestamp(value: str) -> datetime:
     return moment
 
 
-def _random_uuid(rng: random.Random) -> str:
+def random_uuid(rng: random.Random) -> str:
     """A version-4 UUID drawn from ``rng`` (same text as ``uuid.UUID(int=..., version=4)``)."""
     bits = rng.getrandbits(128)
     bits = (bits & ~(0xC000 << 48)) | (0x8000 << 48)  # RFC 4122 variant
@@ -203,10 +203,10 @@ def synthesize_job(
         status = rng.choices(JOB_STATUSES, weights=weights)[0]
     if job_type is None:
         job_type = rng.choices(JOB_TYPES, weights=_TYPE_WEIGHTS)[0]
-    job_id = "bjb-" + _random_uuid(rng)
+    job_id = "bjb-" + random_uuid(rng)
     project_id = rng.choice(PROJECT_IDS)
     directory_id = rng.choice(DIRECTORY_IDS)
-    workflow_id = f"batch-{job_type}-{_random_uuid(rng)}"
+    workflow_id = f"batch-{job_type}-{random_uuid(rng)}"
     total = max(1, min(20_000, int(rng.lognormvariate(4.5, 1.3))))
 
     started_at: datetime | None = None
@@ -240,7 +240,7 @@ def synthesize_job(
     elif status == "dispatched":
         updated_at = created_at + _seconds(rng, 0.05, 5.0)
     processed, failed, skipped = _split_done(rng, done, min_failed=min_failed)
-    job_record_id = None if status == "pending" else _random_uuid(rng)
+    job_record_id = None if status == "pending" else random_uuid(rng)
     return {
         "id": job_id,
         "job_type": job_type,
