@@ -47,7 +47,7 @@ TEST_DEPS = [
     "pytest-xdist>=3.5",
     "fastapi>=0.110",
     "httpx2",  # starlette's TestClient transport
-    "redis>=5.2",  # the [redis] extra: tests/test_redis.py against a real redis-server
+    "redis>=5.2",  # the [redis] extra: tests/e2e/test_redis.py against a real redis-server
     "limits>=5",
 ]
 
@@ -226,7 +226,7 @@ def soak(session: nox.Session) -> None:
     session.install(".")
     session.run(
         "pytest",
-        "tests/test_soak.py",
+        "tests/e2e/test_soak.py",
         "-s",  # the soak prints its figures
         "-p",
         "no:cacheprovider",

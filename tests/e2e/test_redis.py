@@ -546,7 +546,7 @@ async def test_redis_checkpoint_store_resumes_and_clears(redis_server: RedisServ
 
 def test_fleet_example_runs(redis_server: RedisServer, tmp_path: Path) -> None:
     """examples/fleet.py: 2 worker processes on one Redis each walk every job once."""
-    example = Path(__file__).resolve().parent.parent / "examples" / "fleet.py"
+    example = Path(__file__).resolve().parents[2] / "examples" / "fleet.py"
     with serve_in_thread(jobs=120, rate_limit=20, api_key="sk-fleet-example") as cloud:
         env = {
             **os.environ,

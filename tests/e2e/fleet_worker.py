@@ -1,4 +1,4 @@
-"""One fleet worker process for tests/test_redis.py (not collected: no test_ prefix).
+"""One fleet worker process for tests/e2e/test_redis.py (not collected: no test_ prefix).
 
 Usage: ``python fleet_worker.py REDIS_URL RATE SLACK``. It prints ``ready`` once imported,
 then reads one JSON command a line from stdin (``base_url``, ``key``, ``mode``: ``rate``

@@ -16,7 +16,7 @@ from helpers import Result, run_script
 
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 KEY = "sk-examples"
 
 

@@ -1,4 +1,4 @@
-"""A checkpointed walk in its own process, for tests/test_checkpoint.py (not collected).
+"""A checkpointed walk in its own process, for tests/e2e/test_checkpoint.py (not collected).
 
 Usage: ``python checkpoint_worker.py BASE_URL FOLDER HANG_ON_PAGE``. Prints each job id
 as its page is handled, and ``hanging`` (then sleeps) while handling page HANG_ON_PAGE
