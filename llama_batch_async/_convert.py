@@ -28,17 +28,32 @@ from ._models import (
     FIELD_NAMES,
     JOB_FIELDS,
     Batch,
+    BatchItem,
     BatchJob,
     BatchJobType,
     BatchResult,
     BatchStatus,
+    ItemStatus,
     JobBuilder,
+    JobCancellation,
+    JobProgress,
     JobStatus,
     JobType,
     OpenStrEnum,
 )
 
-__all__ = ["RawPage", "parse_body", "structure_batch", "structure_batch_page", "structure_page"]
+__all__ = [
+    "RawPage",
+    "parse_body",
+    "structure_batch",
+    "structure_batch_page",
+    "structure_cancellation",
+    "structure_item_page",
+    "structure_job",
+    "structure_job_progress",
+    "structure_listing",
+    "structure_page",
+]
 
 
 # The scalar hooks: a decoded JSON value -> the field's value, or `_InvalidValueError`
@@ -73,6 +88,13 @@ def _as_int(value: object) -> int:
 
 def _structure_int(value: object, _: object) -> int:
     return _as_int(value)
+
+
+def _structure_float(value: object, _: object) -> float:
+    # A JSON number, finite (orjson reads neither NaN nor Infinity; json would).
+    if type(value) in (int, float) and math.isfinite(value):  # type: ignore[arg-type]
+        return float(value)  # type: ignore[arg-type]
+    raise _InvalidValueError("expected a number")
 
 
 def _structure_opt_int(value: object, _: object) -> int | None:
@@ -148,7 +170,8 @@ except ImportError:  # pragma: no cover - CPython always has orjson wheels
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=OpenStrEnum)
-_Item = TypeVar("_Item", BatchJob, Batch)
+_Item = TypeVar("_Item", BatchJob, Batch, BatchItem)
+_R = TypeVar("_R")
 _MAX_PATHS_SHOWN = 3
 # A bad page is explained only this far: see `_structure_slowly`.
 _MAX_BAD_ITEMS = 10
@@ -299,7 +322,8 @@ def _make_converter() -> cattrs.Converter:
     converter.register_structure_hook(int, _structure_int)
     converter.register_structure_hook(int | None, _structure_opt_int)
     converter.register_structure_hook(datetime | None, _structure_opt_datetime)
-    for enum_cls in (JobStatus, JobType, BatchStatus, BatchJobType):
+    converter.register_structure_hook(float, _structure_float)
+    for enum_cls in (JobStatus, JobType, BatchStatus, BatchJobType, ItemStatus):
         converter.register_structure_hook(enum_cls, _open_enum(enum_cls))
     # v2: results must be a JSON list (cattrs would iterate a string or an object).
     results = tuple[BatchResult, ...] | None
@@ -424,13 +448,80 @@ def structure_batch(payload: object) -> Batch:
         ResponseValidationError: The body does not match the v2 shape; the
             message lists the first few offending paths from ``$``.
     """
+    return _structure_one(payload, Batch)
+
+
+def structure_listing(payload: object, record: type[_Item]) -> RawPage[_Item]:
+    """Structure a decoded listing page of ``record`` s (an endpoint's record class).
+
+    Jobs take the generated hot path (`structure_page`); batches and items,
+    fewer and read once, the converter item by item.
+
+    Raises:
+        ResponseValidationError: The body does not match the reference.
+    """
+    if record is BatchJob:
+        return structure_page(payload)
+    items = _envelope_items(payload)
+    assert isinstance(payload, dict)  # noqa: S101 - checked by _envelope_items
+    return _structure_slowly(
+        items, payload.get("next_page_token"), payload.get("total_size"), record, None
+    )
+
+
+def structure_item_page(payload: object) -> RawPage[BatchItem]:
+    """Structure a decoded items body (``GET .../{job_id}/items``) into a `RawPage`.
+
+    The envelope is the job listing's; items are structured by the converter
+    (a page of items is small and read once), a bad page explained as boundedly.
+
+    Raises:
+        ResponseValidationError: The body does not match the reference.
+    """
+    items = _envelope_items(payload)
+    assert isinstance(payload, dict)  # noqa: S101 - checked by _envelope_items
+    return _structure_slowly(
+        items, payload.get("next_page_token"), payload.get("total_size"), BatchItem, None
+    )
+
+
+def _structure_one(payload: object, record: type[_R]) -> _R:
+    """One record from ``$``, or `ResponseValidationError` listing the first few paths."""
     try:
-        return _converter.structure(payload, Batch)
-    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError) as exc:
+        return _converter.structure(payload, record)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
         found = _paths(exc, "$")
         paths = found[:_MAX_PATHS_KEPT]
         message = _message(paths, len(found) - len(paths), 0)
         raise ResponseValidationError(message, paths=tuple(paths)) from None
+
+
+def structure_job(payload: object) -> BatchJob:
+    """Structure one job record (a create's 201 body) into a `BatchJob`.
+
+    Raises:
+        ResponseValidationError: The body does not match the reference.
+    """
+    return _structure_one(payload, BatchJob)
+
+
+def structure_job_progress(payload: object) -> JobProgress:
+    """Structure ``GET .../{job_id}`` (``{"job": ..., "progress_percentage": ...}``).
+
+    Raises:
+        ResponseValidationError: The body does not match the reference; paths
+            are from ``$`` (``$.job.status``).
+    """
+    return _structure_one(payload, JobProgress)
+
+
+def structure_cancellation(payload: object) -> JobCancellation:
+    """Structure ``POST .../{job_id}/cancel``'s body into a `JobCancellation`.
+
+    Raises:
+        ResponseValidationError: The body does not match the reference.
+    """
+    return _structure_one(payload, JobCancellation)
 
 
 def _structure_slowly(

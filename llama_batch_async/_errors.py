@@ -8,6 +8,7 @@ The tree, drawn:
     │   ├── AuthenticationError          401
     │   ├── PermissionDeniedError        403
     │   ├── NotFoundError                404
+    │   │   ├── JobNotFoundError         get_job / cancel_job / wait_for_jobs: no such job
     │   │   └── BatchNotFoundError       get_batch / wait_for_batches: no such batch
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429
@@ -17,7 +18,6 @@ The tree, drawn:
     │   └── ResponseTooLargeError        the body passed ``max_response_bytes`` (not retried)
     ├── ResponseValidationError          the body is not what the reference says
     ├── PaginationError                  the server's paging is inconsistent
-    ├── JobNotFoundError                 wait_for_jobs: ids absent from the listing
     └── WaitTimeoutError                 wait_for_jobs: time ran out (also a TimeoutError)
 
 Statuses without a class of their own (408, 409, other 4xx) are plain
@@ -231,29 +231,6 @@ class WaitTimeoutError(LlamaBatchError, TimeoutError):
         self.timeout = timeout
 
 
-class JobNotFoundError(LlamaBatchError):
-    """Ids `BatchClient.wait_for_jobs` waits for are not in the listing.
-
-    Not an HTTP error (that would be `NotFoundError`, a 404): the listing
-    answered, and these ids were not in it.
-
-    Raised once an id has been absent from ``1 + MISSING_GRACE_WALKS``
-    complete walks in a row (a just-created job gets that grace to appear).
-    Check the ids, and that ``project_id`` / ``directory_id`` match the jobs.
-
-    Attributes:
-        missing: The ids not found, in the order given.
-        jobs: The latest record of each id seen, in the order given.
-    """
-
-    def __init__(
-        self, message: str, *, missing: tuple[str, ...], jobs: Mapping[str, BatchJob]
-    ) -> None:
-        super().__init__(message)
-        self.missing = missing
-        self.jobs = dict(jobs)
-
-
 class BatchNotFoundError(NotFoundError):
     """A v2 batch does not exist (or is not visible to this key): a 404 for its id.
 
@@ -278,6 +255,36 @@ class BatchNotFoundError(NotFoundError):
         super().__init__(message, status_code=404, request_id=request_id, body=body)
         self.missing = missing
         self.batches = dict(batches or {})
+
+
+class JobNotFoundError(NotFoundError):
+    """A v1 job does not exist (or is not visible to this key).
+
+    Raised by `BatchClient.get_job`, `list_job_items` and `cancel_job` for an
+    HTTP 404 on the job's id (``request_id`` and ``body`` from it), and by
+    `BatchClient.wait_for_jobs` / `finished_jobs` once an id has been absent
+    from ``1 + MISSING_GRACE_WALKS`` complete polls in a row (a just-created
+    job gets that grace to appear): a walk of the listing that did not show
+    it, or a status request that answered 404. Check the ids, and that
+    ``project_id`` / ``directory_id`` match the jobs.
+
+    Attributes:
+        missing: The ids not found, in the order given.
+        jobs: The latest record of each id seen before (waits only).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        missing: tuple[str, ...],
+        jobs: Mapping[str, BatchJob] | None = None,
+        request_id: str | None = None,
+        body: str = "",
+    ) -> None:
+        super().__init__(message, status_code=404, request_id=request_id, body=body)
+        self.missing = missing
+        self.jobs = dict(jobs or {})
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

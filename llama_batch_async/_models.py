@@ -14,11 +14,13 @@ import attrs
 __all__ = [
     "BATCH_TERMINAL_STATUSES",
     "FIELD_NAMES",
+    "ITEM_TERMINAL_STATUSES",
     "JOB_FIELDS",
     "PSEUDO_MEMBER_CACHE",
     "TERMINAL_STATUSES",
     "Batch",
     "BatchConfig",
+    "BatchItem",
     "BatchJob",
     "BatchJobConfig",
     "BatchJobReference",
@@ -26,8 +28,12 @@ __all__ = [
     "BatchPage",
     "BatchResult",
     "BatchStatus",
+    "ItemPage",
+    "ItemStatus",
     "JobBuilder",
+    "JobCancellation",
     "JobPage",
+    "JobProgress",
     "JobStatus",
     "JobType",
     "OpenStrEnum",
@@ -383,3 +389,148 @@ class BatchPage:
         it is refused under other filters, and by ``list_jobs``.
         """
         return self._position.encode()
+
+
+# ---------------------------------------------------------------- v1: one job, its items
+
+
+@attrs.frozen(slots=True)
+class JobProgress:
+    """One job's status (``GET /api/v1/beta/batch-processing/{job_id}``), as `get_job` returns it.
+
+    Attributes:
+        job: The job's record: the same `BatchJob` a listing yields.
+        progress_percentage: How far the job is, 0 to 100, as the server says.
+    """
+
+    job: BatchJob
+    progress_percentage: float
+
+    @property
+    def id(self) -> str:
+        """The job's id (``job.id``)."""
+        return self.job.id
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the job is completed, failed or cancelled."""
+        return self.job.is_terminal
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the wire's JSON object, ready for `json.dumps`."""
+        return {"job": self.job.to_dict(), "progress_percentage": self.progress_percentage}
+
+
+class ItemStatus(OpenStrEnum):
+    """Where one item (file) of a job is (``status``); newer values are kept.
+
+    Items have ``processing`` and ``skipped``, which jobs do not.
+    """
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True for statuses an item never leaves: completed, failed, skipped, cancelled."""
+        return self in ITEM_TERMINAL_STATUSES
+
+
+ITEM_TERMINAL_STATUSES = frozenset(
+    {ItemStatus.COMPLETED, ItemStatus.FAILED, ItemStatus.SKIPPED, ItemStatus.CANCELLED}
+)
+
+
+@attrs.frozen(slots=True)
+class BatchItem:
+    """One item (file) of a batch job (``GET .../{job_id}/items``), named as the reference names it.
+
+    Attributes:
+        item_id: The item's id.
+        item_name: The item's name (the file name).
+        status: Where the item is (`ItemStatus`; a newer value is kept).
+        job_id: The underlying parse/extract job made for the item, if any.
+        job_record_id: The job record, if any.
+        error_message: Why the item failed, if it did.
+        skip_reason: Why it was skipped (``already_processed``, ``size_limit_exceeded``, ...).
+        started_at: When processing started.
+        completed_at: When processing ended.
+        effective_at: The reference's ``effective_at``.
+    """
+
+    item_id: str
+    item_name: str
+    status: ItemStatus = attrs.field(converter=ItemStatus)
+    job_id: str | None = None
+    job_record_id: str | None = None
+    error_message: str | None = None
+    skip_reason: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    effective_at: datetime | None = None
+
+    @property
+    def id(self) -> str:
+        """The item's id (``item_id``): what a walk drops repeats by."""
+        return self.item_id
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the item is completed, failed, skipped or cancelled."""
+        return self.status in ITEM_TERMINAL_STATUSES
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the reference's JSON object, ready for `json.dumps`."""
+        return _to_json(self)  # type: ignore[no-any-return]
+
+
+@attrs.frozen(slots=True)
+class ItemPage:
+    """One page of a walk over a job's items, as `ItemPager.pages` yields it.
+
+    Attributes:
+        items: The items of this page not already yielded earlier in the walk.
+        next_page_token: The server's token for the next page, if it sent one.
+        total_size: The server's count of matching items, if it said.
+        offset: The position of this page's first item in the listing.
+    """
+
+    items: tuple[BatchItem, ...]
+    next_page_token: str | None
+    total_size: int | None
+    offset: int
+    _position: _Resumable = attrs.field(repr=False, eq=False)
+
+    @property
+    def cursor(self) -> str:
+        """Opaque text to resume the walk right after this page.
+
+        Pass it back as ``client.list_job_items(<same job id and status>,
+        resume_from=page.cursor)``; it is refused for another job or filter.
+        """
+        return self._position.encode()
+
+
+@attrs.frozen(slots=True)
+class JobCancellation:
+    """What ``POST .../{job_id}/cancel`` answers, as `cancel_job` returns it.
+
+    Attributes:
+        job_id: The job's id.
+        status: The job's status now (``cancelled``).
+        processed_items: Items processed before the cancel, if the server said.
+        message: The server's message, if any.
+    """
+
+    job_id: str
+    status: JobStatus = attrs.field(converter=JobStatus)
+    processed_items: int | None = None
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the wire's JSON object, ready for `json.dumps`."""
+        return _to_json(self)  # type: ignore[no-any-return]

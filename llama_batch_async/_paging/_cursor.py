@@ -15,11 +15,15 @@ import hashlib
 import json
 import re
 from collections.abc import Iterable
-from typing import NamedTuple
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple
 
 import attrs
 
-from ._query import JobQuery, parse_bound
+from llama_batch_async._endpoints import BATCHES, ITEMS, JOBS, Endpoint
+
+if TYPE_CHECKING:  # annotations only: the walk's import chain stays short (tests/test_layers.py)
+    from ._query import JobQuery
 
 __all__ = [
     "MAX_CURSOR_CHARS",
@@ -29,14 +33,16 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "id_digest",
+    "parse_bound",
     "resume_start",
 ]
 
 _CURSOR_VERSION = 1
-# Which listing made a cursor ("k"; absent: v1 jobs), and the method that takes it.
-_LISTING_MARKS = {"jobs": "j", "batches": "b"}
-_LISTING_METHODS = {"j": "list_jobs", "b": "list_batches"}
-_LISTING_CURSORS = {"jobs": "JobPage.cursor", "batches": "BatchPage.cursor"}
+# Which listing made a cursor ("k"; absent: v1 jobs, whose cursors predate the mark).
+_JOBS_MARK = "j"
+_BY_MARK: dict[str, Endpoint] = {
+    endpoint.mark or _JOBS_MARK: endpoint for endpoint in (JOBS, ITEMS, BATCHES)
+}
 _TAIL_IDS_IN_CURSOR = 64
 # A cursor is a few hundred characters plus the server's page token; anything
 # longer is not ours, and is refused before it is decoded.
@@ -155,8 +161,8 @@ def encode_cursor(
     doc = {"v": _CURSOR_VERSION, "f": query.fingerprint, "o": offset, "t": token, "s": tail}
     # Older cursors have no "m": their token, when set, meant "resume by token".
     doc["m"] = "t" if by_token and token is not None else "o"
-    if query.listing != "jobs":
-        doc["k"] = _LISTING_MARKS[query.listing]  # v1 cursors carry no "k"
+    if query.endpoint.mark is not None:
+        doc["k"] = query.endpoint.mark  # job cursors carry no "k"
     if window is not None:
         doc["w"] = list(window)
     if skip:
@@ -178,7 +184,8 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             `MAX_CURSOR_CHARS`, nested, or malformed), or it was made under
             other filters (``resume_from`` is named in the message).
     """
-    source = _LISTING_CURSORS[query.listing]  # where a good cursor comes from
+    endpoint = query.endpoint
+    source = f"{endpoint.page}.cursor"  # where a good cursor comes from
     if not isinstance(text, str) or not text:
         raise ValueError(f"resume_from must be a cursor string from {source}")
     if len(text) > MAX_CURSOR_CHARS:
@@ -217,31 +224,38 @@ def decode_cursor(text: object, query: JobQuery) -> Cursor:
             and (cursor.token is None or isinstance(cursor.token, str))
             and all(isinstance(digest, str) for digest in cursor.tail)
             and doc.get("m", "t") in {"t", "o"}
-            and doc.get("k", "j") in _LISTING_METHODS
+            and doc.get("k", _JOBS_MARK) in _BY_MARK
             and (cursor.window is None or _is_window(cursor.window))
         )
     except (ValueError, binascii.Error, KeyError, TypeError):
         valid = False
     if not valid:
         raise ValueError(f"resume_from is not a cursor made by this library ({source})")
-    made_by = _LISTING_METHODS[doc.get("k", "j")]
-    wanted_by = _LISTING_METHODS[_LISTING_MARKS[query.listing]]
-    if made_by != wanted_by:
+    made_by = _BY_MARK[doc.get("k", _JOBS_MARK)].method
+    if made_by != endpoint.method:
         raise ValueError(
-            f"resume_from is a cursor of {made_by}, not of {wanted_by}: "
-            f"pass it back to {made_by} (v1 jobs and v2 batches are separate listings)"
+            f"resume_from is a cursor of {made_by}, not of {endpoint.method}: "
+            f"pass it back to {made_by} (jobs, a job's items and v2 batches are separate listings)"
         )
     if cursor.fingerprint != query.fingerprint:
         raise ValueError(
             "resume_from was made under other filters; resume with the same "
-            + (
-                "directory_id, job_type, status, project_id and organization_id"
-                if query.listing == "jobs"
-                else "status, project_id, organization_id, source_directory_id, "
-                "created_after and created_before"
-            )
+            + endpoint.filter_names
         )
     return cursor
+
+
+def parse_bound(text: str) -> datetime:
+    """A wire ``created_at`` bound back to an aware datetime: `_query.format_bound`'s inverse.
+
+    Raises:
+        ValueError: Not ISO 8601, or without a UTC offset.
+    """
+    value = text[:-1] + "+00:00" if text.endswith("Z") else text
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"a created_at bound needs a UTC offset, got {text!r}")
+    return moment
 
 
 def _is_window(window: tuple[object, ...]) -> bool:

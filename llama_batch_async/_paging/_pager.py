@@ -1,9 +1,11 @@
 """The pagers: the walk's loop. Request -> retry -> response -> structure -> page -> items.
 
-`JobPager` (v1 jobs) and `BatchPager` (v2 batches) are the same walk over the
-same retries, transport and limiter (`_Pager`); they differ only in the record
-they structure and the page they yield. Each request goes out through the
-client's `Sender` (one request with retries, `_http`).
+`JobPager` (v1 jobs), `ItemPager` (v1: one job's items) and `BatchPager` (v2
+batches) are the same walk over the same retries, transport and limiter
+(`_Pager`); what differs between the listings is data (the query's `Endpoint`:
+path, limit name, paging mode, how to structure a page) and the page they
+yield. Each request goes out through the client's `Sender` (one request with
+retries, `_http`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ from typing import Generic, TypeVar
 import attrs
 
 from llama_batch_async._config import Config
-from llama_batch_async._convert import RawPage, parse_body, structure_batch_page, structure_page
+from llama_batch_async._convert import RawPage, parse_body, structure_listing
 from llama_batch_async._errors import LlamaBatchError
 from llama_batch_async._http._sender import Sender
 from llama_batch_async._http._wire import Request, build_request
-from llama_batch_async._models import Batch, BatchJob, BatchPage, JobPage
+from llama_batch_async._models import Batch, BatchItem, BatchJob, BatchPage, ItemPage, JobPage
 
 from ._cursor import Cursor, PageRequest, Position
 from ._prefetch import Prefetcher
@@ -31,10 +33,10 @@ from ._query import JobQuery
 from ._walk import Walk
 from ._windows import plan_windows, windowed_pages
 
-__all__ = ["BatchPager", "JobPager", "WalkStats", "page_request"]
+__all__ = ["BatchPager", "ItemPager", "JobPager", "WalkStats", "page_request"]
 
-_Item = TypeVar("_Item", BatchJob, Batch)
-_Page = TypeVar("_Page", JobPage, BatchPage)
+_Item = TypeVar("_Item", BatchJob, Batch, BatchItem)
+_Page = TypeVar("_Page", JobPage, BatchPage, ItemPage)
 
 logger = logging.getLogger(__name__)
 
@@ -82,23 +84,22 @@ class WalkStats:
 def page_request(config: Config, query: JobQuery, page: PageRequest) -> Request:
     """The GET for one page: filters, limit, offset or page token, credentials.
 
-    A v2 query (``query.listing == "batches"``) goes to ``/api/v2/batches``,
-    names its limit ``page_size`` and never sends an offset.
+    Where it goes and what its parameters are called is the query's
+    `Endpoint`'s: its path (path parameters quoted as one segment each), its
+    limit name (``limit`` / ``page_size``); a token-only listing never sends
+    an offset.
 
     Args:
         config: The client's configuration.
         query: The walk's validated query.
         page: What the walk asks for next.
     """
-    if query.listing == "batches":
-        url = config.batches_endpoint
-        params = [*query.filters, ("page_size", str(page.limit))]
-    else:
-        url = config.endpoint
-        params = [*query.filters, ("limit", str(page.limit))]
+    endpoint = query.endpoint
+    url = endpoint.url(config.base_url, query.url_params)
+    params = [*query.filters, (endpoint.limit_param, str(page.limit))]
     if page.token is not None:
         params.append(("page_token", page.token))
-    elif page.offset is not None and query.listing != "batches":
+    elif page.offset is not None and not endpoint.token_only:
         params.append(("offset", str(page.offset)))
     return build_request(config, url, tuple(params))
 
@@ -132,7 +133,9 @@ class _Pager(Generic[_Item, _Page]):
         return f"<{name} filters={dict(self._query.filters)!r} stats={self.stats!r}>"
 
     def _structure(self, payload: object) -> RawPage[_Item]:
-        raise NotImplementedError
+        # The endpoint names this pager's record (the table is not typed per record).
+        record: type[_Item] = self._query.endpoint.record  # type: ignore[assignment]
+        return structure_listing(payload, record)
 
     def _page(
         self, fresh: list[_Item], raw: RawPage[_Item], offset: int, position: Position
@@ -228,9 +231,6 @@ class JobPager(_Pager[BatchJob, JobPage]):
     pages (`JobPage`), or `collect` for a list. Each iteration is a new walk
     from the pager's starting point. Made by `BatchClient.list_jobs`.
     """
-
-    def _structure(self, payload: object) -> RawPage[BatchJob]:
-        return structure_page(payload)
 
     def _page_items(self, page: JobPage) -> tuple[BatchJob, ...]:
         return page.items
@@ -330,9 +330,6 @@ class BatchPager(_Pager[Batch, BatchPage]):
         stats.retries = sum(w.stats.retries for w in walkers)
         stats.limiter_fallbacks = sum(w.stats.limiter_fallbacks for w in walkers)
 
-    def _structure(self, payload: object) -> RawPage[Batch]:
-        return structure_batch_page(payload)
-
     def _page_items(self, page: BatchPage) -> tuple[Batch, ...]:
         return page.items
 
@@ -347,6 +344,30 @@ class BatchPager(_Pager[Batch, BatchPage]):
             next_page_token=raw.next_page_token or None,
             total_size=raw.total_size,
             position=attrs.evolve(position, page_ids=ids),
+        )
+
+
+class ItemPager(_Pager[BatchItem, ItemPage]):
+    """A lazy walk over one job's items (``GET .../{job_id}/items``): nothing sent until iterated.
+
+    The job listing's walk, by offset, with every guarantee it has (each item
+    once under caps and drift, cursors, errors carrying ``.cursor``). Iterate it
+    for items, call `pages` for `ItemPage` s, or `collect` for a list. Made by
+    `BatchClient.list_job_items`.
+    """
+
+    def _page_items(self, page: ItemPage) -> tuple[BatchItem, ...]:
+        return page.items
+
+    def _page(
+        self, fresh: list[BatchItem], raw: RawPage[BatchItem], offset: int, position: Position
+    ) -> ItemPage:
+        return ItemPage(
+            items=tuple(fresh),
+            next_page_token=raw.next_page_token or None,
+            total_size=raw.total_size,
+            offset=offset,
+            position=position,
         )
 
 

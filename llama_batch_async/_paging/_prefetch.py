@@ -18,14 +18,14 @@ from typing import Generic, TypeVar
 import attrs
 
 from llama_batch_async._convert import RawPage
-from llama_batch_async._models import Batch, BatchJob
+from llama_batch_async._models import Batch, BatchItem, BatchJob
 
 from ._cursor import PageRequest
 from ._walk import Walk
 
 __all__ = ["Prefetcher"]
 
-_Item = TypeVar("_Item", BatchJob, Batch)
+_Item = TypeVar("_Item", BatchJob, Batch, BatchItem)
 
 
 @attrs.frozen(slots=True)

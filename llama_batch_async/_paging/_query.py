@@ -10,11 +10,11 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Literal
 
 import attrs
 
-from llama_batch_async._models import BatchStatus, JobStatus, JobType, OpenStrEnum
+from llama_batch_async._endpoints import BATCHES, ITEMS, JOBS, Endpoint
+from llama_batch_async._models import BatchStatus, ItemStatus, JobStatus, JobType, OpenStrEnum
 from llama_batch_async._validate import (
     check_aware_datetime,
     check_choice,
@@ -28,17 +28,13 @@ __all__ = [
     "BEFORE_PARAM",
     "RESERVED_PARAMETERS",
     "JobQuery",
-    "Listing",
     "format_bound",
     "make_batch_query",
+    "make_item_query",
     "make_query",
-    "parse_bound",
     "split_range",
     "window_query",
 ]
-
-Listing = Literal["jobs", "batches"]
-"""Which listing a query walks: v1 jobs (``list_jobs``) or v2 batches (``list_batches``)."""
 
 # The v2 wire names of the created_at bounds (both inclusive).
 AFTER_PARAM = "created_at_on_or_after"
@@ -76,16 +72,30 @@ class JobQuery:
     page_size: int
     offset: int
     max_items: int | None
-    listing: Listing = "jobs"
+    endpoint: Endpoint = JOBS
+    """The listing walked (`_endpoints`): path, limit name, paging mode, record."""
+    path_params: tuple[tuple[str, str], ...] = ()
+    """The path's parameters (the items listing's ``job_id``), already validated."""
 
     @property
     def fingerprint(self) -> str:
-        """A short digest of the filters: a cursor is only valid under the same ones."""
+        """A digest of the listing, its path and filters: a cursor is valid only under the same."""
         shown: object = self.filters
-        if self.listing != "jobs":  # v1 cursors made before v2 keep their digest
-            shown = [self.listing, self.filters]
+        if (
+            self.endpoint.mark is not None
+        ):  # job cursors made before other listings keep their digest
+            shown = [
+                self.endpoint.name,
+                *([self.path_params] if self.path_params else []),
+                self.filters,
+            ]
         text = json.dumps(shown, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def url_params(self) -> dict[str, str]:
+        """The path parameters by name, for `Endpoint.url`."""
+        return dict(self.path_params)
 
     def filter(self, name: str) -> str | None:
         """The wire value of filter ``name``, if the query has it."""
@@ -170,9 +180,54 @@ def make_query(
             *((key, value) for key, value in candidates if value is not None),
             *_extra_pairs(extra_query),
         ),
-        page_size=check_count("page_size", page_size, minimum=1),
+        page_size=_page_size(page_size, JOBS),
         offset=check_count("offset", offset, minimum=0),
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
+    )
+
+
+def _page_size(page_size: object, endpoint: Endpoint) -> int:
+    # spec: batch-job-endpoints - the v1 schema bounds limit to 1-1000 (a 422 above)
+    return check_count("page_size", page_size, minimum=1, maximum=endpoint.max_page_size)
+
+
+def make_item_query(
+    *,
+    job_id: str,
+    status: ItemStatus | str | None,
+    project_id: str | None,
+    organization_id: str | None,
+    page_size: int,
+    offset: int,
+    max_items: int | None,
+) -> JobQuery:
+    """Validate `list_job_items` arguments into a `JobQuery` of the items listing.
+
+    Args:
+        job_id: The job whose items to list (one path segment).
+        status: Only items in this status (an `ItemStatus` or its value).
+        project_id: Sent as ``project_id``.
+        organization_id: Sent as ``organization_id``.
+        page_size: Items per request (``limit``), 1 to 1000.
+        offset: Items to skip at the start, at least 0.
+        max_items: Stop after this many items; None for all.
+
+    Raises:
+        ValueError: An argument is out of range or not a known value; the
+            message names it.
+    """
+    candidates = (
+        ("status", _enum_value("status", status, ItemStatus)),
+        ("project_id", _id_value("project_id", project_id)),
+        ("organization_id", _id_value("organization_id", organization_id)),
+    )
+    return JobQuery(
+        filters=tuple((key, value) for key, value in candidates if value is not None),
+        page_size=_page_size(page_size, ITEMS),
+        offset=check_count("offset", offset, minimum=0),
+        max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
+        endpoint=ITEMS,
+        path_params=(("job_id", check_id("job_id", job_id)),),
     )
 
 
@@ -185,19 +240,6 @@ def format_bound(moment: datetime) -> str:
     utc = moment.astimezone(timezone.utc).replace(tzinfo=None)
     spec = "milliseconds" if utc.microsecond % 1000 == 0 else "microseconds"
     return utc.isoformat(timespec=spec) + "Z"
-
-
-def parse_bound(text: str) -> datetime:
-    """A wire ``created_at`` bound back to an aware datetime: `format_bound`'s inverse.
-
-    Raises:
-        ValueError: Not ISO 8601, or without a UTC offset.
-    """
-    value = text[:-1] + "+00:00" if text.endswith("Z") else text
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"a created_at bound needs a UTC offset, got {text!r}")
-    return moment
 
 
 def make_batch_query(
@@ -248,7 +290,7 @@ def make_batch_query(
         page_size=check_count("page_size", page_size, minimum=1),
         offset=0,
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
-        listing="batches",
+        endpoint=BATCHES,
     )
 
 

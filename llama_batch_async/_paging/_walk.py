@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 from llama_batch_async._convert import RawPage
 from llama_batch_async._errors import PaginationError
-from llama_batch_async._models import Batch, BatchJob
+from llama_batch_async._models import Batch, BatchItem, BatchJob
 
 from ._cursor import Cursor, PageRequest, Position, id_digest
 from ._query import JobQuery
@@ -33,7 +33,7 @@ __all__ = [
     "Walk",
 ]
 
-_Item = TypeVar("_Item", BatchJob, Batch)
+_Item = TypeVar("_Item", BatchJob, Batch, BatchItem)
 
 
 # The bounded memories: flat however long the walk.
@@ -225,7 +225,7 @@ class Walk(Generic[_Item]):
     back only jobs the walk already has) or answers an empty page with a token;
     and it returns to offset if the server ignores ``page_token`` too.
 
-    The v2 batches listing (``query.listing == "batches"``) has no offset: its
+    A token-only listing (v2 batches, ``query.endpoint.token_only``) has no offset: its
     walk is token-only from the first request, and the rules that apply to
     tokens (a repeated token, empty pages that promise more, pages of repeats,
     an end that ``total_size`` contradicts) apply unchanged.
@@ -260,7 +260,7 @@ class Walk(Generic[_Item]):
         self._cap: int | None = None  # the server's confirmed limit cap
         self._sized = False  # seen a full page: the server's page size is known
         # v2: the listing pages by token only; the first request sends none.
-        self._token_only = query.listing == "batches"
+        self._token_only = query.endpoint.token_only
         # A cursor inside a page (cut by a windowed walk's max_items): the page its
         # token names is asked again, and its first `skip` records were delivered.
         # The tail's ids drop the last of them wherever the page now has them (a

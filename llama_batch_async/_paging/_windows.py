@@ -32,13 +32,12 @@ from llama_batch_async._config import MAX_WINDOWS
 from llama_batch_async._models import BatchPage
 from llama_batch_async._validate import check_count
 
-from ._cursor import Cursor, Position
+from ._cursor import Cursor, Position, parse_bound
 from ._query import (
     AFTER_PARAM,
     BEFORE_PARAM,
     JobQuery,
     format_bound,
-    parse_bound,
     split_range,
     window_query,
 )
