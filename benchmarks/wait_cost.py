@@ -1,4 +1,4 @@
-"""Requests per poll of ``finished_jobs`` / ``wait_for_jobs``: the wait-cost rows of docs/benchmarks.md.
+"""Requests per poll of ``finished_jobs`` / ``wait_for_jobs``: the wait-cost rows of the docs.
 
 Run with ``python benchmarks/wait_cost.py`` in an environment with the package.
 Costs are request COUNTS, not times: each scenario serves a FakeLlamaCloud on
@@ -65,7 +65,7 @@ async def measure(
             finished = client.finished_jobs(awaited, poll_interval=0.001, on_seen=on_seen)
             async with contextlib.aclosing(finished) as stream:
                 done = [job.id async for job in stream]
-        assert sorted(done) == sorted(awaited), "every awaited job must finish"  # noqa: S101
+        assert sorted(done) == sorted(awaited), "every awaited job must finish"
         return len(cloud.requests), seen
 
 
@@ -78,7 +78,7 @@ async def main() -> None:
     deep_jobs = _running(5000)
     deep_ids = [job["id"] for job in deep_jobs[-3:]]
     many_jobs = _running(500)
-    many_ids = [job["id"] for job in random.Random(1).sample(many_jobs, 400)]  # noqa: S311
+    many_ids = [job["id"] for job in random.Random(1).sample(many_jobs, 400)]
 
     rows = []
     for name, jobs, ids, cap in (

@@ -19,6 +19,8 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     BatchNotFoundError,
+    ConflictError,
+    CreateUncertainError,
     JobNotFoundError,
     LlamaBatchError,
     NotFoundError,
@@ -37,6 +39,7 @@ from ._http._wire import Request, Response
 from ._models import (
     Batch,
     BatchConfig,
+    BatchItem,
     BatchJob,
     BatchJobConfig,
     BatchJobReference,
@@ -44,11 +47,15 @@ from ._models import (
     BatchPage,
     BatchResult,
     BatchStatus,
+    ItemPage,
+    ItemStatus,
+    JobCancellation,
     JobPage,
+    JobProgress,
     JobStatus,
     JobType,
 )
-from ._paging._pager import BatchPager, JobPager, WalkStats
+from ._paging._pager import BatchPager, ItemPager, JobPager, WalkStats
 from ._polling._batches import BatchEvent
 from ._polling._jobs import JobEvent
 
@@ -62,6 +69,7 @@ __all__ = [
     "BatchClient",
     "BatchConfig",
     "BatchEvent",
+    "BatchItem",
     "BatchJob",
     "BatchJobConfig",
     "BatchJobReference",
@@ -72,11 +80,18 @@ __all__ = [
     "BatchResult",
     "BatchStatus",
     "CheckpointStore",
+    "ConflictError",
+    "CreateUncertainError",
     "FileCheckpointStore",
+    "ItemPage",
+    "ItemPager",
+    "ItemStatus",
+    "JobCancellation",
     "JobEvent",
     "JobNotFoundError",
     "JobPage",
     "JobPager",
+    "JobProgress",
     "JobStatus",
     "JobType",
     "Limiter",

@@ -10,17 +10,19 @@ The tree, drawn:
     │   ├── NotFoundError                404
     │   │   ├── JobNotFoundError         get_job / cancel_job / wait_for_jobs: no such job
     │   │   └── BatchNotFoundError       get_batch / wait_for_batches: no such batch
+    │   ├── ConflictError                409 (cancel_job / cancel_batch: already finished)
     │   ├── UnprocessableEntityError     422
     │   ├── RateLimitError               429
     │   └── ServerError                  5xx
     ├── APIConnectionError               no usable response (reset, TLS, truncated body)
     │   ├── APITimeoutError              one attempt took longer than ``timeout``
-    │   └── ResponseTooLargeError        the body passed ``max_response_bytes`` (not retried)
+    │   ├── ResponseTooLargeError        the body passed ``max_response_bytes`` (not retried)
+    │   └── CreateUncertainError         a create may have reached the server: not resent
     ├── ResponseValidationError          the body is not what the reference says
     ├── PaginationError                  the server's paging is inconsistent
     └── WaitTimeoutError                 wait_for_jobs: time ran out (also a TimeoutError)
 
-Statuses without a class of their own (408, 409, other 4xx) are plain
+Statuses without a class of their own (408, other 4xx) are plain
 `APIStatusError`. Every text built from server data (request id, body excerpt,
 a wrapped aiohttp message) goes through `redact` first, so a server that echoes
 the API key or the session cookie cannot put it into a message or a log.
@@ -44,6 +46,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BatchNotFoundError",
+    "ConflictError",
+    "CreateUncertainError",
     "JobNotFoundError",
     "LlamaBatchError",
     "NotFoundError",
@@ -140,6 +144,14 @@ class UnprocessableEntityError(APIStatusError):
     """422: the server rejected a query parameter."""
 
 
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the record's state (cancelling a finished job or batch).
+
+    A GET that meets a 409 is retried (a transient lock); a write is not:
+    the state it conflicts with will not change by asking again.
+    """
+
+
 class RateLimitError(APIStatusError):
     """429: too many requests; ``retry_after`` says how long to wait, when sent."""
 
@@ -154,11 +166,29 @@ class APIConnectionError(LlamaBatchError):
     Attributes:
         retryable: False for failures that another attempt cannot fix, such as a
             TLS certificate the client does not trust.
+        sent: False only when the request certainly never reached the server
+            (the connection was refused, the name did not resolve): a create
+            is retried then, and only then.
     """
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(self, message: str, *, retryable: bool = True, sent: bool = True) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.sent = sent
+
+
+class CreateUncertainError(APIConnectionError):
+    """A create (`create_job`, `create_batch`) may have reached the server, and was not resent.
+
+    The connection failed after the request was sent (a reset, a timeout), so
+    the job or batch may exist. A create is never sent twice blindly: list
+    the jobs of the directory (``list_jobs(directory_id=...)``) or the batches
+    of the source directory (``list_batches(source_directory_id=...)``),
+    newest first, to find it before creating again.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=False, sent=True)
 
 
 class APITimeoutError(APIConnectionError):
@@ -292,6 +322,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
     422: UnprocessableEntityError,
     429: RateLimitError,
 }

@@ -10,6 +10,7 @@ from llama_batch_async._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ConflictError,
     LlamaBatchError,
     NotFoundError,
     PaginationError,
@@ -37,7 +38,7 @@ from llama_batch_async._errors import (
         pytest.param(504, ServerError, id="504-server"),
         pytest.param(599, ServerError, id="599-server"),
         pytest.param(408, APIStatusError, id="408-plain"),
-        pytest.param(409, APIStatusError, id="409-plain"),
+        pytest.param(409, ConflictError, id="409-conflict"),
         pytest.param(418, APIStatusError, id="418-plain"),
     ],
 )

@@ -48,17 +48,47 @@ class RetryPolicy:
     retry_after_cap: float = 60.0
     backoff_base: float = 0.5
     backoff_max: float = 30.0
+    write: bool = False
+    """The request is a write (a POST): a 409 is its answer, not a transient state."""
+    idempotent: bool = True
+    """False for a create: retried only when the server certainly did not act on it."""
+
+    def for_request(self, *, write: bool, idempotent: bool) -> RetryPolicy:
+        """This policy for one request: a GET keeps it; a write or a create narrows it."""
+        if not write and idempotent:
+            return self
+        return attrs.evolve(self, write=write, idempotent=idempotent)
 
     def should_retry(self, exc: BaseException) -> bool:
         """True when another attempt may succeed after ``exc``."""
         if isinstance(exc, APIStatusError):
-            if exc.status_code not in RETRY_STATUSES:
-                return False
+            final = (
+                exc.status_code not in RETRY_STATUSES
+                # a write's 409 is a state conflict: asking again changes nothing
+                or (self.write and exc.status_code == 409)
+                # spec: batch-job-endpoints - a create that may have reached the
+                # server is never sent again blindly
+                or (not self.idempotent and not _did_not_act(exc))
+            )
             # spec: retry - a Retry-After past the cap is not slept through
-            return exc.retry_after is None or exc.retry_after <= self.retry_after_cap
+            return not final and (
+                exc.retry_after is None or exc.retry_after <= self.retry_after_cap
+            )
         if isinstance(exc, APIConnectionError):
+            if not self.idempotent and exc.sent:
+                return False  # reset or timeout after sending: the create may exist
             return exc.retryable
         return False
+
+
+def _did_not_act(exc: APIStatusError) -> bool:
+    """A status that says the server did not act on the request: 429, or 503 with Retry-After.
+
+    A 429 is refused before any work; a 503 that names when to come back is
+    an overloaded server turning requests away. A 500, 502, 504 or a bare 503
+    may come after the work was done.
+    """
+    return exc.status_code == 429 or (exc.status_code == 503 and exc.retry_after is not None)
 
 
 class _Wait(tenacity.wait.wait_base):

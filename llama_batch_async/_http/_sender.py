@@ -77,7 +77,8 @@ class Sender:
             response = await self.transport.send(request)
             if logger.isEnabledFor(logging.DEBUG):
                 logger.debug(
-                    "GET %s?%s -> %d in %.3f s (attempt %d)",
+                    "%s %s?%s -> %d in %.3f s (attempt %d)",
+                    request.method,
                     request.url,
                     urlencode(request.params),
                     response.status,
@@ -95,8 +96,11 @@ class Sender:
         # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
         fallbacks = getattr(self.limiter, "fallbacks", None)
         try:
+            policy = self.policy.for_request(
+                write=request.method != "GET", idempotent=request.idempotent
+            )
             return await call_with_retries(
-                attempt, self.policy, sleep=self.sleep, gate=self.limiter, on_retry=on_retry
+                attempt, policy, sleep=self.sleep, gate=self.limiter, on_retry=on_retry
             )
         finally:
             if isinstance(fallbacks, int) and counts is not None:

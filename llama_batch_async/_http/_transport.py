@@ -157,7 +157,10 @@ class AiohttpTransport:
         return urllib.request.getproxies().get(url.scheme)
 
     async def send(self, request: Request) -> Response:
-        """Send one GET, following up to 5 redirects, and read the whole body.
+        """Send one request, following up to 5 redirects (GETs only), and read the whole body.
+
+        A write (POST) follows no redirect: its 3xx is the answer (an
+        `APIStatusError`), so its body is never sent to a second URL.
 
         Args:
             request: What to send.
@@ -182,9 +185,11 @@ class AiohttpTransport:
         error: APIConnectionError
         try:
             for _ in range(_MAX_REDIRECTS + 1):
-                async with session.get(
+                async with session.request(
+                    request.method,
                     url,
                     params=params,
+                    data=request.body,
                     headers=headers,
                     allow_redirects=False,
                     timeout=timeout,
@@ -193,7 +198,7 @@ class AiohttpTransport:
                     redirect = decide_redirect(
                         resp.url, resp.status, resp.headers.get("Location"), origin=origin
                     )
-                    if redirect is not None:
+                    if redirect is not None and request.method == "GET":
                         url = redirect.url
                         params = None  # the Location carries its own query
                         if not redirect.keep_credentials:
@@ -355,6 +360,12 @@ def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
         )
     if isinstance(exc, aiohttp.InvalidURL):
         return APIConnectionError(_one_line(f"invalid URL: {exc}"), retryable=False)
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        # Refused, unresolvable, or no connection within the connect timeout: the
+        # request never left, so even a create may be sent again (sent=False).
+        return APIConnectionError(
+            _one_line(f"cannot reach {host}: {type(exc).__name__}: {exc}"), sent=False
+        )
     if isinstance(exc, asyncio.TimeoutError):
         # aiohttp's own deadline; a caller's asyncio.timeout arrives as
         # CancelledError and is never caught.

@@ -40,12 +40,15 @@ _HTTP_SCHEMES = frozenset({"http", "https"})
 
 @attrs.frozen(slots=True)
 class Request:
-    """One GET to send. ``headers`` may hold the key, so it stays out of the repr.
+    """One request to send. ``headers`` may hold the key, so it stays out of the repr.
 
     ``secrets`` are the credential values in ``headers`` (API key, session
     cookie): what `redact` masks in any text built from the answer. ``timeout``
     is the seconds this attempt may take (the sending client's setting; None:
-    the transport's own).
+    the transport's own). ``method`` is ``GET`` unless a write (``POST``) sets
+    it; ``body`` is its JSON body. ``idempotent`` is False for a request the
+    server may act on twice if it is sent twice (a create): the retry policy
+    then retries it only when the server certainly did not act on it.
     """
 
     url: str
@@ -53,6 +56,9 @@ class Request:
     headers: Mapping[str, str] = attrs.field(repr=False)
     secrets: tuple[str, ...] = attrs.field(default=(), repr=False)
     timeout: float | None = None
+    method: str = "GET"
+    body: bytes | None = attrs.field(default=None, repr=False)
+    idempotent: bool = True
 
 
 @attrs.frozen(slots=True)
@@ -95,15 +101,28 @@ def build_batch_request(
     return build_request(config, url, params)
 
 
-def build_request(config: Config, url: str, params: tuple[tuple[str, str], ...]) -> Request:
-    """A GET of ``url`` with ``params``: the client's headers and credentials added.
+def build_request(
+    config: Config,
+    url: str,
+    params: tuple[tuple[str, str], ...],
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    idempotent: bool = True,
+) -> Request:
+    """A request of ``url`` with ``params``: the client's headers and credentials added.
 
     Args:
         config: The client's configuration (key, session cookie, timeout).
         url: The full URL (one of the config's endpoints, or one under it).
         params: The query parameters, in the order they are sent.
+        method: ``GET``, or ``POST`` for a write.
+        body: The JSON body of a write (sent with ``Content-Type: application/json``).
+        idempotent: False for a create (see `Request`).
     """
     headers = {"Accept": "application/json", "User-Agent": _user_agent()}
+    if body is not None:
+        headers["Content-Type"] = "application/json"
     secrets: list[str] = []
     if config.api_key is not None:
         headers["Authorization"] = f"Bearer {config.api_key}"
@@ -113,7 +132,14 @@ def build_request(config: Config, url: str, params: tuple[tuple[str, str], ...])
         headers["Cookie"] = f"session={config.session_cookie}"
         secrets.append(config.session_cookie)
     return Request(
-        url=url, params=params, headers=headers, secrets=tuple(secrets), timeout=config.timeout
+        url=url,
+        params=params,
+        headers=headers,
+        secrets=tuple(secrets),
+        timeout=config.timeout,
+        method=method,
+        body=body,
+        idempotent=idempotent,
     )
 
 
