@@ -11,10 +11,12 @@ request sent from here is `get_batch`'s, through the `Sender`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Iterable, Mapping, Sequence
+import contextlib
+import json
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import attrs
 
@@ -30,27 +32,68 @@ from ._config import (
     MAX_PREFETCH,
     make_config,
 )
-from ._convert import parse_body, structure_batch
-from ._errors import BatchNotFoundError, NotFoundError
+from ._convert import (
+    parse_body,
+    structure_batch,
+    structure_cancellation,
+    structure_job,
+    structure_job_progress,
+)
+from ._endpoints import (
+    BATCH_CANCEL_PATH,
+    BATCHES,
+    JOB_CANCEL_PATH,
+    JOB_PATH,
+    JOBS,
+    resource_url,
+)
+from ._errors import (
+    APIConnectionError,
+    BatchNotFoundError,
+    ConflictError,
+    CreateUncertainError,
+    JobNotFoundError,
+    NotFoundError,
+)
 from ._http._limiter import Limiter, LocalLimiter
 from ._http._retry import RetryPolicy
 from ._http._sender import Sender
 from ._http._transport import AiohttpTransport, Transport
-from ._http._wire import build_batch_request
-from ._models import Batch, BatchJob, BatchStatus, JobStatus, JobType
+from ._http._wire import build_batch_request, build_request
+from ._models import (
+    Batch,
+    BatchJob,
+    BatchJobType,
+    BatchStatus,
+    ItemStatus,
+    JobCancellation,
+    JobProgress,
+    JobStatus,
+    JobType,
+)
 from ._paging._cursor import resume_start
-from ._paging._pager import BatchPager, JobPager
-from ._paging._query import make_batch_query, make_query
+from ._paging._pager import BatchPager, ItemPager, JobPager
+from ._paging._query import make_batch_query, make_item_query, make_query
 from ._paging._windows import check_windows
 from ._polling import _batches as _batch_watch
 from ._polling import _jobs as _watch
 from ._polling._poller import Pacing
-from ._validate import check_count, check_flag, check_id, check_seconds
+from ._validate import (
+    check_choice,
+    check_count,
+    check_flag,
+    check_id,
+    check_ids,
+    check_seconds,
+    must_be,
+)
 
 if TYPE_CHECKING:  # annotations only: aiohttp is imported at run time by _transport alone
     import aiohttp
 
 __all__ = ["BatchClient"]
+
+_T = TypeVar("_T")
 
 _CLOSED = "this BatchClient is closed; create a new one"
 
@@ -563,6 +606,244 @@ class BatchClient:
         )
         return _batch_watch.batch_getter(self.get_batch, expand_results), ids, pacing
 
+    # ------------------------------------------------------------ one job, its items, writes
+
+    async def get_job(
+        self,
+        job_id: str,
+        *,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+    ) -> JobProgress:
+        """Fetch one job's status (``GET .../batch-processing/{job_id}``), with retries.
+
+        One request, whatever the job's place in the listing. Retries, the
+        client-wide 429 pause and the limiter apply as for a page.
+
+        Args:
+            job_id: The job's id (one path segment).
+            project_id: Sent as ``project_id`` (scopes the lookup).
+            organization_id: Sent as ``organization_id``.
+
+        Returns:
+            A `JobProgress`: ``.job`` (the `BatchJob` a listing yields) and
+            ``.progress_percentage``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            JobNotFoundError: No such job (HTTP 404); ``.missing``, ``.request_id``.
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        job_id = check_id("job_id", job_id)
+        params = _scope(project_id, organization_id)
+        url = resource_url(self._context.config.base_url, JOB_PATH, job_id=job_id)
+        request = build_request(self._context.config, url, params)
+        async with _job_not_found(job_id):
+            return await self._context.send(request, _decode(structure_job_progress))
+
+    def list_job_items(
+        self,
+        job_id: str,
+        *,
+        status: ItemStatus | str | None = None,
+        project_id: str | None = None,
+        organization_id: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        offset: int = 0,
+        max_items: int | None = None,
+        resume_from: str | None = None,
+        prefetch: int = DEFAULT_PREFETCH,
+    ) -> ItemPager:
+        """List one job's items (``GET .../{job_id}/items``), lazily: returns an `ItemPager`.
+
+        The same walk as `list_jobs` (by offset, each item once under server
+        caps and drift, ``async for`` / ``.pages()`` / ``.collect()``, errors
+        carrying ``.cursor``), over the job's items: the files that failed
+        (``status="failed"``), completed, were skipped.
+
+        Args:
+            job_id: The job's id (one path segment).
+            status: Only items in this status (`ItemStatus` or ``"failed"``, ...).
+            project_id: Sent as ``project_id``.
+            organization_id: Sent as ``organization_id``.
+            page_size: Items per request (``limit``), 1 to 1000; the server may cap it.
+            offset: Items to skip at the start.
+            max_items: Stop after this many items; None for all.
+            resume_from: An `ItemPage.cursor` (or an error's ``.cursor``) of the
+                same job and filters; a cursor of another job, filter or
+                listing is refused.
+            prefetch: Page requests to keep in flight ahead (as `list_jobs`).
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            JobNotFoundError: (while iterating) no such job (HTTP 404).
+        """
+        self._check_open()
+        query = make_item_query(
+            job_id=job_id,
+            status=status,
+            project_id=project_id,
+            organization_id=organization_id,
+            page_size=page_size,
+            offset=offset,
+            max_items=max_items,
+        )
+        check_count("prefetch", prefetch, minimum=0, maximum=MAX_PREFETCH)
+        start = resume_start(resume_from, query, offset=offset)
+        return ItemPager(
+            self._context, query, start=start, resume_from=resume_from, prefetch=prefetch
+        )
+
+    async def cancel_job(self, job_id: str, *, reason: str | None = None) -> JobCancellation:
+        """Cancel one job (``POST .../{job_id}/cancel``, body ``{"reason": ...}``).
+
+        The server stops the job and marks its pending items ``cancelled``;
+        items being processed may still complete. A cancel is idempotent on
+        the server's side, so it is retried like a read (connection errors,
+        408, 429, 5xx); a 409 (the job already finished) is final.
+
+        Args:
+            job_id: The job's id (one path segment).
+            reason: Why, for the job's record; None sends ``{}``.
+
+        Returns:
+            A `JobCancellation`: ``job_id``, ``status``, ``processed_items``, ``message``.
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            JobNotFoundError: No such job (HTTP 404).
+            ConflictError: The job cannot be cancelled (HTTP 409: already finished).
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        job_id = check_id("job_id", job_id)
+        if reason is not None and not isinstance(reason, str):
+            raise must_be("reason", "None or a string", reason)
+        # spec: batch-job-endpoints - the cancel endpoint requires a body, even an empty one
+        body = _json_body({} if reason is None else {"reason": reason}, "reason")
+        url = resource_url(self._context.config.base_url, JOB_CANCEL_PATH, job_id=job_id)
+        request = build_request(self._context.config, url, (), method="POST", body=body)
+        async with _job_not_found(job_id), _not_cancellable(f"job {job_id!r}"):
+            return await self._context.send(request, _decode(structure_cancellation))
+
+    async def create_job(
+        self,
+        *,
+        job_config: Mapping[str, object],
+        directory_id: str | None = None,
+        item_ids: Iterable[str] | None = None,
+    ) -> BatchJob:
+        """Start a batch job (``POST /api/v1/beta/batch-processing``) over a directory or items.
+
+        A create is not idempotent, and the API takes no idempotency key: it is
+        retried only when the server certainly did not act on it (the
+        connection was refused, a 429, a 503 with ``Retry-After``). A failure
+        after the request was sent raises `CreateUncertainError`: the job may
+        exist; find it with ``list_jobs(directory_id=...)`` (newest first)
+        before creating again.
+
+        Args:
+            job_config: The job's configuration as the vendor documents it
+                (``{"job_name": "parse_raw_file_job", "parameters": {...}}``),
+                passed through as JSON.
+            directory_id: Process every file of this directory.
+            item_ids: Process these items. Exactly one of ``directory_id`` and
+                ``item_ids``.
+
+        Returns:
+            The new job's record (201).
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            CreateUncertainError: The request may have reached the server.
+            LlamaBatchError: Any other failure (a 4xx, a 5xx: not retried).
+        """
+        self._check_open()
+        document = _job_document(job_config, directory_id, item_ids)
+        body = _json_body(document, "job_config")
+        url = self._context.config.base_url + JOBS.path
+        request = build_request(
+            self._context.config, url, (), method="POST", body=body, idempotent=False
+        )
+        where = (
+            f"list_jobs(directory_id={directory_id!r})"
+            if directory_id is not None
+            else "list_jobs() (newest first)"
+        )
+        async with _uncertain("job", where):
+            return await self._context.send(request, _decode(structure_job))
+
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        """Cancel one v2 batch (``POST /api/v2/batches/{batch_id}/cancel``); returns the batch.
+
+        It returns at once; the batch reaches ``CANCELLED`` once processing
+        stops, and files that finished keep their results. Retried like a read
+        (a cancel is idempotent on the server); a batch already completed,
+        failed or cancelled cannot be cancelled: `ConflictError`, not retried.
+
+        Raises:
+            ValueError: A bad ``batch_id``, before any request.
+            RuntimeError: The client is closed.
+            BatchNotFoundError: No such batch (HTTP 404).
+            ConflictError: The batch is already terminal (HTTP 409).
+            LlamaBatchError: Any other failure, after the retries.
+        """
+        self._check_open()
+        batch_id = check_id("batch_id", batch_id)
+        url = resource_url(self._context.config.base_url, BATCH_CANCEL_PATH, batch_id=batch_id)
+        request = build_request(self._context.config, url, (), method="POST")
+        async with _batch_not_found(batch_id), _not_cancellable(f"batch {batch_id!r}"):
+            return await self._context.send(request, _decode_batch)
+
+    async def create_batch(
+        self,
+        *,
+        source_directory_id: str,
+        job_type: BatchJobType | str,
+        configuration_id: str,
+        webhook_configurations: Sequence[Mapping[str, object]] | None = None,
+    ) -> Batch:
+        """Start a v2 batch (``POST /api/v2/batches``) over a source directory.
+
+        Sent once: like `create_job`, retried only when the server certainly
+        did not act; after a failure once sent, `CreateUncertainError` (find
+        the batch with ``list_batches(source_directory_id=...)``).
+
+        Args:
+            source_directory_id: The directory whose files to process.
+            job_type: The product job per file (`BatchJobType`: ``"parse_v2"``,
+                ``"extract_v2"``).
+            configuration_id: The product configuration or preset id.
+            webhook_configurations: Webhooks as the vendor documents them,
+                passed through as JSON.
+
+        Returns:
+            The new batch (201).
+
+        Raises:
+            ValueError: A bad argument, named in the message, before any request.
+            RuntimeError: The client is closed.
+            CreateUncertainError: The request may have reached the server.
+            LlamaBatchError: Any other failure (not retried).
+        """
+        self._check_open()
+        document = _batch_document(
+            source_directory_id, job_type, configuration_id, webhook_configurations
+        )
+        body = _json_body(document, "webhook_configurations")
+        url = self._context.config.base_url + BATCHES.path
+        request = build_request(
+            self._context.config, url, (), method="POST", body=body, idempotent=False
+        )
+        where = f"list_batches(source_directory_id={source_directory_id!r})"
+        async with _uncertain("batch", where):
+            return await self._context.send(request, _decode_batch)
+
     def with_options(
         self,
         *,
@@ -752,3 +1033,149 @@ async def _get_batch(
 
 def _decode_batch(body: bytes) -> Batch:
     return structure_batch(parse_body(body))
+
+
+# ---------------------------------------------------------------- single calls and writes
+
+
+def _decode(structure: Callable[[object], _T]) -> Callable[[bytes], _T]:
+    """A body decoder: JSON, then ``structure`` (both raise `ResponseValidationError`)."""
+
+    def decode(body: bytes) -> _T:
+        return structure(parse_body(body))
+
+    return decode
+
+
+def _scope(project_id: object, organization_id: object) -> tuple[tuple[str, str], ...]:
+    """``project_id`` / ``organization_id`` as query pairs, each checked as an id."""
+    return tuple(
+        (name, check_id(name, value))
+        for name, value in (("project_id", project_id), ("organization_id", organization_id))
+        if value is not None
+    )
+
+
+def _json_body(document: object, name: str) -> bytes:
+    """``document`` as JSON bytes; a value JSON cannot hold is a ValueError naming ``name``."""
+    try:
+        return json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must hold JSON values only: {exc}") from None
+
+
+def _job_document(job_config: object, directory_id: object, item_ids: object) -> dict[str, object]:
+    """The create_job body, its arguments checked (ValueError naming the bad one)."""
+    if not isinstance(job_config, Mapping) or not all(isinstance(k, str) for k in job_config):
+        raise must_be(
+            "job_config", "a mapping of str keys (the vendor's job configuration)", job_config
+        )
+    if (directory_id is None) == (item_ids is None):
+        raise ValueError("pass exactly one of directory_id and item_ids")
+    document: dict[str, object] = {"job_config": dict(job_config)}
+    if directory_id is not None:
+        document["directory_id"] = check_id("directory_id", directory_id)
+    else:
+        document["item_ids"] = list(check_ids("item_ids", item_ids))
+    return document
+
+
+def _batch_document(
+    source_directory_id: object,
+    job_type: object,
+    configuration_id: object,
+    webhook_configurations: object,
+) -> dict[str, object]:
+    """The create_batch body, its arguments checked (ValueError naming the bad one)."""
+    if isinstance(job_type, BatchJobType):
+        kind = str(job_type.value)
+    else:
+        kind = check_choice("job_type", job_type, (member.value for member in BatchJobType))
+    document: dict[str, object] = {
+        "source_directory_id": check_id("source_directory_id", source_directory_id),
+        "config": {
+            "job": {
+                "type": kind,
+                "configuration_id": check_id("configuration_id", configuration_id),
+            }
+        },
+    }
+    if webhook_configurations is not None:
+        if (
+            isinstance(webhook_configurations, str | bytes | Mapping)
+            or not isinstance(webhook_configurations, Sequence)
+            or not all(isinstance(hook, Mapping) for hook in webhook_configurations)
+        ):
+            raise must_be(
+                "webhook_configurations", "None or a list of mappings", webhook_configurations
+            )
+        document["webhook_configurations"] = [dict(hook) for hook in webhook_configurations]
+    return document
+
+
+@contextlib.asynccontextmanager
+async def _job_not_found(job_id: str) -> AsyncIterator[None]:
+    """A 404 for ``job_id`` becomes `JobNotFoundError` (request id and body kept)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        if isinstance(exc, JobNotFoundError):
+            raise
+        raise JobNotFoundError(
+            f"job {job_id!r} not found (HTTP 404"
+            + (f", request id {exc.request_id}" if exc.request_id else "")
+            + ")",
+            missing=(job_id,),
+            request_id=exc.request_id,
+            body=exc.body,
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def _batch_not_found(batch_id: str) -> AsyncIterator[None]:
+    """A 404 for ``batch_id`` becomes `BatchNotFoundError` (request id and body kept)."""
+    try:
+        yield
+    except NotFoundError as exc:
+        if isinstance(exc, BatchNotFoundError):
+            raise
+        raise BatchNotFoundError(
+            f"batch {batch_id!r} not found (HTTP 404"
+            + (f", request id {exc.request_id}" if exc.request_id else "")
+            + ")",
+            missing=(batch_id,),
+            request_id=exc.request_id,
+            body=exc.body,
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def _not_cancellable(what: str) -> AsyncIterator[None]:
+    """A cancel's 409 says the record already finished: the message says so."""
+    try:
+        yield
+    except ConflictError as exc:
+        raise ConflictError(
+            f"{what} cannot be cancelled: it has already finished (HTTP 409"
+            + (f", request id {exc.request_id}" if exc.request_id else "")
+            + ")"
+            + (f": {exc.body}" if exc.body else ""),
+            status_code=409,
+            request_id=exc.request_id,
+            body=exc.body,
+        ) from None
+
+
+@contextlib.asynccontextmanager
+async def _uncertain(noun: str, where: str) -> AsyncIterator[None]:
+    """A create's connection failure once sent becomes `CreateUncertainError`."""
+    try:
+        yield
+    except APIConnectionError as exc:
+        if not exc.sent or isinstance(exc, CreateUncertainError):
+            raise
+        raise CreateUncertainError(
+            f"the create request may have reached the server ({exc}); the {noun} may exist "
+            f"and the request was not sent again: look for it with {where} before creating "
+            "another"
+        ) from exc

@@ -18,10 +18,22 @@ from urllib.parse import quote
 
 import attrs
 
-from ._errors import BatchNotFoundError, JobNotFoundError, NotFoundError
+from ._errors import BatchNotFoundError, JobNotFoundError
 from ._models import Batch, BatchItem, BatchJob
 
-__all__ = ["BATCHES", "ITEMS", "JOBS", "V1_MAX_PAGE_SIZE", "Endpoint", "Paging"]
+__all__ = [
+    "BATCHES",
+    "BATCH_CANCEL_PATH",
+    "BATCH_PATH",
+    "ITEMS",
+    "JOBS",
+    "JOB_CANCEL_PATH",
+    "JOB_PATH",
+    "V1_MAX_PAGE_SIZE",
+    "Endpoint",
+    "Paging",
+    "resource_url",
+]
 
 Paging = Literal["offset", "token"]
 """How a listing pages: by ``offset`` (v1; a token signals more) or by token only (v2)."""
@@ -47,7 +59,9 @@ class Endpoint:
         page: The page class whose ``cursor`` a good ``resume_from`` comes from.
         filter_names: The filters a cursor is bound to, for the refusal message.
         record: The record class of its items (what the converter structures).
-        not_found: The error a 404 for the listing's scope becomes.
+        not_found: The error a 404 becomes when the path names a record (the
+            items listing's job); None: a 404 stays `NotFoundError` (the
+            listing itself, or its project, does not exist).
         max_page_size: The largest page size the server accepts, if it says.
     """
 
@@ -60,7 +74,7 @@ class Endpoint:
     page: str
     filter_names: str
     record: type[BatchJob | BatchItem | Batch]
-    not_found: type[NotFoundError] = NotFoundError
+    not_found: type[JobNotFoundError] | type[BatchNotFoundError] | None = None
     max_page_size: int | None = None
 
     @property
@@ -84,7 +98,6 @@ JOBS = Endpoint(
     page="JobPage",
     filter_names="directory_id, job_type, status, project_id and organization_id",
     record=BatchJob,
-    not_found=JobNotFoundError,
     max_page_size=V1_MAX_PAGE_SIZE,
 )
 """``GET /api/v1/beta/batch-processing``: the job listing (`list_jobs`)."""
@@ -116,6 +129,21 @@ BATCHES = Endpoint(
         "status, project_id, organization_id, source_directory_id, created_after and created_before"
     ),
     record=Batch,
-    not_found=BatchNotFoundError,
 )
 """``GET /api/v2/batches``: the v2 batch listing (`list_batches`)."""
+
+
+# The single-record endpoints (not listings): their paths, each id one segment.
+JOB_PATH = JOBS.path + "/{job_id}"
+"""``GET``: one job's status (`get_job`); ``POST`` to `JOBS`' path creates one."""
+JOB_CANCEL_PATH = JOB_PATH + "/cancel"
+"""``POST``: cancel one job (`cancel_job`)."""
+BATCH_PATH = BATCHES.path + "/{batch_id}"
+"""``GET``: one v2 batch (`get_batch`); ``POST`` to `BATCHES`' path creates one."""
+BATCH_CANCEL_PATH = BATCH_PATH + "/cancel"
+"""``POST``: cancel one v2 batch (`cancel_batch`)."""
+
+
+def resource_url(base_url: str, path: str, **ids: str) -> str:
+    """``base_url`` + ``path`` with each ``{name}`` filled by its id, quoted as one segment."""
+    return base_url + path.format(**{key: quote(value, safe="") for key, value in ids.items()})

@@ -22,7 +22,7 @@ import attrs
 
 from llama_batch_async._config import Config
 from llama_batch_async._convert import RawPage, parse_body, structure_listing
-from llama_batch_async._errors import LlamaBatchError
+from llama_batch_async._errors import LlamaBatchError, NotFoundError
 from llama_batch_async._http._sender import Sender
 from llama_batch_async._http._wire import Request, build_request
 from llama_batch_async._models import Batch, BatchItem, BatchJob, BatchPage, ItemPage, JobPage
@@ -218,7 +218,10 @@ class _Pager(Generic[_Item, _Page]):
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
         request = page_request(self._context.config, self._query, page)
-        return await self._context.send(request, self._decode, stats)
+        try:
+            return await self._context.send(request, self._decode, stats)
+        except NotFoundError as exc:
+            raise _not_found(self._query, exc) from None
 
     def _decode(self, body: bytes) -> RawPage[_Item]:
         return self._structure(parse_body(body))
@@ -369,6 +372,22 @@ class ItemPager(_Pager[BatchItem, ItemPage]):
             offset=offset,
             position=position,
         )
+
+
+def _not_found(query: JobQuery, exc: NotFoundError) -> NotFoundError:
+    """A 404 of a listing whose path names a record (a job's items): that record's error."""
+    error_class = query.endpoint.not_found
+    if error_class is None or not query.path_params or isinstance(exc, error_class):
+        return exc
+    ((name, record_id),) = query.path_params
+    return error_class(
+        f"{name.removesuffix('_id')} {record_id!r} not found (HTTP 404"
+        + (f", request id {exc.request_id}" if exc.request_id else "")
+        + ")",
+        missing=(record_id,),
+        request_id=exc.request_id,
+        body=exc.body,
+    )
 
 
 def _cut(page: BatchPage, left: int) -> BatchPage:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
+from ._actions import JobActions
 from ._batch_listing import BatchListing, PageTokenError, PageTokens, validation_error
 from ._jobs import (
     JOB_STATUSES,
@@ -47,7 +48,7 @@ def _random_step(rng: random.Random) -> timedelta:
     return timedelta(seconds=rng.randint(1, 120), milliseconds=rng.randint(0, 999))
 
 
-class Listing(BatchListing):
+class Listing(BatchListing, JobActions):
     """The list endpoint's answers as plain values: ``answer(query) -> (status, payload)``.
 
     The v2 batches endpoints are answered by ``answer_batches`` and
@@ -126,6 +127,46 @@ class Listing(BatchListing):
             except _PageTokenError as exc:
                 return 400, {"detail": str(exc)}
         return 200, self._page(filters, offset, limit)
+
+    def answer_route(  # noqa: PLR0911 - one answer per route
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        match: Mapping[str, str],
+        body: object = None,
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer any request the fake serves, by method, path and the path's ids.
+
+        Args:
+            method: ``GET`` or ``POST``.
+            path: The URL path.
+            query: The query parameters.
+            match: The ids in the path (``job_id``, ``batch_id``), unquoted, and
+                ``action`` (``items``, ``cancel``) where the path has one.
+            body: A POST's decoded JSON body (None when absent or not JSON).
+        """
+        job_id, batch_id, action = match.get("job_id"), match.get("batch_id"), match.get("action")
+        if method == "POST":
+            if job_id is not None and action == "cancel":
+                return self.answer_cancel_job(job_id, body)
+            if batch_id is not None and action == "cancel":
+                return self.answer_cancel_batch(batch_id)
+            if path.rstrip("/").endswith("/api/v2/batches"):
+                return self.answer_create_batch(body)
+            if path.endswith("/api/v1/beta/batch-processing"):
+                return self.answer_create_job(body)
+            return 404, {"detail": "Not Found"}
+        if job_id is not None:
+            return (
+                self.answer_items(job_id, query) if action == "items" else self.answer_job(job_id)
+            )
+        return self.answer_path(path, query, batch_id)
+
+    def _forget_schedule(self, record_id: str) -> None:
+        """Stop moving a job or batch along (it was cancelled)."""
+        self._schedules.pop(record_id, None)
+        self._batch_schedules.pop(record_id, None)
 
     def answer_path(
         self, path: str, query: Mapping[str, str], batch_id: str | None = None

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from llama_batch_async._http._wire import Request, Response
 
-from ._server import BATCHES_PATH
+from ._server import BATCHES_PATH, ENDPOINT_PATH
 
 if TYPE_CHECKING:
     from ._listing import Listing
@@ -63,6 +64,13 @@ class MockTransport:
         self.closed = True
 
 
+# The ids (and action) in a single-record path, as the server's routes name them.
+_RECORD_PATH = re.compile(
+    re.escape(ENDPOINT_PATH) + r"/(?P<job_id>[^/]+)(?:/(?P<action>items|cancel))?$"
+    "|" + re.escape(BATCHES_PATH) + r"/(?P<batch_id>[^/]+)(?:/(?P<cancel>cancel))?$"
+)
+
+
 class ListingTransport:
     """A transport that serves a `FakeLlamaCloud`'s listing without a socket.
 
@@ -85,13 +93,16 @@ class ListingTransport:
         self.requests: list[Request] = []
 
     async def send(self, request: Request) -> Response:
-        """Answer ``request`` from the listing: a page (v1 or v2), a batch, 422, 400, or 404."""
+        """Answer ``request`` from the listing: a page, a record, a cancel, a create, an error."""
         self.requests.append(request)
         path = urlsplit(request.url).path
         query = dict(request.params)
-        head, _, tail = path.rpartition("/")
-        batch_id = unquote(tail) if head.endswith(BATCHES_PATH) else None
-        status, payload = self.listing.answer_path(path, query, batch_id)
+        match = _RECORD_PATH.search(path)
+        ids = {k: unquote(v) for k, v in match.groupdict().items() if v} if match else {}
+        if ids.pop("cancel", None):
+            ids["action"] = "cancel"
+        body = json.loads(request.body) if request.body else None
+        status, payload = self.listing.answer_route(request.method, path, query, ids, body)
         return Response(
             status=status,
             headers={"content-type": "application/json"},

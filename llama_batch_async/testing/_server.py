@@ -46,6 +46,8 @@ ECHO_PATH: Final = "/echo"
 """A path (any method) that answers with the request's method, headers, cookies and query."""
 
 _SHUTDOWN_TIMEOUT: Final = 2.0
+# A POST's raw body, read by its handler task (its own context, as _REQUEST_ID).
+_BODY: contextvars.ContextVar[bytes] = contextvars.ContextVar("fake_llama_body")
 _REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("fake_llama_request_id")
 
 
@@ -198,6 +200,7 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
         for path in (ENDPOINT_PATH, BATCHES_PATH, BATCHES_PATH + "/{batch_id}"):
             app.router.add_get(path, self._handle_list)
             app.router.add_get("/{prefix:.+}" + path, self._handle_list)
+        _add_record_routes(app, self._handle_list)
         app.router.add_route("*", ECHO_PATH, self._handle_echo)
         app.on_response_prepare.append(self._on_response_prepare)
         runner = web.AppRunner(
@@ -313,6 +316,9 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
             self._sleepers.discard(task)
 
     async def _handle_list(self, request: web.Request) -> web.StreamResponse:
+        if request.method == "POST":
+            # Read whole before any fault: a reset after reading is "sent, then lost".
+            _BODY.set(await request.read())
         fault = self._next_fault()
         self._record(request, fault)
         if fault is None and (wait := self._over_rate_limit()) is not None:
@@ -390,5 +396,31 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
         query = dict(request.query.items())
         if "expand" in query:
             query["expand"] = ",".join(request.query.getall("expand"))
-        status, payload = self.answer_path(request.path, query, request.match_info.get("batch_id"))
+        body = _read_json() if request.method == "POST" else None
+        status, payload = self.answer_route(
+            request.method, request.path, query, dict(request.match_info), body
+        )
         return _json_response(payload, status=status)
+
+
+def _read_json() -> object:
+    """This handler's POST body as JSON (read by it already); None when absent or not JSON."""
+    raw = _BODY.get(b"")
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _add_record_routes(app: web.Application, handler: Handler) -> None:
+    """The single-record routes: a job's status and items, cancel and create (v1, v2)."""
+    job = ENDPOINT_PATH + "/{job_id}"
+    for prefix in ("", "/{prefix:.+}"):
+        app.router.add_get(prefix + job, handler)
+        app.router.add_get(prefix + job + "/{action:items}", handler)
+        app.router.add_post(prefix + job + "/{action:cancel}", handler)
+        app.router.add_post(prefix + ENDPOINT_PATH, handler)
+        app.router.add_post(prefix + BATCHES_PATH, handler)
+        app.router.add_post(prefix + BATCHES_PATH + "/{batch_id}/{action:cancel}", handler)

@@ -621,13 +621,15 @@ def test_paging_follows_page_tokens_until_set() -> None:
 
 
 async def test_echo_and_method_not_allowed(session: aiohttp.ClientSession) -> None:
-    """The echo route answers any method; the endpoint refuses POST with a JSON 405."""
+    """The echo route answers any method; the endpoint refuses PUT with a JSON 405."""
     async with FakeLlamaCloud() as cloud:
         async with session.post(cloud.url + "/echo?a=1", headers={"X-A": "1"}) as response:
             echo = await response.json()
-        async with session.post(cloud.endpoint_url) as response:
+        async with session.put(cloud.endpoint_url) as response:
             assert response.status == 405
             assert (await response.json())["detail"] == "Method Not Allowed"
+        async with session.post(cloud.endpoint_url) as response:
+            assert response.status == 422  # a create without its body
         assert "req-" in repr(cloud.requests[0])
     assert echo["method"] == "POST"
     assert echo["query"] == {"a": "1"}
