@@ -13,7 +13,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, TypeVar
@@ -295,11 +303,17 @@ class BatchClient:
         timeout: float | None = None,
         on_seen: Callable[[BatchJob], object] | None = None,
     ) -> AsyncGenerator[BatchJob, None]:
-        """Poll the listing and yield each job the moment it is completed, failed or cancelled.
+        """Poll the jobs and yield each the moment it is completed, failed or cancelled.
 
-        Each job is yielded once, in the order the walks reach them. Each poll
-        walks the listing (with the filters given) only until every job still
-        pending has been seen. Polls come every ``poll_interval`` seconds while
+        Each poll asks only about the jobs still pending: one `get_job` per
+        pending id (4 at a time, through the client's retries and limiter)
+        when that costs fewer requests than the last walk of the listing did
+        (before any walk: when at most 8 ids are pending); otherwise it walks
+        the listing (with the filters given) only until every pending job was
+        seen, and remembers what the walk cost. So 3 jobs deep in a long
+        listing cost 3 requests a poll, and 400 of 500 jobs a walk of the
+        listing. Each job is yielded once: in the order a walk reaches them,
+        or in the order given when asked per id. Polls come every ``poll_interval`` seconds while
         jobs change, back off to 4x that while nothing does, and never before
         the client's rate-limit pause ends. Arguments are checked at once;
         nothing is sent until iteration, and polling happens only while the
@@ -308,11 +322,13 @@ class BatchClient:
 
         Args:
             job_ids: The ids of the jobs to wait for (repeats are ignored).
-            project_id: Walk only this project's jobs (fewer pages per poll).
-            directory_id: Walk only this directory's jobs.
+            project_id: Walk only this project's jobs (fewer pages per poll);
+                sent with each `get_job` too.
+            directory_id: Walk only this directory's jobs (walks only: a job
+                asked for by id is found wherever it is).
             poll_interval: Seconds between polls while jobs change.
-            timeout: Seconds the whole wait may take, walks included; None for
-                no limit.
+            timeout: Seconds the whole wait may take, requests included; None
+                for no limit.
             on_seen: Called with the record of each wanted job every time a
                 poll's page shows it, finished or not (a progress display
                 counts running and pending jobs with it); before a finished
@@ -324,14 +340,17 @@ class BatchClient:
             WaitTimeoutError: ``timeout`` passed first (also a `TimeoutError`);
                 ``.pending`` names the jobs not yielded, ``.jobs`` the last
                 record seen of each job.
-            JobNotFoundError: Some ids were absent from three complete walks in
-                a row; ``.missing`` names them.
-            LlamaBatchError: A poll failed after the pager's retries.
+            JobNotFoundError: Some ids were absent from three complete polls in
+                a row (not in a walk, or a 404 for their status); ``.missing``
+                names them.
+            LlamaBatchError: A poll failed after the client's retries.
         """
         ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
         _watch.check_on_seen(on_seen)
-        pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
-        return _watch.finished(_watch.observed(pager.pages, ids, on_seen), ids, pacing)
+        pager, get = self._job_polls(project_id, directory_id)
+        return _watch.finished(
+            pager.pages, ids, pacing, get=get, cost=lambda: pager.stats.requests, on_seen=on_seen
+        )
 
     async def wait_for_jobs(
         self,
@@ -342,9 +361,10 @@ class BatchClient:
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         timeout: float | None = None,
     ) -> dict[str, BatchJob]:
-        """Poll the listing until every job is completed, failed or cancelled.
+        """Poll the jobs until every one is completed, failed or cancelled.
 
-        `finished_jobs`, collected: the same polls, back-off and errors.
+        `finished_jobs`, collected: the same polls (per id or a walk, chosen
+        each poll from what the last one cost), back-off and errors.
 
         Args:
             job_ids: The ids of the jobs to wait for.
@@ -367,8 +387,21 @@ class BatchClient:
             LlamaBatchError: A poll failed after the pager's retries.
         """
         ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
+        pager, get = self._job_polls(project_id, directory_id)
+        return await _watch.poll_until_terminal(
+            pager.pages, ids, pacing, get=get, cost=lambda: pager.stats.requests
+        )
+
+    def _job_polls(
+        self, project_id: str | None, directory_id: str | None
+    ) -> tuple[JobPager, _watch.GetJob]:
+        """What a job wait polls with: the filtered listing's pager, and get_job (scoped)."""
         pager = self.list_jobs(project_id=project_id, directory_id=directory_id)
-        return await _watch.poll_until_terminal(pager.pages, ids, pacing)
+
+        def get_job(job_id: str) -> Awaitable[JobProgress]:
+            return self.get_job(job_id, project_id=project_id)
+
+        return pager, _watch.job_getter(get_job)
 
     def watch_jobs(
         self,

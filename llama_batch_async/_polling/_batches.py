@@ -12,7 +12,6 @@ walk. Pacing, deadline, back-off and the missing-id grace are the shared core's
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Literal
@@ -30,6 +29,7 @@ from ._poller import (
     check_ids,
     check_pacing,
     collect_final,
+    fetch_all,
     name_ids,
     poll_changes,
     terminal,
@@ -117,28 +117,11 @@ def _batch_wait(batch_ids: tuple[str, ...], pacing: Pacing) -> Wait[Batch]:
     return Wait(batch_ids, pacing, "batches", not_found, timed_out)
 
 
-async def _fetch_all(get: GetBatch, ids: list[str]) -> list[Batch | None]:
-    """Fetch ``ids``, a few at a time; the first failure cancels the rest."""
-    gate = asyncio.Semaphore(_FETCHES_AT_ONCE)
-
-    async def one(batch_id: str) -> Batch | None:
-        async with gate:
-            return await get(batch_id)
-
-    tasks = [asyncio.ensure_future(one(batch_id)) for batch_id in ids]
-    try:
-        return await asyncio.gather(*tasks)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-
 def _fetcher(get: GetBatch) -> Callable[[Wait[Batch], set[str]], AsyncGenerator[Batch, None]]:
     async def scan(wait: Wait[Batch], seen: set[str]) -> AsyncGenerator[Batch, None]:
         """One poll: every batch pending at its start, fetched by id, in the order given."""
         wanted = list(wait.pending)
-        found = await wait.bounded(lambda: _fetch_all(get, wanted))
+        found = await wait.bounded(lambda: fetch_all(get, wanted, at_once=_FETCHES_AT_ONCE))
         for batch in found:
             if batch is not None:
                 seen.add(batch.id)

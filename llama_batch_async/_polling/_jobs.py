@@ -1,17 +1,20 @@
-"""Polling built on the pager: wait for jobs to finish, watch a listing change.
+"""Polling built on the pager and the status endpoint: wait for jobs, watch a listing change.
 
-The loops walk what the client hands them: ``pages``, a callable that starts
+The loops use what the client hands them: ``pages``, a callable that starts
 one walk over the listing (`JobPager.pages` of a pager the client made, with
-its filters), so every poll inherits the pager's retries, its exactly-once
-walk and its typed records, and nothing here calls back into the client.
-Nothing runs in the background: a wait polls while it is iterated or
-awaited, a watch polls while it is iterated.
+its filters), and ``get``, one job's status by id (`BatchClient.get_job`), so
+every poll inherits the client's retries, limiter and typed records, and
+nothing here calls back into the client. Nothing runs in the background: a
+wait polls while it is iterated or awaited, a watch polls while it is iterated.
 
-    finished(pages, ids)      BatchClient.finished_jobs (validated by check_wait)
+    finished(pages, ids, get) BatchClient.finished_jobs (validated by check_wait)
       loop:
-        walk                  pages(), closed as soon as every id still pending
-                              was seen (each page bounded by the deadline)
-        yield                 each wanted job the moment a walk shows it terminal
+        choose                per id or a walk, from what the last poll cost
+                              (`PollChoice`)
+        ask                   per id: one status request per pending id, 4 at a
+                              time; or a walk: pages(), closed as soon as every
+                              id still pending was seen (bounded by the deadline)
+        yield                 each wanted job the moment a poll shows it terminal
         settle                absent ids count complete walks (JobNotFoundError)
         sleep                 poll_interval, x1.5 while nothing changes (up to
                               x4), never less than the client's 429 pause
@@ -36,14 +39,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import Literal
 
 import attrs
 
 from llama_batch_async._errors import JobNotFoundError, WaitTimeoutError
 from llama_batch_async._http._retry import RateLimitGate
-from llama_batch_async._models import BatchJob, JobPage
+from llama_batch_async._models import BatchJob, JobPage, JobProgress
 from llama_batch_async._validate import must_be
 
 from ._poller import (
@@ -53,6 +56,7 @@ from ._poller import (
     check_initial,
     check_pacing,
     collect_final,
+    fetch_all,
     name_ids,
     next_delay,
     pause_for,
@@ -61,13 +65,18 @@ from ._poller import (
 )
 
 __all__ = [
+    "PER_ID_AT_ONCE",
+    "PER_ID_FIRST",
     "EventKind",
+    "GetJob",
     "JobEvent",
+    "PollChoice",
     "WalkPages",
     "check_on_seen",
     "check_wait",
     "check_watch",
     "finished",
+    "job_getter",
     "observed",
     "poll_events",
     "poll_until_terminal",
@@ -81,6 +90,55 @@ EventKind = Literal["added", "changed", "removed"]
 
 WalkPages = Callable[[], AsyncIterator[JobPage]]
 """Starts one walk over the listing: `JobPager.pages` (a scripted walk in tests)."""
+
+GetJob = Callable[[str], Awaitable["BatchJob | None"]]
+"""Fetches one job's record by id (`BatchClient.get_job`), or None for a 404."""
+
+PER_ID_FIRST = 8
+"""Ids a wait asks about one by one before any walk has told it what a walk costs."""
+
+PER_ID_AT_ONCE = 4
+"""Status requests in flight at once within one poll (the client's limiter paces them)."""
+
+
+def job_getter(get_job: Callable[[str], Awaitable[JobProgress]]) -> GetJob:
+    """A `GetJob` over ``get_job`` (`BatchClient.get_job`, scoped): a 404 becomes None."""
+
+    async def get(job_id: str) -> BatchJob | None:
+        try:
+            return (await get_job(job_id)).job
+        except JobNotFoundError:
+            return None  # absent: the wait's grace counts it, as an id a walk did not show
+
+    return get
+
+
+@attrs.define
+class PollChoice:
+    """How each poll of a job wait asks: per id (`get_job`) or by a walk of the listing.
+
+    The rule, per poll: ask per id when that costs fewer requests than the
+    last walk did (``pending < walk_cost``); before any walk, when at most
+    `PER_ID_FIRST` ids are pending. Otherwise walk, and remember what the
+    walk cost (its requests, retries and guesses included) for the next
+    poll. Pending ids only shrink, so a wait that went per id stays per id;
+    a wait for many ids walks until few are left.
+
+    Attributes:
+        walk_cost: Requests the latest walk took; None before any walk.
+        per_id_polls: Polls asked per id so far.
+        walks: Polls that walked so far.
+    """
+
+    walk_cost: int | None = None
+    per_id_polls: int = 0
+    walks: int = 0
+
+    def per_id(self, pending: int) -> bool:
+        """True when this poll should ask per id."""
+        if self.walk_cost is None:
+            return pending <= PER_ID_FIRST
+        return pending < self.walk_cost
 
 
 @attrs.frozen(slots=True)
@@ -177,9 +235,9 @@ def _job_wait(job_ids: tuple[str, ...], pacing: Pacing) -> Wait[BatchJob]:
         missing: tuple[str, ...], walks: int, seen: dict[str, BatchJob]
     ) -> JobNotFoundError:
         return JobNotFoundError(
-            f"{len(missing)} job ids not in the listing after {walks} "
-            f"complete walks: {name_ids(missing)} (check the ids and the "
-            "project_id / directory_id filters)",
+            f"{len(missing)} job ids not found in {walks} complete polls in a row "
+            f"(absent from the listing or HTTP 404): {name_ids(missing)} (check the "
+            "ids and the project_id / directory_id filters)",
             missing=missing,
             jobs=seen,
         )
@@ -194,40 +252,85 @@ def _job_wait(job_ids: tuple[str, ...], pacing: Pacing) -> Wait[BatchJob]:
 
 def _scanner(
     pages: WalkPages,
+    get: GetJob | None,
+    choice: PollChoice,
+    cost: Callable[[], int] | None,
+    on_seen: Callable[[BatchJob], object] | None,
 ) -> Callable[[Wait[BatchJob], set[str]], AsyncGenerator[BatchJob, None]]:
-    async def scan(wait: Wait[BatchJob], seen: set[str]) -> AsyncGenerator[BatchJob, None]:
+    async def walk_scan(wait: Wait[BatchJob], seen: set[str]) -> AsyncGenerator[BatchJob, None]:
         """One poll: walk until every id pending at its start was seen (or the listing ends)."""
         wanted = frozenset(wait.pending)
-        async with _walk(pages) as walk:
-            # Once every id still pending is accounted for, the rest of the listing
-            # cannot tell us anything: stop walking (and close).
-            while len(seen) < len(wanted):
-                try:
-                    page = await wait.bounded(lambda: anext(walk))
-                except StopAsyncIteration:
-                    break
-                for job in page.items:
-                    if job.id in wanted and job.id not in seen:
-                        seen.add(job.id)
-                        yield job
+        walked = 0
+        try:
+            async with _walk(pages) as walk:
+                # Once every id still pending is accounted for, the rest of the listing
+                # cannot tell us anything: stop walking (and close).
+                while len(seen) < len(wanted):
+                    try:
+                        page = await wait.bounded(lambda: anext(walk))
+                    except StopAsyncIteration:
+                        break
+                    walked += 1
+                    for job in page.items:
+                        if job.id in wanted and job.id not in seen:
+                            seen.add(job.id)
+                            if on_seen is not None:
+                                on_seen(job)
+                            yield job
+        finally:
+            choice.walks += 1
+            choice.walk_cost = max(1, cost() if cost is not None else walked)
         wait.settle(wanted, seen)
+
+    async def id_scan(wait: Wait[BatchJob], seen: set[str]) -> AsyncGenerator[BatchJob, None]:
+        """One poll: each id pending at its start, fetched by id, in the order given."""
+        assert get is not None  # noqa: S101 - only chosen with a getter
+        wanted = list(wait.pending)
+        choice.per_id_polls += 1
+        found = await wait.bounded(lambda: fetch_all(get, wanted, at_once=PER_ID_AT_ONCE))
+        for job in found:
+            if job is not None:
+                seen.add(job.id)
+                if on_seen is not None:
+                    on_seen(job)
+                yield job
+        wait.settle(wanted, seen)
+
+    def scan(wait: Wait[BatchJob], seen: set[str]) -> AsyncGenerator[BatchJob, None]:
+        if get is not None and choice.per_id(len(wait.pending)):
+            logger.debug("wait: %d ids pending, asking per id", len(wait.pending))
+            return id_scan(wait, seen)
+        return walk_scan(wait, seen)
 
     return scan
 
 
 async def finished(
-    pages: WalkPages, job_ids: tuple[str, ...], pacing: Pacing
+    pages: WalkPages,
+    job_ids: tuple[str, ...],
+    pacing: Pacing,
+    *,
+    get: GetJob | None = None,
+    choice: PollChoice | None = None,
+    cost: Callable[[], int] | None = None,
+    on_seen: Callable[[BatchJob], object] | None = None,
 ) -> AsyncGenerator[BatchJob, None]:
-    """Poll walks, yielding each job the moment a walk shows it terminal: `finished_jobs`.
+    """Poll, yielding each job the moment a poll shows it terminal: `finished_jobs`.
 
-    Each poll walks only until every id still pending was seen, then stops
-    (and closes the walk). The deadline bounds the whole wait, walks included:
-    a page still coming when it passes is cancelled, and the walk closed.
+    Each poll asks per id or walks, as `PollChoice` decides from the last
+    walk's cost (always a walk without ``get``). A walk stops once every id
+    still pending was seen (and is closed). The deadline bounds the whole
+    wait, requests included: one still running when it passes is cancelled.
 
     Args:
         pages: Starts one walk (`JobPager.pages`): what the client lists with.
         job_ids: The ids, validated and deduplicated.
         pacing: Interval, deadline, the client's 429 gate, sleep and clock.
+        get: One job by id, None for a 404 (`BatchClient.get_job`).
+        choice: The per-poll choice, kept by the caller to read afterwards.
+        cost: The requests the latest walk took (its pager's ``stats.requests``);
+            None: count its pages.
+        on_seen: Called with every wanted record a poll sees, finished or not.
 
     Raises:
         WaitTimeoutError: The deadline passed first; ``.pending`` names the ids
@@ -235,20 +338,28 @@ async def finished(
         JobNotFoundError: Ids were absent from too many complete walks in a row.
         LlamaBatchError: A walk failed after its retries.
     """
-    jobs = terminal(poll_changes(_scanner(pages), _job_wait(job_ids, pacing)))
+    scan = _scanner(pages, get, choice or PollChoice(), cost, on_seen)
+    jobs = terminal(poll_changes(scan, _job_wait(job_ids, pacing)))
     async with contextlib.aclosing(jobs):
         async for job in jobs:
             yield job
 
 
 async def poll_until_terminal(
-    pages: WalkPages, job_ids: tuple[str, ...], pacing: Pacing
+    pages: WalkPages,
+    job_ids: tuple[str, ...],
+    pacing: Pacing,
+    *,
+    get: GetJob | None = None,
+    choice: PollChoice | None = None,
+    cost: Callable[[], int] | None = None,
 ) -> dict[str, BatchJob]:
     """Every job's final record, in the order of ``job_ids``: `wait_for_jobs` over `finished`.
 
     Args and raises as `finished`.
     """
-    return await collect_final(finished(pages, job_ids, pacing), job_ids)
+    records = finished(pages, job_ids, pacing, get=get, choice=choice, cost=cost)
+    return await collect_final(records, job_ids)
 
 
 # ---------------------------------------------------------------- watch

@@ -35,6 +35,7 @@ import attrs
 
 from llama_batch_async._errors import LlamaBatchError, WaitTimeoutError
 from llama_batch_async._http._retry import RateLimitGate, Sleep
+from llama_batch_async._validate import check_id
 
 __all__ = [
     "MISSING_GRACE_WALKS",
@@ -48,6 +49,7 @@ __all__ = [
     "check_pacing",
     "check_timeout",
     "collect_final",
+    "fetch_all",
     "name_ids",
     "next_delay",
     "pause_for",
@@ -96,6 +98,8 @@ def check_ids(name: str, noun: str, ids: object) -> tuple[str, ...]:
     for one in given:
         if not isinstance(one, str) or not one.strip():
             raise ValueError(f"{name} must hold non-empty id strings, got {one!r}")
+        # Each id goes into a path (get_job, get_batch): one segment, checked as every id is.
+        check_id(name, one)
     return tuple(dict.fromkeys(given))
 
 
@@ -338,6 +342,29 @@ async def poll_changes(
             pause,
         )
         await wait.pacing.sleep(pause)
+
+
+async def fetch_all(
+    get: Callable[[str], Awaitable[_T]], ids: Iterable[str], *, at_once: int
+) -> list[_T]:
+    """``get`` each id, ``at_once`` at a time, in order; the first failure cancels the rest.
+
+    Each ``get`` is one request through the client's `Sender`, so the client's
+    limiter paces them; ``at_once`` only bounds this poll's own fan-out.
+    """
+    gate = asyncio.Semaphore(at_once)
+
+    async def one(record_id: str) -> _T:
+        async with gate:
+            return await get(record_id)
+
+    tasks = [asyncio.ensure_future(one(record_id)) for record_id in ids]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def terminal(

@@ -346,12 +346,15 @@ async def test_wait_with_zero_timeout_sends_nothing() -> None:
 
 
 async def test_wait_names_ids_that_never_appear() -> None:
-    """Unknown ids: JobNotFoundError naming them after three complete walks."""
+    """Unknown ids: JobNotFoundError naming them after three polls that answered 404."""
     async with FakeLlamaCloud(jobs=10) as cloud, client_for(cloud) as client:
         known = next(j["id"] for j in cloud.jobs if j["status"] in TERMINAL)
         with pytest.raises(JobNotFoundError) as caught:
             await bounded(client.wait_for_jobs(["bjb-nope", known], poll_interval=0.01))
-        assert len(cloud.requests) == 3  # one page per walk
+        # Per id: both ids, then the missing one twice more (its grace); no walk.
+        asked = [r.path.rpartition("/")[2] for r in cloud.requests]
+        assert sorted(asked[:2]) == sorted(["bjb-nope", known])
+        assert asked[2:] == ["bjb-nope", "bjb-nope"]
     assert caught.value.missing == ("bjb-nope",)
     assert list(caught.value.jobs) == [known]
     assert "bjb-nope" in str(caught.value)
