@@ -19,10 +19,20 @@ from llama_batch_async._convert import (
     _converter,
     _fast_job,
     parse_body,
+    structure_cancellation,
+    structure_item_page,
+    structure_job_progress,
     structure_page,
 )
 from llama_batch_async._errors import ResponseValidationError
-from llama_batch_async._models import BatchJob, JobStatus, JobType
+from llama_batch_async._models import (
+    BatchItem,
+    BatchJob,
+    ItemStatus,
+    JobCancellation,
+    JobStatus,
+    JobType,
+)
 
 # The example response of list-batch-jobs.md, verbatim.
 REFERENCE_ITEM: dict[str, Any] = {
@@ -906,3 +916,117 @@ def test_equal_timestamps_in_one_record_are_parsed_once() -> None:
     assert job.updated_at is job.effective_at is job.completed_at
     assert job.updated_at == REFERENCE_TIME
     assert job.updated_at.tzinfo is not None
+
+
+# ---------------------------------------------------------------- a job's status, items, cancel
+
+VALID_ITEMS: st.SearchStrategy[dict[str, Any]] = st.fixed_dictionaries(
+    {
+        "item_id": st.text(min_size=1),
+        "item_name": st.text(),
+        "status": st.sampled_from([m.value for m in ItemStatus]) | st.text(),
+    },
+    optional={
+        "job_id": st.none() | st.text(),
+        "error_message": st.none() | st.text(),
+        "skip_reason": st.none() | st.text(),
+        "started_at": st.none() | TIMESTAMPS.map(datetime.isoformat),
+        "completed_at": TIMESTAMPS.map(datetime.isoformat),
+    },
+)
+ITEM_FIELDS = ["item_id", "item_name", "status", "job_id", "error_message", "started_at"]
+NEAR_BATCH_ITEMS: st.SearchStrategy[dict[str, object]] = st.dictionaries(
+    st.sampled_from(ITEM_FIELDS), SMALL_JSON_VALUES, max_size=4
+).map(lambda changes: {"item_id": "itm-1", "item_name": "a.pdf", "status": "failed", **changes})
+
+
+def check_total_with(structure: Callable[[object], object], payload: object) -> None:
+    """``structure`` returns a record or raises ResponseValidationError with paths, nothing else."""
+    paths: tuple[str, ...] = ("$",)
+    try:
+        structure(payload)
+    except ResponseValidationError as error:
+        paths = error.paths
+    assert paths
+    assert all(" @ $" in path or path.startswith("$") for path in paths)
+
+
+@given(st.lists(VALID_ITEMS, max_size=5))
+def test_valid_items_keep_their_values(items: list[dict[str, Any]]) -> None:
+    """Valid item dicts keep ids, names, statuses (newer ones as pseudo-members) and instants."""
+    page = structure_item_page({"items": items, "total_size": len(items)})
+    assert page.total_size == len(items)
+    for source, record in zip(items, page.items, strict=True):
+        assert type(record) is BatchItem
+        assert record.item_id == record.id == source["item_id"]
+        assert record.item_name == source["item_name"]
+        assert isinstance(record.status, ItemStatus)
+        assert str(record.status) == source["status"]
+        assert record.status.is_known == (source["status"] in {m.value for m in ItemStatus})
+        started = source.get("started_at")
+        assert record.started_at == (None if started is None else datetime.fromisoformat(started))
+        assert record.to_dict()["item_id"] == source["item_id"]
+
+
+@given(JSON_VALUES)
+def test_any_json_value_is_an_item_page_or_refused(payload: object) -> None:
+    """Any JSON value gives an item page or a ResponseValidationError, never another exception."""
+    check_total_with(structure_item_page, payload)
+
+
+@given(st.lists(NEAR_BATCH_ITEMS, max_size=4))
+def test_near_valid_items_structure_or_are_refused(items: list[dict[str, object]]) -> None:
+    """Reference-shaped items with arbitrary field values never escape as other exceptions."""
+    check_total_with(structure_item_page, {"items": items})
+
+
+@given(VALID_JOBS, st.floats(0, 100) | st.integers(0, 100))
+def test_a_status_job_is_the_job_a_listing_yields(raw: dict[str, Any], progress: float) -> None:
+    """Differential: get_job's record (the converter) equals the listing's (the hot path)."""
+    status = structure_job_progress({"job": copy.deepcopy(raw), "progress_percentage": progress})
+    listed = structure_page({"items": [copy.deepcopy(raw)]}).items[0]
+    assert status.job == listed
+    assert type(status.job.status) is type(listed.status)
+    assert status.progress_percentage == float(progress)
+    assert type(status.progress_percentage) is float
+
+
+@given(JSON_VALUES)
+def test_any_json_value_is_a_job_status_or_refused(payload: object) -> None:
+    """get_job's body: a JobProgress or a ResponseValidationError, never another exception."""
+    check_total_with(structure_job_progress, payload)
+
+
+@given(JSON_VALUES)
+def test_any_json_value_is_a_cancellation_or_refused(payload: object) -> None:
+    """cancel_job's body: a JobCancellation or a ResponseValidationError, nothing else."""
+    check_total_with(structure_cancellation, payload)
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        pytest.param({"job": REFERENCE_ITEM, "progress_percentage": "50"}, "progress", id="str"),
+        pytest.param({"job": REFERENCE_ITEM, "progress_percentage": True}, "progress", id="bool"),
+        pytest.param({"job": {}, "progress_percentage": 1}, "$.job.id", id="empty-job"),
+        pytest.param({"progress_percentage": 1}, "$.job", id="no-job"),
+    ],
+)
+def test_a_bad_status_body_names_its_path(payload: object, path: str) -> None:
+    """A bad status body is refused with the JSON path of what is wrong."""
+    with pytest.raises(ResponseValidationError) as info:
+        structure_job_progress(payload)
+    assert any(path in one for one in info.value.paths)
+
+
+def test_a_cancellation_keeps_a_newer_status_and_optional_fields() -> None:
+    """The cancel record keeps a newer status value; processed_items and message are optional."""
+    record = structure_cancellation({"job_id": "bjb-1", "status": "cancelling"})
+    assert record == JobCancellation(job_id="bjb-1", status="cancelling")
+    assert not record.status.is_known
+    assert record.to_dict() == {
+        "job_id": "bjb-1",
+        "status": "cancelling",
+        "processed_items": None,
+        "message": None,
+    }
