@@ -6,10 +6,11 @@ walk, its output and its errors are one body (`run_list`) for both listings; a
 `Listing` says what differs: the records, the pager the flags ask for, and
 where a good cursor comes from. ``batches list`` is `_batches_list`.
 
-``--output FILE`` (``list`` only) writes to ``FILE.partial`` as the walk goes
-and renames it to ``FILE`` when the walk completes, so ``FILE`` never holds
-half a listing: a failed or interrupted walk leaves ``FILE`` as it was, the
-jobs listed so far in ``FILE.partial``, and the resume cursor on stderr.
+``--output FILE`` (``list`` only) writes to a partial file of the run's own as
+the walk goes and renames it to ``FILE`` when the walk completes, so ``FILE``
+never holds half a listing: a failed or interrupted walk leaves ``FILE`` as it
+was, the jobs listed so far in the partial file, and the resume cursor on
+stderr; a resumed run continues that partial file, or is refused (`_export`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ import asyncio
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Generic, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -64,6 +65,9 @@ from ._output import (
     stdout,
 )
 from ._status import Progress, StatusLine
+
+if TYPE_CHECKING:
+    from ._export import Export
 
 __all__ = ["JOBS", "Listing", "add_arguments", "run", "run_list"]
 
@@ -215,8 +219,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-o",
         "--output",
         metavar="FILE",
-        help="write to FILE instead of stdout: through FILE.partial, renamed to FILE when the "
-        "walk completes (a failed walk leaves FILE as it was and the jobs so far in FILE.partial)",
+        help="write to FILE instead of stdout: through a partial file of this run's beside it, "
+        "renamed to FILE when the walk completes (a failed walk leaves FILE as it was and the "
+        "jobs so far in the partial file, which --resume-from or --checkpoint continue)",
     )
     add_connection_options(parser)
 
@@ -229,33 +234,67 @@ class _Listed:
     partial: Path | None = None
 
 
-@contextlib.contextmanager
-def _output_file(path: str, listed: _Listed) -> Iterator[TextIO]:
-    """``path.partial``, open for writing, renamed to ``path`` if the block completes."""
-    target = Path(path)
-    partial = target.with_name(target.name + ".partial")
-    try:
-        file = partial.open("w", encoding="utf-8", newline="")
-    except OSError as exc:
-        raise FlagError("--output", f"cannot write {partial}: {exc.strerror or exc}") from None
-    listed.partial = partial
-    try:
-        with file:
-            yield file
-        # Only a completed walk gets here: an error or Ctrl-C keeps the partial file.
-        partial.replace(target)
-    except OSError as exc:
-        raise OutputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    listed.partial = None
+@attrs.define
+class _Continued:
+    """The output stream of a continued export: what the writer writes on creation is dropped.
+
+    A continued ``-o`` file already has the CSV header its first run wrote.
+    """
+
+    stream: Output
+    muted: bool = True
+
+    @property
+    def encoding(self) -> str:
+        return self.stream.encoding
+
+    def write(self, text: str, /) -> int:
+        return len(text) if self.muted else self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
 
 
 async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) -> int:
-    if args.output is None:
-        return await _list_to(args, listing, listed, stdout())
-    with _output_file(args.output, listed) as file:
-        code = await _list_to(args, listing, listed, Output(file))
-        if code != EXIT_OK:
-            raise _WalkFailedError(code)
+    # Imported to run, not to declare the flags: ``list --help`` loads no client.
+    from ._connect import connect  # noqa: PLC0415
+    from ._export import check_target, open_export  # noqa: PLC0415
+
+    listing.check(args)
+    if args.output is not None:
+        check_target(args.output)  # before the demo cloud starts or the key is looked up
+    async with connect(args) as client, contextlib.AsyncExitStack() as stack:
+        store = await _checkpoint_store(args, stack) if args.checkpoint else None
+        if args.output is None:
+            return await _list_to(
+                args, listing, listed, client, store=store, out=stdout(), export=None
+            )
+        resume = args.resume_from
+        if store is not None:
+            resume = await _checkpoint_cursor(args, client, store)
+        output_format = _default_format(args, None)
+        export = open_export(
+            args.output, output_format=output_format, fields=args.fields, resume=resume
+        )
+        listed.partial = export.partial
+        try:
+            out = Output(export.file)
+            code = await _list_to(
+                args, listing, listed, client, store=store, out=out, export=export
+            )
+            if code != EXIT_OK:
+                raise _WalkFailedError(code)
+            try:
+                # Renamed while still locked: no resumed run can claim it meanwhile.
+                export.commit()
+            except OSError as exc:
+                raise OutputError(f"cannot write {export.target}: {exc.strerror or exc}") from None
+        finally:
+            export.keep()  # an error or Ctrl-C keeps the partial file and its state
+        listed.partial = None
     return code
 
 
@@ -267,89 +306,129 @@ class _WalkFailedError(Exception):
         self.code = code
 
 
-def _default_format(args: argparse.Namespace, out: Output) -> str:
+def _default_format(args: argparse.Namespace, out: Output | None) -> str:
     if args.format:
         return str(args.format)
     if args.output is not None:
         return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "jsonl")
-    return "table" if isatty(out) else "jsonl"
+    return "table" if out is not None and isatty(out) else "jsonl"
 
 
 async def _list_to(
-    args: argparse.Namespace, listing: Listing[R], listed: _Listed, out: Output
+    args: argparse.Namespace,
+    listing: Listing[R],
+    listed: _Listed,
+    client: BatchClient,
+    *,
+    store: CheckpointStore | None,
+    out: Output,
+    export: Export | None,
 ) -> int:
-    # Imported to run, not to declare the flags: ``list --help`` loads no client.
-    from ._connect import api_error, connect  # noqa: PLC0415
+    from ._connect import api_error  # noqa: PLC0415 - as in _list
 
-    writer = make_writer(_default_format(args, out), out, listing.records, args.fields)
+    output_format = _default_format(args, out)
+    if export is not None and export.continued:
+        stream = _Continued(out)
+        writer: Writer[Any] = make_writer(output_format, stream, listing.records, args.fields)
+        stream.muted = False
+    else:
+        writer = make_writer(output_format, out, listing.records, args.fields)
     stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
     progress = Progress(stderr, listing.records.nouns, args.max_items)
-    listing.check(args)
-    async with connect(args) as client:
-        if args.checkpoint:
-            return await _list_checkpointed(args, client, writer, progress, listed)
-        try:
-            pager = listing.pager(client, args)
-        except ValueError as exc:
-            # Every other flag was checked as it was parsed: the cursor (it must
-            # fit the filters) and --windows' range are left for the library.
-            hint = listing.resume_hint if "resume_from" in str(exc) else ""
-            raise flag_error(exc, listing.flags, default="--resume-from", hint=hint) from None
-        try:
-            async for page in pager.pages():
-                progress.clear()
-                writer.write_page(page.items)
-                listed.cursor = page.cursor
-                progress.update(pager.stats)
-        except LlamaBatchError as exc:
-            # What was listed stays listed: close the output, then say where to resume.
+    if store is not None:
+        return await _list_checkpointed(
+            args,
+            client,
+            store=store,
+            writer=writer,
+            progress=progress,
+            listed=listed,
+            export=export,
+        )
+    try:
+        pager = listing.pager(client, args)
+    except ValueError as exc:
+        # Every other flag was checked as it was parsed: the cursor (it must
+        # fit the filters) and --windows' range are left for the library.
+        hint = listing.resume_hint if "resume_from" in str(exc) else ""
+        raise flag_error(exc, listing.flags, default="--resume-from", hint=hint) from None
+    try:
+        async for page in pager.pages():
             progress.clear()
-            writer.end()
-            api_error(exc, client.base_url)
-            if exc.cursor:
-                say(f"resume with: --resume-from {exc.cursor}")
-            return EXIT_FAILURE
-        finally:
-            progress.clear()  # also on Ctrl-C: leave no half line behind
+            writer.write_page(page.items)
+            listed.cursor = page.cursor
+            if export is not None:
+                export.page_written(page.cursor)
+            progress.update(pager.stats)
+    except LlamaBatchError as exc:
+        # What was listed stays listed: close the output, then say where to resume.
+        progress.clear()
         writer.end()
+        api_error(exc, client.base_url)
+        if exc.cursor:
+            say(f"resume with: --resume-from {exc.cursor}")
+        return EXIT_FAILURE
+    finally:
+        progress.clear()  # also on Ctrl-C: leave no half line behind
+    writer.end()
     return EXIT_OK
+
+
+async def _checkpoint_store(
+    args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> CheckpointStore:
+    """The store ``--checkpoint`` keeps its cursor in: Redis with ``--redis-url``, else files."""
+    from ._connect import redis_module  # noqa: PLC0415 - as in _list
+
+    if args.redis_url:
+        shared = redis_module().RedisCheckpointStore(args.redis_url)
+        stack.push_async_callback(shared.aclose)
+        return shared  # type: ignore[no-any-return]
+    return FileCheckpointStore(args.checkpoint_dir)
+
+
+async def _checkpoint_cursor(
+    args: argparse.Namespace, client: BatchClient, store: CheckpointStore
+) -> str | None:
+    """The cursor ``--checkpoint NAME`` resumes from, None to start from the beginning."""
+    del client
+    return await store.load(args.checkpoint)
 
 
 async def _list_checkpointed(
     args: argparse.Namespace,
     client: BatchClient,
+    *,
+    store: CheckpointStore,
     writer: Writer[Any],  # `list` alone has --checkpoint: its records are jobs
     progress: Progress,
     listed: _Listed,
+    export: Export | None,
 ) -> int:
     """``list --checkpoint NAME``: the walk `checkpointed_pages` makes, written page by page."""
-    from ._connect import api_error, redis_module  # noqa: PLC0415 - as in _list_to
+    from ._connect import api_error  # noqa: PLC0415 - as in _list
 
-    async with contextlib.AsyncExitStack() as stack:
-        store: CheckpointStore = FileCheckpointStore(args.checkpoint_dir)
-        if args.redis_url:
-            shared = redis_module().RedisCheckpointStore(args.redis_url)
-            stack.push_async_callback(shared.aclose)
-            store = shared
-        items = 0
-        try:
-            async for page in checkpointed_pages(client, store, args.checkpoint, **_walk(args)):
-                progress.clear()
-                writer.write_page(page.items)
-                listed.cursor = page.cursor
-                items += len(page.items)
-                progress.update(WalkStats(items=items, total_size=page.total_size))
-        except ValueError as exc:
-            # The stored cursor was made under other filters (or the name is unusable).
-            raise FlagError("--checkpoint", str(exc)) from None
-        except LlamaBatchError as exc:
+    items = 0
+    try:
+        async for page in checkpointed_pages(client, store, args.checkpoint, **_walk(args)):
             progress.clear()
-            writer.end()
-            api_error(exc, client.base_url)
-            say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
-            return EXIT_FAILURE
-        finally:
-            progress.clear()
+            writer.write_page(page.items)
+            listed.cursor = page.cursor
+            if export is not None:
+                export.page_written(page.cursor)
+            items += len(page.items)
+            progress.update(WalkStats(items=items, total_size=page.total_size))
+    except ValueError as exc:
+        # The stored cursor was made under other filters (or the name is unusable).
+        raise FlagError("--checkpoint", str(exc)) from None
+    except LlamaBatchError as exc:
+        progress.clear()
+        writer.end()
+        api_error(exc, client.base_url)
+        say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
+        return EXIT_FAILURE
+    finally:
+        progress.clear()
     writer.end()
     return EXIT_OK
 
