@@ -6,6 +6,7 @@ a log line or an exception message.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -101,6 +102,16 @@ class Config:
     retry_after_cap: float
     trust_env: bool
     """Read proxy variables and ``.netrc`` (for the client's own session)."""
+
+    @property
+    def credential_digest(self) -> str:
+        """A short digest of the API key (else the session cookie): tells keys apart, shows none.
+
+        What a stored checkpoint is tied to beside the base URL; 64 bits of a
+        domain-separated SHA-256, so it matches no other digest of the key.
+        """
+        secret = self.api_key if self.api_key is not None else (self.session_cookie or "")
+        return hashlib.sha256(b"llama_batch_async credential\n" + secret.encode()).hexdigest()[:16]
 
     @property
     def endpoint(self) -> str:

@@ -16,11 +16,13 @@ Nothing here does I/O; every check returns the value it accepted, normalised.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
 __all__ = [
     "check_aware_datetime",
+    "check_checkpoint_name",
     "check_choice",
     "check_count",
     "check_flag",
@@ -162,4 +164,25 @@ def check_aware_datetime(name: str, value: object) -> datetime:
     """
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise must_be(name, "a timezone-aware datetime (e.g. tzinfo=timezone.utc)", value)
+    return value
+
+
+# One path segment of safe characters: a file name (``<name>.cursor``) and a Redis key part.
+_CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_checkpoint_name(name: str, value: object) -> str:
+    """A checkpoint's name: 1-100 letters, digits, ``_``, ``.`` or ``-``, starting with neither.
+
+    The one check the file store, the Redis store and the CLI's ``--checkpoint``
+    share: the whole string must match (a trailing newline is not let through),
+    so a name is one file name and one key segment, never ``.`` or ``..``.
+
+    Raises:
+        ValueError: Any other string, or not a string.
+    """
+    if not isinstance(value, str) or not _CHECKPOINT_NAME.fullmatch(value):
+        raise must_be(
+            name, "1-100 letters, digits, '_', '.' or '-', starting with a letter or digit", value
+        )
     return value

@@ -54,6 +54,7 @@ PUBLIC = [
     "WaitTimeoutError",
     "WalkStats",
     "checkpointed_pages",
+    "load_checkpoint",
 ]
 
 
