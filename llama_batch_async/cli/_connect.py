@@ -16,9 +16,10 @@ import argparse
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import ModuleType
-from typing import Final
+from typing import Final, TypeVar
+from urllib.parse import urlsplit
 
 from llama_batch_async import (
     APIConnectionError,
@@ -29,10 +30,19 @@ from llama_batch_async import (
 )
 from llama_batch_async.settings import API_KEY_ENV, API_KEY_FALLBACK_ENV
 
-from ._options import DEMO_BATCHES, DEMO_JOBS, DEMO_PROGRESS_SECONDS, DEMO_SEED, UsageError
+from ._options import (
+    DEMO_BATCHES,
+    DEMO_JOBS,
+    DEMO_PROGRESS_SECONDS,
+    DEMO_SEED,
+    FlagError,
+    UsageError,
+)
 from ._output import error
 
-__all__ = ["api_error", "connect", "redis_module"]
+__all__ = ["api_error", "connect", "redis_module", "redis_reason", "with_redis_url"]
+
+T = TypeVar("T")
 
 _NO_REDIS: Final = (
     "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
@@ -44,6 +54,11 @@ _NO_KEY: Final = (
     f"no API key: set {API_KEY_ENV} (or {API_KEY_FALLBACK_ENV}) or pass --api-key (or try --demo)"
 )
 _KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
+# Never the URL itself: it may hold a password.
+_BAD_REDIS_URL: Final = (
+    "is not a Redis URL: redis://[[user]:password@]host[:port][/db], rediss://... or "
+    "unix:///path/to/socket"
+)
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +98,7 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
             url = args.base_url
         limiter = None
         if args.redis_url:
-            limiter = redis_module().RedisLimiter(args.redis_url)
+            limiter = with_redis_url(redis_module().RedisLimiter, args.redis_url)
             stack.push_async_callback(limiter.aclose)
         client = BatchClient(
             key,
@@ -103,6 +118,24 @@ def redis_module() -> ModuleType:
     except ImportError:
         raise UsageError(_NO_REDIS) from None
     return llama_batch_async.redis
+
+
+def with_redis_url(make: Callable[[str], T], url: str) -> T:
+    """``make(url)``, a malformed ``--redis-url`` refused as a flag error without the URL in it."""
+    try:
+        return make(url)
+    except ValueError:
+        raise FlagError("--redis-url", _BAD_REDIS_URL) from None
+
+
+def redis_reason(exc: BaseException, url: str) -> str:
+    """Why Redis failed, in its client's words, with the URL's password blanked out."""
+    reason = str(exc) or type(exc).__name__
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return reason.replace(password, "***") if password else reason
 
 
 def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:

@@ -35,6 +35,7 @@ from llama_batch_async import (
     LlamaBatchError,
     WalkStats,
     checkpointed_pages,
+    load_checkpoint,
 )
 
 from . import EXIT_FAILURE, EXIT_OK
@@ -267,14 +268,14 @@ async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) 
     if args.output is not None:
         check_target(args.output)  # before the demo cloud starts or the key is looked up
     async with connect(args) as client, contextlib.AsyncExitStack() as stack:
-        store = await _checkpoint_store(args, stack) if args.checkpoint else None
+        store = _checkpoint_store(args, stack) if args.checkpoint else None
+        resume = args.resume_from
+        if store is not None:
+            resume = await _checkpoint_cursor(args, client, store)
         if args.output is None:
             return await _list_to(
                 args, listing, listed, client, store=store, out=stdout(), export=None
             )
-        resume = args.resume_from
-        if store is not None:
-            resume = await _checkpoint_cursor(args, client, store)
         output_format = _default_format(args, None)
         export = open_export(
             args.output, output_format=output_format, fields=args.fields, resume=resume
@@ -374,25 +375,99 @@ async def _list_to(
     return EXIT_OK
 
 
-async def _checkpoint_store(
+def _checkpoint_store(
     args: argparse.Namespace, stack: contextlib.AsyncExitStack
 ) -> CheckpointStore:
-    """The store ``--checkpoint`` keeps its cursor in: Redis with ``--redis-url``, else files."""
-    from ._connect import redis_module  # noqa: PLC0415 - as in _list
+    """The store ``--checkpoint`` keeps its cursor in: Redis with ``--redis-url``, else files.
+
+    A folder that cannot hold checkpoint files is refused here, before any request.
+    """
+    from ._connect import redis_module, with_redis_url  # noqa: PLC0415 - as in _list
 
     if args.redis_url:
-        shared = redis_module().RedisCheckpointStore(args.redis_url)
+        shared = with_redis_url(redis_module().RedisCheckpointStore, args.redis_url)
         stack.push_async_callback(shared.aclose)
         return shared  # type: ignore[no-any-return]
-    return FileCheckpointStore(args.checkpoint_dir)
+    folder = Path(args.checkpoint_dir)
+    if folder.exists() and not folder.is_dir():
+        raise FlagError("--checkpoint-dir", f"{folder} is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FlagError("--checkpoint-dir", f"cannot create {folder}: {_reason(exc)}") from None
+    if not os.access(folder, os.R_OK | os.W_OK | os.X_OK):
+        raise FlagError("--checkpoint-dir", f"{folder} is not a folder this user can write")
+    return FileCheckpointStore(folder)
+
+
+def _reason(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return reason[:1].lower() + reason[1:]
+
+
+def _clear_hint(args: argparse.Namespace, store: CheckpointStore) -> str:
+    """How to clear ``--checkpoint NAME`` by hand, to start its walk over."""
+    if isinstance(store, FileCheckpointStore):
+        return f"to start over, delete {store.directory / (args.checkpoint + '.cursor')}"
+    return f"to start over, delete the Redis key llama_batch_async:checkpoint:{args.checkpoint}"
+
+
+class _CheckpointFailedError(Exception):
+    """The checkpoint could not be read or saved: one error line, exit 1."""
 
 
 async def _checkpoint_cursor(
     args: argparse.Namespace, client: BatchClient, store: CheckpointStore
 ) -> str | None:
-    """The cursor ``--checkpoint NAME`` resumes from, None to start from the beginning."""
-    del client
-    return await store.load(args.checkpoint)
+    """The cursor ``--checkpoint NAME`` resumes from (None: from the start), checked.
+
+    Everything `checkpointed_pages` would refuse is refused here, before any
+    request: the name, a checkpoint of another base URL or key, a cursor that is
+    not one or was made under other filters (named as a bad resume point, with
+    how to clear it).
+    """
+    try:
+        cursor = await load_checkpoint(client, store, args.checkpoint)
+    except ValueError as exc:
+        message = str(exc)
+        if message.startswith("checkpoint name "):
+            raise FlagError("--checkpoint", message.removeprefix("checkpoint name ")) from None
+        raise FlagError(
+            "--checkpoint",
+            f"{args.checkpoint} is a bad resume point: {message}; {_clear_hint(args, store)}",
+        ) from None
+    except OSError as exc:
+        raise FlagError(
+            "--checkpoint",
+            f"{args.checkpoint} cannot be read: {_reason(exc)}; {_clear_hint(args, store)}",
+        ) from None
+    except _redis_errors(args) as exc:
+        raise _CheckpointFailedError(_store_failure(args, exc)) from None
+    if cursor is not None:
+        try:
+            client.list_jobs(resume_from=cursor, **_walk(args))  # checked, nothing sent
+        except ValueError as exc:
+            raise FlagError(
+                "--checkpoint",
+                f"{args.checkpoint} is a bad resume point: {exc}; {_clear_hint(args, store)}",
+            ) from None
+    return cursor
+
+
+def _redis_errors(args: argparse.Namespace) -> tuple[type[Exception], ...]:
+    """Redis's errors with ``--redis-url``, else none (the extra is imported on demand only)."""
+    from ._connect import redis_module  # noqa: PLC0415 - as in _list
+
+    return (redis_module().RedisError,) if args.redis_url else ()
+
+
+def _store_failure(args: argparse.Namespace, exc: Exception) -> str:
+    """A Redis checkpoint store's failure as one line, the URL's password never in it."""
+    from ._connect import redis_reason  # noqa: PLC0415 - as in _list
+
+    return (
+        f"cannot use Redis for --checkpoint {args.checkpoint}: {redis_reason(exc, args.redis_url)}"
+    )
 
 
 async def _list_checkpointed(
@@ -419,13 +494,25 @@ async def _list_checkpointed(
             items += len(page.items)
             progress.update(WalkStats(items=items, total_size=page.total_size))
     except ValueError as exc:
-        # The stored cursor was made under other filters (or the name is unusable).
+        # Checked before the walk (_checkpoint_cursor); unless the store changed meanwhile.
         raise FlagError("--checkpoint", str(exc)) from None
     except LlamaBatchError as exc:
         progress.clear()
         writer.end()
         api_error(exc, client.base_url)
         say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
+        return EXIT_FAILURE
+    except OSError as exc:
+        # The checkpoint could not be saved: the walk stops where the output is whole.
+        progress.clear()
+        writer.end()
+        error(f"cannot save the checkpoint {args.checkpoint}: {_reason(exc)}")
+        return EXIT_FAILURE
+    except _redis_errors(args) as exc:
+        message = _store_failure(args, exc)
+        progress.clear()
+        writer.end()
+        error(message)
         return EXIT_FAILURE
     finally:
         progress.clear()
@@ -448,6 +535,9 @@ def run_list(args: argparse.Namespace, listing: Listing[R]) -> int:
             if listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
+        except _CheckpointFailedError as exc:
+            error(str(exc))
+            return EXIT_FAILURE
         except OutputError as exc:
             if listed.partial is None:  # stdout failed: main reports it
                 raise
