@@ -87,12 +87,7 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
             await stack.enter_async_context(cloud)
             key, url = _DEMO_KEY, cloud.url
         else:
-            key = (
-                args.api_key
-                or os.environ.get(API_KEY_ENV)
-                or os.environ.get(API_KEY_FALLBACK_ENV)
-                or ""
-            )
+            key, key_source = _key(args)
             if not key:
                 raise UsageError(_NO_KEY)
             url = args.base_url
@@ -100,15 +95,35 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
         if args.redis_url:
             limiter = with_redis_url(redis_module().RedisLimiter, args.redis_url)
             stack.push_async_callback(limiter.aclose)
-        client = BatchClient(
-            key,
-            base_url=url,
-            timeout=args.request_timeout,
-            max_retries=args.max_retries,
-            limiter=limiter,
-        )
+        try:
+            client = BatchClient(
+                key,
+                base_url=url,
+                timeout=args.request_timeout,
+                max_retries=args.max_retries,
+                limiter=limiter,
+            )
+        except ValueError as exc:
+            # The flags were checked as parsed; what is left came from the environment
+            # (LLAMA_CLOUD_BASE_URL names itself) or is the key, named as it was given.
+            message = str(exc)
+            if message.startswith("api_key "):
+                message = key_source + message.removeprefix("api_key")
+            raise UsageError(message) from None
         stack.push_async_callback(client.aclose)
         yield client
+
+
+def _key(args: argparse.Namespace) -> tuple[str, str]:
+    """The API key and where it came from (the flag, or the variable), as an error names it."""
+    for value, source in (
+        (args.api_key, "--api-key"),
+        (os.environ.get(API_KEY_ENV), API_KEY_ENV),
+        (os.environ.get(API_KEY_FALLBACK_ENV), API_KEY_FALLBACK_ENV),
+    ):
+        if value:
+            return value, source
+    return "", "--api-key"
 
 
 def redis_module() -> ModuleType:
