@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_RETRY_AFTER_CAP",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
+    "MAX_PAGE_SIZE",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
     "REDIS_URL_ENV",
@@ -68,6 +69,8 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest response body accepted, after decompression."""
 DEFAULT_PAGE_SIZE: Final = 100
 """Jobs per request (``limit``)."""
+MAX_PAGE_SIZE: Final = 1000
+"""The largest ``list_jobs`` page size: the vendor's schema bounds ``limit`` to 1-1000."""
 # Page requests a walk keeps in flight ahead of its consumer, besides its own next
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8

@@ -28,6 +28,7 @@ __all__ = [
     "check_flag",
     "check_id",
     "check_ids",
+    "check_query_id",
     "check_seconds",
     "must_be",
 ]
@@ -131,8 +132,34 @@ def check_flag(name: str, value: object) -> bool:
     return value
 
 
+# What an id may not hold: it is sent as one path segment ("/api/v2/batches/<id>") or
+# one query value, so no separator ("/", "?", "#"), no escape ("%", which "%2F" would
+# turn into a separator), no whitespace or control character (CR, LF, NUL).
+_ID_UNSAFE = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
+
+
 def check_id(name: str, value: object) -> str:
-    """An id: a string with something besides whitespace.
+    """An id: one non-empty path segment (not ``.`` or ``..``; no ``/ ? # %``, space or control).
+
+    Raises:
+        ValueError: Not a string, empty, a dot segment, or holding a character
+            that would take a request to another path.
+    """
+    if not isinstance(value, str) or not value or value in {".", ".."} or _ID_UNSAFE.search(value):
+        raise must_be(
+            name,
+            "a non-empty id string of one path segment (not '.' or '..'; no '/', '?', "
+            "'#', '%', whitespace or control characters)",
+            value,
+        )
+    return value
+
+
+def check_query_id(name: str, value: object) -> str:
+    """An id sent as a query value (a filter): a string with something besides whitespace.
+
+    Looser than `check_id`: the value is encoded as a query value, not joined into
+    the path, and is sent as given.
 
     Raises:
         ValueError: Not a string, or blank.

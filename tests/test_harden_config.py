@@ -141,3 +141,53 @@ def test_cli_bad_api_key_names_the_flag_or_variable_without_echoing_it() -> None
     assert variable.returncode == 2
     assert variable.stderr.startswith("error: LLAMA_CLOUD_API_KEY must be printable")
     assert "sk-secret" not in flag.stderr + variable.stderr
+
+
+# ------------------------------------------------------------------ 17 and 9: before any request
+
+BAD_IDS = ["", ".", "..", "a/b", "a?b", "a#b", "a%2Fb", "a b", "a\r\nb", "a\x00b", "a\tb", "a\\b"]
+
+
+async def test_page_size_above_1000_is_refused_before_any_request() -> None:
+    """list_jobs(page_size=1001) is a ValueError naming page_size; 1000 is sent as limit."""
+    async with FakeLlamaCloud(jobs=3, api_key=KEY) as cloud:
+        async with BatchClient(KEY, base_url=cloud.url) as client:
+            with pytest.raises(ValueError, match=r"^page_size must be an int from 1 to 1000"):
+                client.list_jobs(page_size=1001)
+            assert cloud.requests == []
+            assert len(await client.list_jobs(page_size=1000).collect()) == 3
+        assert cloud.requests[0].query["limit"] == "1000"
+
+
+def test_cli_page_size_above_1000_is_a_usage_error() -> None:
+    """--page-size 1001 exits 2 naming --page-size."""
+    done = llama_batch("list", "--demo", "--page-size", "1001")
+    assert done.returncode == 2
+    assert done.stderr == "error: --page-size must be from 1 to 1000, got 1001\n"
+
+
+@pytest.mark.parametrize("batch_id", BAD_IDS)
+async def test_id_that_is_not_one_path_segment_is_refused_before_any_request(
+    batch_id: str,
+) -> None:
+    """get_batch and wait_for_batches refuse an id that is not one path segment; nothing sent."""
+    async with FakeLlamaCloud(jobs=3, batches=3, api_key=KEY) as cloud:
+        async with BatchClient(KEY, base_url=cloud.url) as client:
+            with pytest.raises(ValueError, match=r"^batch_id must be a non-empty id string of one"):
+                await client.get_batch(batch_id)
+            with pytest.raises(ValueError, match=r"^batch_ids? must"):
+                await client.wait_for_batches([batch_id], timeout=5)
+        assert cloud.requests == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs _polling.check_ids to call _validate.check_id per id (the lead's module)",
+)
+async def test_wait_for_jobs_refuses_an_id_that_is_not_one_path_segment() -> None:
+    """wait_for_jobs(['a/b']) is a ValueError naming job_ids before any request."""
+    async with FakeLlamaCloud(jobs=3, api_key=KEY) as cloud:
+        async with BatchClient(KEY, base_url=cloud.url) as client:
+            with pytest.raises(ValueError, match=r"^job_ids must"):
+                await client.wait_for_jobs(["a/b"], timeout=5, poll_interval=0.1)
+        assert cloud.requests == []

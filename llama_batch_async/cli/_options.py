@@ -44,6 +44,7 @@ from llama_batch_async.settings import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PREFETCH,
     DEFAULT_TIMEOUT,
+    MAX_PAGE_SIZE,
     MAX_PREFETCH,
     REDIS_URL_ENV,
 )
@@ -344,10 +345,11 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         filters.add_argument(flag, type=text(flag), metavar="ID", help=f"only jobs of this {what}")
     parser.add_argument(
         "--page-size",
-        type=count("--page-size", minimum=1),
+        type=count("--page-size", minimum=1, maximum=MAX_PAGE_SIZE),
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
-        help=f"jobs per request; the server may cap it (default: {DEFAULT_PAGE_SIZE})",
+        help=f"jobs per request, 1-{MAX_PAGE_SIZE}; the server may cap it "
+        f"(default: {DEFAULT_PAGE_SIZE})",
     )
 
 
