@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_PREFETCH",
     "DEFAULT_RATE_SLACK",
+    "DEFAULT_REDIS_CONNECT_TIMEOUT",
     "DEFAULT_REDIS_RETRY_INTERVAL",
     "DEFAULT_REDIS_TIMEOUT",
     "DEFAULT_RETRY_AFTER_CAP",
@@ -88,7 +89,12 @@ DEFAULT_POLL_INTERVAL: Final = 5.0
 DEFAULT_RATE_SLACK: Final = 0.1
 """Seconds a ``RedisLimiter`` budget slot is held past the rate's period."""
 DEFAULT_REDIS_TIMEOUT: Final = 0.5
-"""Seconds a ``RedisLimiter`` waits for Redis before using its local fallback."""
+"""Seconds a ``RedisLimiter`` waits for one Redis reply before using its local fallback."""
+# Set apart from the command timeout: a connection costs a handshake or more (TLS,
+# AUTH, SELECT) before the first command, and a Redis 120 ms away spent the whole
+# 0.5 s command budget on it, so it was never used (issue 24).
+DEFAULT_REDIS_CONNECT_TIMEOUT: Final = 2.0
+"""Seconds a ``RedisLimiter`` waits for a new connection to Redis to be set up."""
 DEFAULT_REDIS_RETRY_INTERVAL: Final = 2.0
 """Seconds a ``RedisLimiter`` stays on its local fallback before trying Redis again."""
 

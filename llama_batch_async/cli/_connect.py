@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from types import ModuleType
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 from urllib.parse import urlsplit
 
 from llama_batch_async import (
@@ -43,6 +44,7 @@ from ._output import error
 __all__ = ["api_error", "connect", "redis_module", "redis_reason", "with_redis_url"]
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _NO_REDIS: Final = (
     "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
@@ -111,7 +113,23 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
                 message = key_source + message.removeprefix("api_key")
             raise UsageError(message) from None
         stack.push_async_callback(client.aclose)
-        yield client
+        try:
+            yield client
+        finally:
+            if limiter is not None:
+                _report_limiter(limiter)
+
+
+def _report_limiter(limiter: Any) -> None:  # noqa: ANN401 - the optional extra's RedisLimiter
+    """Say (with ``-v``) whether Redis was used: a fallback is a request decided locally."""
+    if limiter.fallbacks:
+        logger.info(
+            "Redis limiter: Redis not used for %d request(s) (decided locally, %d outage(s))",
+            limiter.fallbacks,
+            limiter.outages,
+        )
+    else:
+        logger.info("Redis limiter: Redis used for every request (0 fallbacks)")
 
 
 def _key(args: argparse.Namespace) -> tuple[str, str]:
