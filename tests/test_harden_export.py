@@ -158,3 +158,53 @@ def test_output_in_a_read_only_folder_is_refused_before_any_request(
     assert done.returncode == 2
     assert done.stderr.startswith("error: --output ")
     assert list(cloud.requests) == []
+
+
+def _first_run(cloud: FakeLlamaCloud, target: Path, *args: str) -> tuple[str, Path]:
+    """A walk into ``target`` failing on page 3: its resume cursor and its partial file."""
+    fail_third_page(cloud)
+    first = llama_batch(cloud, *WALK, "-o", str(target), *args)
+    assert first.returncode == 1
+    cursor = first.stderr.split("resume with: --resume-from ")[1].split()[0]
+    partial = Path(first.stderr.split("the jobs listed so far are in ")[1].split("\n")[0])
+    return cursor, partial
+
+
+def test_resumed_json_export_is_refused(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """A JSON array cannot be continued: a resumed -o FILE.json exits 2, nothing sent."""
+    target = tmp_path / "jobs.json"
+    cursor, _ = _first_run(cloud, target)
+    cloud.requests.clear()
+    done = llama_batch(cloud, *WALK, "-o", str(target), "--resume-from", cursor)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --output cannot continue a json file")
+    assert list(cloud.requests) == []
+
+
+def test_partial_file_another_run_holds_is_refused(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """A resume whose partial file another run has locked exits 2 naming it; it is untouched."""
+    import fcntl  # noqa: PLC0415 - POSIX only
+
+    target = tmp_path / "jobs.jsonl"
+    cursor, partial = _first_run(cloud, target)
+    before = partial.read_bytes()
+    with partial.open("rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a run continuing it would
+        done = llama_batch(cloud, *WALK, "-o", str(target), "--resume-from", cursor)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: --output another run is writing {partial}")
+    assert partial.read_bytes() == before
+    assert not target.exists()
+
+
+def test_resume_under_other_filters_names_the_cursor_not_the_file(
+    cloud: FakeLlamaCloud, tmp_path: Path
+) -> None:
+    """-o with a --resume-from of other filters is refused as the cursor, exit 2."""
+    target = tmp_path / "jobs.jsonl"
+    cursor, _ = _first_run(cloud, target)
+    done = llama_batch(
+        cloud, *WALK, "-o", str(target), "--status", "failed", "--resume-from", cursor
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --resume-from was made under other filters")

@@ -276,6 +276,8 @@ async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) 
             return await _list_to(
                 args, listing, listed, client, store=store, out=stdout(), export=None
             )
+        if args.resume_from is not None:
+            _pager(args, listing, client)  # a cursor of other filters is named as such first
         output_format = _default_format(args, None)
         export = open_export(
             args.output, output_format=output_format, fields=args.fields, resume=resume
@@ -346,13 +348,7 @@ async def _list_to(
             listed=listed,
             export=export,
         )
-    try:
-        pager = listing.pager(client, args)
-    except ValueError as exc:
-        # Every other flag was checked as it was parsed: the cursor (it must
-        # fit the filters) and --windows' range are left for the library.
-        hint = listing.resume_hint if "resume_from" in str(exc) else ""
-        raise flag_error(exc, listing.flags, default="--resume-from", hint=hint) from None
+    pager = _pager(args, listing, client)
     try:
         async for page in pager.pages():
             progress.clear()
@@ -414,6 +410,17 @@ def _clear_hint(args: argparse.Namespace, store: CheckpointStore) -> str:
 
 class _CheckpointFailedError(Exception):
     """The checkpoint could not be read or saved: one error line, exit 1."""
+
+
+def _pager(args: argparse.Namespace, listing: Listing[R], client: BatchClient) -> Pager[R]:
+    """The walk the flags ask for (nothing sent), a value only the library checks as its flag."""
+    try:
+        return listing.pager(client, args)
+    except ValueError as exc:
+        # Every other flag was checked as it was parsed: the cursor (it must
+        # fit the filters) and --windows' range are left for the library.
+        hint = listing.resume_hint if "resume_from" in str(exc) else ""
+        raise flag_error(exc, listing.flags, default="--resume-from", hint=hint) from None
 
 
 async def _checkpoint_cursor(
