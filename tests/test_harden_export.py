@@ -208,3 +208,28 @@ def test_resume_under_other_filters_names_the_cursor_not_the_file(
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: --resume-from was made under other filters")
+
+
+def test_checkpoint_one_page_behind_the_partial_file_resumes_from_it(
+    cloud: FakeLlamaCloud, tmp_path: Path
+) -> None:
+    """A run killed after writing a page but before saving its checkpoint: FILE still whole.
+
+    The checkpoint is saved when the next page is asked for; the partial file's state keeps
+    the page before too, so the resumed run cuts the file back to it and goes on from there.
+    """
+    target = tmp_path / "jobs.jsonl"
+    folder = tmp_path / "cp"
+    checkpoint = ("--checkpoint", "nightly", "--checkpoint-dir", str(folder))
+    fail_third_page(cloud)
+    first = llama_batch(cloud, *WALK, *checkpoint, "-o", str(target))
+    assert first.returncode == 1
+    partial = Path(first.stderr.split("the jobs listed so far are in ")[1].split("\n")[0])
+    state = json.loads(partial.with_name(partial.name + ".state").read_text(encoding="utf-8"))
+    (first_cursor, _), _ = state["pages"]
+    saved = json.loads((folder / "nightly.cursor").read_text(encoding="ascii"))
+    saved["cursor"] = first_cursor  # as if killed before page two's checkpoint was saved
+    (folder / "nightly.cursor").write_text(json.dumps(saved), encoding="ascii")
+    done = llama_batch(cloud, *WALK, *checkpoint, "-o", str(target))
+    assert done.returncode == 0, done.stderr
+    assert ids_in(target) == every_id(cloud)

@@ -7,15 +7,16 @@ two runs with the same ``-o FILE`` never share one. A completed walk renames
 it over ``FILE`` (`os.replace` replaces a symlinked ``FILE`` itself, never its
 target), so ``FILE`` holds the whole listing or what it held before.
 
-A failed walk keeps its partial file and, beside it, ``<partial>.state``: the
-format and fields written, the cursor of the last page written and the file's
-length at that page. A resumed run (``--resume-from CURSOR``, or
-``--checkpoint NAME`` whose stored cursor is that cursor) looks in the folder
-for the partial file whose state ends at exactly the cursor it resumes from,
-opens it without following links, checks that it is a regular file of ours,
-locks it (a second run resuming it is refused), cuts it back to that length
-and continues it. Without such a file a resumed export is refused (exit 2):
-exit 0 means ``FILE`` holds every job.
+A failed walk keeps its partial file and, beside it, ``<partial>.state``: the format
+and fields written, and for the last two pages written the cursor after each and the
+file's length there (two: a checkpoint is saved only when the next page is asked
+for, so a run killed in between resumes one page earlier). A resumed run
+(``--resume-from CURSOR``, or ``--checkpoint NAME`` whose stored cursor is that
+cursor) looks in the folder for the partial file whose state has a page ending at
+exactly the cursor it resumes from, opens it without following links, checks that it
+is a regular file of ours, locks it (a second run resuming it is refused), cuts it
+back to that length and continues it. Without such a file a resumed export is
+refused (exit 2): exit 0 means ``FILE`` holds every job.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class Export:
     continued: bool
     format: str
     fields: Sequence[str] | None
+    pages: list[tuple[str, int]] = attrs.field(factory=list)
+    """The last two pages written: the cursor after each, and the file's length there."""
 
     @property
     def state_path(self) -> Path:
@@ -89,14 +92,18 @@ class Export:
         return self.partial.with_name(self.partial.name + _STATE_SUFFIX)
 
     def page_written(self, cursor: str) -> None:
-        """Record that the file is whole up to here, and that ``cursor`` resumes after it."""
+        """Record that the file is whole up to here, and that ``cursor`` resumes after it.
+
+        The page before is kept too: a checkpoint is saved only when the next
+        page is asked for, so a run killed in between resumes from that one.
+        """
         self.file.flush()
+        self.pages = [*self.pages[-1:], (cursor, self.file.tell())]
         state = {
             "version": _STATE_VERSION,
             "format": self.format,
             "fields": None if self.fields is None else list(self.fields),
-            "cursor": cursor,
-            "length": self.file.tell(),
+            "pages": [list(page) for page in self.pages],
         }
         _write_atomically(self.state_path, json.dumps(state))
 
@@ -179,22 +186,18 @@ def _continue(
         )
     wanted = None if fields is None else list(fields)
     prefix = _partial_prefix(target)
-    for entry in sorted(os.scandir(target.parent), key=lambda entry: entry.name):
-        name = entry.name
+    with os.scandir(target.parent) as entries:
+        names = sorted(entry.name for entry in entries)
+    for name in names:
         if not (name.startswith(prefix) and name.endswith(".partial")):
             continue
         state = _read_state(target.parent / (name + _STATE_SUFFIX))
-        if (
-            state is None
-            or state.get("cursor") != resume
-            or state.get("format") != output_format
-            or state.get("fields") != wanted
-        ):
+        if state is None or state.get("format") != output_format or state.get("fields") != wanted:
             continue
-        length = state.get("length")
-        if type(length) is not int or length < 0:
+        length = _length_at(state, resume)
+        if length is None:
             continue
-        export = _claim(target, target.parent / name, length, output_format, fields)
+        export = _claim(target, target.parent / name, (resume, length), output_format, fields)
         if export is not None:
             return export
     raise FlagError(
@@ -203,6 +206,21 @@ def _continue(
         "and none ends at this resume point: run again from the start to list every job "
         "(for --checkpoint, clear the checkpoint first)",
     )
+
+
+def _length_at(state: dict[str, object], resume: str) -> int | None:
+    """The file's length where the page that ``resume`` follows ended, if the state has it."""
+    pages = state.get("pages")
+    for page in pages if isinstance(pages, list) else ():
+        if (
+            isinstance(page, list)
+            and len(page) == 2
+            and page[0] == resume
+            and type(page[1]) is int
+            and page[1] >= 0
+        ):
+            return page[1]
+    return None
 
 
 def _read_state(path: Path) -> dict[str, object] | None:
@@ -233,11 +251,13 @@ def _ours(info: os.stat_result) -> bool:
 def _claim(
     target: Path,
     partial: Path,
-    length: int,
+    page: tuple[str, int],
     output_format: str,
     fields: Sequence[str] | None,
 ) -> Export | None:
-    """Open ``partial`` (no links followed) and lock it; None when it is not ours to continue.
+    """Open ``partial`` (no links followed), lock it, cut it to ``page``'s length.
+
+    None when it is not ours to continue.
 
     Raises:
         FlagError: Another run holds it.
@@ -246,6 +266,7 @@ def _claim(
         fd = os.open(partial, os.O_RDWR | os.O_NOFOLLOW)
     except OSError:
         return None
+    length = page[1]
     try:
         info = os.fstat(fd)
         if not _ours(info) or info.st_size < length:
@@ -254,8 +275,7 @@ def _claim(
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            os.close(fd)
-            raise FlagError(
+            raise FlagError(  # the descriptor is closed below
                 "--output", f"another run is writing {partial}, the partial file to continue"
             ) from None
         # What a killed run wrote after its last recorded page is cut away: that
@@ -267,4 +287,4 @@ def _claim(
         with contextlib.suppress(OSError):
             os.close(fd)
         raise
-    return Export(target, partial, file, True, output_format, fields)  # noqa: FBT003
+    return Export(target, partial, file, True, output_format, fields, [page])  # noqa: FBT003
