@@ -92,6 +92,7 @@ from ._validate import (
     check_flag,
     check_id,
     check_ids,
+    check_query_id,
     check_seconds,
     must_be,
 )
@@ -1081,9 +1082,9 @@ def _decode(structure: Callable[[object], _T]) -> Callable[[bytes], _T]:
 
 
 def _scope(project_id: object, organization_id: object) -> tuple[tuple[str, str], ...]:
-    """``project_id`` / ``organization_id`` as query pairs, each checked as an id."""
+    """``project_id`` / ``organization_id`` as query pairs, each checked as a query id."""
     return tuple(
-        (name, check_id(name, value))
+        (name, check_query_id(name, value))
         for name, value in (("project_id", project_id), ("organization_id", organization_id))
         if value is not None
     )
@@ -1107,7 +1108,7 @@ def _job_document(job_config: object, directory_id: object, item_ids: object) ->
         raise ValueError("pass exactly one of directory_id and item_ids")
     document: dict[str, object] = {"job_config": dict(job_config)}
     if directory_id is not None:
-        document["directory_id"] = check_id("directory_id", directory_id)
+        document["directory_id"] = check_query_id("directory_id", directory_id)
     else:
         document["item_ids"] = list(check_ids("item_ids", item_ids))
     return document
@@ -1125,11 +1126,11 @@ def _batch_document(
     else:
         kind = check_choice("job_type", job_type, (member.value for member in BatchJobType))
     document: dict[str, object] = {
-        "source_directory_id": check_id("source_directory_id", source_directory_id),
+        "source_directory_id": check_query_id("source_directory_id", source_directory_id),
         "config": {
             "job": {
                 "type": kind,
-                "configuration_id": check_id("configuration_id", configuration_id),
+                "configuration_id": check_query_id("configuration_id", configuration_id),
             }
         },
     }

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import attrs
 
+from ._config import MAX_PAGE_SIZE
 from ._errors import BatchNotFoundError, JobNotFoundError
 from ._models import Batch, BatchItem, BatchJob
 
@@ -38,7 +39,7 @@ __all__ = [
 Paging = Literal["offset", "token"]
 """How a listing pages: by ``offset`` (v1; a token signals more) or by token only (v2)."""
 
-V1_MAX_PAGE_SIZE = 1000
+V1_MAX_PAGE_SIZE = MAX_PAGE_SIZE
 """The largest ``limit`` the v1 listings accept (the vendor's schema: 1-1000)."""
 
 

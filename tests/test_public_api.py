@@ -65,6 +65,7 @@ PUBLIC = [
     "WaitTimeoutError",
     "WalkStats",
     "checkpointed_pages",
+    "load_checkpoint",
 ]
 
 

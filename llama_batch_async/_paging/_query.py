@@ -20,6 +20,7 @@ from llama_batch_async._validate import (
     check_choice,
     check_count,
     check_id,
+    check_query_id,
     must_be,
 )
 
@@ -115,7 +116,7 @@ def _enum_value(name: str, value: object, enum_cls: type[OpenStrEnum]) -> str | 
 
 
 def _id_value(name: str, value: object) -> str | None:
-    return None if value is None else check_id(name, value)
+    return None if value is None else check_query_id(name, value)
 
 
 def _extra_pairs(extra_query: object) -> tuple[tuple[str, str], ...]:
@@ -157,7 +158,7 @@ def make_query(
         status: Filter by status (a `JobStatus` or its value).
         project_id: Filter by project id.
         organization_id: Filter by organization id.
-        page_size: Jobs to ask for per request (``limit``), at least 1.
+        page_size: Jobs to ask for per request (``limit``), 1 to 1000.
         offset: Jobs to skip at the start, at least 0.
         max_items: Stop after this many jobs; None for all.
         extra_query: More query parameters for every request (a server filter

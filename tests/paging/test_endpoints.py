@@ -132,8 +132,8 @@ def test_requests_are_built_from_the_endpoint() -> None:
     assert jobs.url == "https://api.example.com" + JOBS.path
     assert ("limit", "7") in jobs.params
     assert ("offset", "14") in jobs.params
-    items = page_request(cfg, _items("bjb 1/x", "failed"), page)
-    assert items.url == "https://api.example.com/api/v1/beta/batch-processing/bjb%201%2Fx/items"
+    items = page_request(cfg, _items("bjb:1", "failed"), page)
+    assert items.url == "https://api.example.com/api/v1/beta/batch-processing/bjb%3A1/items"
     assert items.params == (("status", "failed"), ("limit", "7"), ("offset", "14"))
     batches = page_request(cfg, _batches(), page)
     assert batches.url == "https://api.example.com" + BATCHES.path
