@@ -37,6 +37,7 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK
+from ._job_output import JOB_RECORDS
 from ._options import (
     DEFAULT_PREFETCH,
     JOB_FLAGS,
@@ -52,7 +53,6 @@ from ._options import (
 )
 from ._output import (
     FORMATS,
-    JOB_RECORDS,
     Output,
     OutputError,
     Records,

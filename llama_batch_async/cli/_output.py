@@ -5,9 +5,9 @@ as visible escapes); stdout is written through `Output`, which turns a failed
 write into `OutputError` (one error line and exit 1). Each format is a writer
 with ``write_page`` and ``end``, flushing page by page: `make_writer` gives the
 one a ``--format`` name asks for, for one kind of record (`Records`: v1 jobs,
-`JOB_RECORDS`, or v2 batches, `_batch_output.BATCH_RECORDS`). JSON, JSON Lines
-and CSV are here; the tables, which fit the terminal, are in `_table` and
-`_batch_output`.
+`_job_output.JOB_RECORDS`, or v2 batches, `_batch_output.BATCH_RECORDS`). JSON,
+JSON Lines and CSV are here; the tables, which fit the terminal, are in `_table`
+and `_batch_output`. This module imports no other module of the CLI.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from llama_batch_async import BatchJob
 __all__ = [
     "FORMATS",
     "JOB_FIELDS",
-    "JOB_RECORDS",
     "Output",
     "OutputError",
     "Record",
@@ -256,10 +255,6 @@ TableMaker = Callable[[Stream, Sequence[str] | None, Sequence[str] | None], Writ
 """Makes a kind's table writer: ``(stream, fields, ids)``, as `make_writer` says."""
 
 
-def _csv_cells(record: Mapping[str, object]) -> list[object]:
-    return ["" if value is None else value for value in record.values()]
-
-
 @attrs.frozen
 class Records(Generic[R]):
     """One kind of record the commands write, v1 jobs or v2 batches: what each format makes of it.
@@ -398,23 +393,3 @@ def make_writer(
     if name == "json":
         return _JsonWriter(stream, records.to_dict)
     return _JsonLinesWriter(stream, records.to_dict)
-
-
-def _job_table(
-    stream: Stream, fields: Sequence[str] | None, ids: Sequence[str] | None
-) -> Writer[BatchJob]:
-    # Imported when a table is written, so `--help` does not load the tables.
-    from ._table import job_table  # noqa: PLC0415 - see above
-
-    return job_table(stream, fields, ids)
-
-
-JOB_RECORDS: Final[Records[BatchJob]] = Records(
-    noun="job",
-    nouns="jobs",
-    to_dict=job_to_dict,
-    csv_columns=JOB_FIELDS,
-    csv_row=lambda job: _csv_cells(job.to_dict()),
-    table=_job_table,
-)
-"""v1 jobs: the reference's 17 fields in every format (`job_to_dict`)."""

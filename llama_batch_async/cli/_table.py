@@ -8,8 +8,8 @@ tables are `TableWriter` (the standard columns) and `FieldTableWriter`
 (``--fields``), made by `job_table`. Cells are escaped with `printable`; a long
 cell is cut with `truncate`; an id is never cut.
 
-`_output.JOB_RECORDS` imports this module only when a table is written, so
-``--help`` does not load it.
+`_job_output.JOB_RECORDS` imports this module only when a table is written, so
+``--help`` does not load it. It imports `_output`, never the other way round.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
+from ._job_output import JOB_RECORDS
 from ._options import (
     JOB_FLAGS,
     MOVING_DEMO_HELP,
@@ -45,7 +46,6 @@ from ._options import (
 )
 from ._output import (
     FORMATS,
-    JOB_RECORDS,
     Record,
     Records,
     error,

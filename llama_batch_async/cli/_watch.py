@@ -23,6 +23,7 @@ import attrs
 from llama_batch_async import BatchClient, BatchJob, JobEvent, LlamaBatchError
 
 from . import EXIT_OK
+from ._job_output import JOB_RECORDS
 from ._options import (
     JOB_FLAGS,
     MOVING_DEMO_HELP,
@@ -35,7 +36,7 @@ from ._options import (
     poll_interval,
     seconds,
 )
-from ._output import JOB_RECORDS, Record, Records, Stream, isatty, printable, stdout, wire_status
+from ._output import Record, Records, Stream, isatty, printable, stdout, wire_status
 from ._table import PIPED_ERROR_WIDTH, table_row, truncate
 from ._wait import NotFound, report_failure
 
