@@ -311,22 +311,26 @@ class _JsonLinesWriter(Generic[R]):
 
 @attrs.define
 class _JsonWriter(Generic[R]):
-    """One JSON array, one record per line, written as the walk goes."""
+    """One JSON array, one record per line, written as the walk goes.
+
+    Every write ends a line: a record waits for the next one (or the end) to
+    know whether a comma follows it. A status line on the same terminal (stderr)
+    then always starts on a line of its own, and cannot overwrite a record.
+    """
 
     stream: Stream
     to_dict: Callable[[R], Mapping[str, object]]
-    count: int = 0
+    held: str | None = None
 
     def write_page(self, records: Sequence[R]) -> None:
         for record in records:
-            self.stream.write(
-                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(self.to_dict(record))
-            )
-            self.count += 1
+            line = json.dumps(self.to_dict(record))
+            self.stream.write("[\n" if self.held is None else f"  {self.held},\n")
+            self.held = line
         self.stream.flush()
 
     def end(self) -> None:
-        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+        self.stream.write("[]\n" if self.held is None else f"  {self.held}\n]\n")
         self.stream.flush()
 
 

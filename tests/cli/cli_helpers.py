@@ -199,3 +199,48 @@ def make_job(**fields: Any) -> BatchJob:
     }
     base.update(fields)
     return BatchJob(**base)
+
+
+def screen(text: str, columns: int) -> list[str]:
+    r"""What a terminal ``columns`` wide shows after ``text``: its lines, as a user copies them.
+
+    A small emulator of what the CLI writes: ``\r`` returns to the start of the
+    row, ``\n`` starts the next, a character overwrites the cell under the cursor,
+    and a row that fills wraps onto the next (a soft wrap, which a copy joins
+    back). Trailing blanks are dropped, as a copy drops them.
+    """
+    rows: list[list[str]] = [[]]
+    soft: list[bool] = [False]  # soft[i]: row i wrapped onto row i + 1
+    row, column = 0, 0
+    for char in text:
+        if char == "\n":
+            row, column = row + 1, 0
+        elif char == "\r":
+            column = 0
+        else:
+            if column == columns:  # the cursor waits at the margin: wrap now
+                soft[row] = True
+                row, column = row + 1, 0
+            while len(rows) <= row:
+                rows.append([])
+                soft.append(False)
+            line = rows[row]
+            line.extend(" " * (column + 1 - len(line)))
+            line[column] = char
+            column += 1
+        while len(rows) <= row:
+            rows.append([])
+            soft.append(False)
+    lines: list[str] = []
+    joined = ""
+    for cells, wrapped in zip(rows, soft, strict=True):
+        joined += "".join(cells)
+        if not wrapped:
+            lines.append(joined.rstrip())
+            joined = ""
+    return lines
+
+
+def json_on_screen(text: str, columns: int) -> Any:
+    """The screen's non-blank lines read as one JSON document: what a user would copy."""
+    return json.loads("\n".join(line for line in screen(text, columns) if line))

@@ -20,6 +20,7 @@ from cli_helpers import (
     collect_process,
     command,
     connect,
+    json_on_screen,
     jsonl,
     run_cli,
     spawn_installed,
@@ -358,3 +359,17 @@ def test_checkpoint_and_resume_from_are_exclusive() -> None:
     result = run_cli("list", "--demo", "--checkpoint", "x", "--resume-from", "abc")
     assert result.returncode == 2
     assert "--checkpoint" in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 200])
+def test_json_on_a_terminal_is_json_on_the_screen_despite_the_progress_line(columns: int) -> None:
+    """`list --format json` on a terminal: the screen, progress and all, reads as the JSON array."""
+    args = ("list", "--demo", "--format", "json", "--page-size", "10", "--max-items", "45")
+    result = on_pty(command(*args), columns=columns)
+    assert result.returncode == 0
+    assert "10 of ~45 jobs" in result.stdout  # the progress line was drawn between pages
+    records = json_on_screen(result.stdout, columns)
+    assert [record["id"] for record in records] == [
+        record["id"] for record in jsonl(run_cli(*args[:2], *args[4:]).stdout)
+    ]

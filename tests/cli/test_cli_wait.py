@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 
 import pytest
@@ -21,6 +22,7 @@ from cli_helpers import (
     jsonl,
     requests_reach,
     run_cli,
+    screen,
     spawn_cli,
     wire_records,
 )
@@ -170,3 +172,23 @@ async def test_wait_piped_shows_no_status_line() -> None:
     result = await arun_cli("wait", "--demo", "--poll-interval", "0.2")
     assert len(jsonl(result.stdout)) == 12
     assert "waiting for" not in result.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [50, 80, 200])
+def test_wait_json_on_a_terminal_is_json_on_the_screen_despite_the_live_line(columns: int) -> None:
+    """`wait --format json` on a terminal: the record lines on screen are the JSON array, whole."""
+    result = on_pty(
+        command("wait", "--demo", "--poll-interval", "0.2", "--format", "json"), columns=columns
+    )
+    assert result.returncode in {0, 1}  # 1: a demo job failed, as demo jobs may
+    shown = [line for line in screen(result.stdout, columns) if line]
+    errors = [line for line in shown if line.startswith("error: ")]
+    assert len(errors) == result.returncode
+    records = json.loads("\n".join(line for line in shown if line not in errors))
+    assert len(records) == 12
+    assert all(record["status"] in TERMINAL for record in records)
+    # The live line fits one row, so `\r` redraws it whole (a wrapped line leaves rows behind).
+    drawn = [part for part in re.split(r"[\r\n]", result.stdout) if "waiting for" in part]
+    assert drawn
+    assert all(len(part.rstrip()) < columns for part in drawn)
