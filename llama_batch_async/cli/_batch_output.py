@@ -180,8 +180,8 @@ class BatchTableWriter:
             self.stream.write(self.layout.line(row))
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.layout is None and self.empty:
+    def end(self, *, complete: bool = True) -> None:
+        if self.layout is None and self.empty and complete:
             self.stream.write(self.empty + "\n")
         self.stream.flush()
 

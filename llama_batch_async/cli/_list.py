@@ -304,7 +304,7 @@ async def _list_to(
         except LlamaBatchError as exc:
             # What was listed stays listed: close the output, then say where to resume.
             progress.clear()
-            writer.end()
+            writer.end(complete=False)
             api_error(exc, client.base_url)
             if exc.cursor:
                 say(f"resume with: --resume-from {exc.cursor}")
@@ -344,7 +344,7 @@ async def _list_checkpointed(
             raise FlagError("--checkpoint", str(exc)) from None
         except LlamaBatchError as exc:
             progress.clear()
-            writer.end()
+            writer.end(complete=False)
             api_error(exc, client.base_url)
             say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
             return EXIT_FAILURE

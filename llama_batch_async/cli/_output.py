@@ -244,11 +244,16 @@ def silence_stdout() -> None:
 
 
 class Writer(Protocol[R_contra]):
-    """Writes a walk's records in one format, page by page, flushing each page."""
+    """Writes a walk's records in one format, page by page, flushing each page.
+
+    ``end`` closes the output (a JSON array's ``]``). ``complete=False`` says the
+    walk failed: a table then says nothing of an empty result ("no jobs match"
+    is said only of a walk that completed with nothing).
+    """
 
     def write_page(self, records: Sequence[R_contra], /) -> None: ...
 
-    def end(self) -> None: ...
+    def end(self, *, complete: bool = True) -> None: ...
 
 
 TableMaker = Callable[[Stream, Sequence[str] | None, Sequence[str] | None], Writer[R]]
@@ -305,7 +310,7 @@ class _JsonLinesWriter(Generic[R]):
             self.stream.write(json.dumps(self.to_dict(record)) + "\n")
         self.stream.flush()
 
-    def end(self) -> None:
+    def end(self, *, complete: bool = True) -> None:
         self.stream.flush()
 
 
@@ -329,7 +334,7 @@ class _JsonWriter(Generic[R]):
             self.held = line
         self.stream.flush()
 
-    def end(self) -> None:
+    def end(self, *, complete: bool = True) -> None:
         self.stream.write("[]\n" if self.held is None else f"  {self.held}\n]\n")
         self.stream.flush()
 
@@ -364,7 +369,7 @@ class _CsvWriter(Generic[R]):
             self._write_row(self.row(record))
         self.stream.flush()
 
-    def end(self) -> None:
+    def end(self, *, complete: bool = True) -> None:
         self.stream.flush()
 
 

@@ -207,8 +207,8 @@ class TableWriter:
         self.rows += len(rows)
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.layout is None and self.empty:  # no job arrived
+    def end(self, *, complete: bool = True) -> None:
+        if self.layout is None and self.empty and complete:  # a whole walk, and no job
             self.stream.write(self.empty + "\n")
         self.stream.flush()
 
@@ -281,8 +281,8 @@ class FieldTableWriter:
         self.rows += len(rows)
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.widths is None:
+    def end(self, *, complete: bool = True) -> None:
+        if self.widths is None and complete:
             self.stream.write(_EMPTY + "\n")
         self.stream.flush()
 

@@ -303,8 +303,8 @@ async def _wait(args: argparse.Namespace, waiting: Waiting[R]) -> int:
                     live.finish(record)
                     live.redraw()
         except LlamaBatchError as exc:
-            writer.end()
             live.clear()
+            writer.end(complete=False)
             missing = waiting.not_found(exc, ids, args)
             return report_failure(exc, ids, waiting.records.nouns, missing, client.base_url)
         finally:

@@ -23,6 +23,7 @@ from cli_helpers import (
     json_on_screen,
     jsonl,
     run_cli,
+    run_installed,
     spawn_installed,
     wire_records,
 )
@@ -38,6 +39,7 @@ from llama_batch_async.testing import (
     ORGANIZATION_IDS,
     PROJECT_IDS,
     FakeLlamaCloud,
+    serve_in_thread,
 )
 from llama_batch_async.testing import JOB_FIELDS as FAKE_JOB_FIELDS
 
@@ -373,3 +375,37 @@ def test_json_on_a_terminal_is_json_on_the_screen_despite_the_progress_line(colu
     assert [record["id"] for record in records] == [
         record["id"] for record in jsonl(run_cli(*args[:2], *args[4:]).stdout)
     ]
+
+
+def _closed_port_url() -> str:
+    with socket.socket() as probe:  # a port that was free a moment ago, now closed
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("failure", ["wrong key", "unreachable", "tls"])
+def test_no_jobs_match_is_never_said_of_a_failed_walk(failure: str) -> None:
+    """A refused key, a closed port or a TLS failure: exit 1, an error, and no "no jobs match"."""
+    with serve_in_thread(jobs=0, api_key=KEY) as cloud:
+        url, key = cloud.url, KEY
+        if failure == "wrong key":
+            key = "sk-not-the-key-0123456789"
+        elif failure == "unreachable":
+            url = _closed_port_url()
+        else:
+            url = cloud.url.replace("http://", "https://")
+        result = run_installed(
+            "list", "--format", "table", "--base-url", url, "--api-key", key, "--max-retries", "0"
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize("output_format", ["table", "json"])
+def test_a_completed_empty_walk_says_so(output_format: str) -> None:
+    """Through the installed command: an empty listing says `no jobs match` ([] in JSON); exit 0."""
+    with serve_in_thread(jobs=0, api_key=KEY) as cloud:
+        result = run_installed("list", "--format", output_format, *connect(cloud))
+    assert result.returncode == 0
+    assert result.stdout == ("no jobs match\n" if output_format == "table" else "[]\n")
