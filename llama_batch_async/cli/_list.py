@@ -366,7 +366,9 @@ def run_list(args: argparse.Namespace, listing: Listing[R]) -> int:
         except KeyboardInterrupt:
             # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
             _kept(listed, listing)
-            if listed.cursor:
+            if getattr(args, "checkpoint", None):  # --checkpoint refuses --resume-from
+                say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
+            elif listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
         except OutputError as exc:

@@ -409,3 +409,32 @@ def test_a_completed_empty_walk_says_so(output_format: str) -> None:
         result = run_installed("list", "--format", output_format, *connect(cloud))
     assert result.returncode == 0
     assert result.stdout == ("no jobs match\n" if output_format == "table" else "[]\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_with_a_checkpoint_says_run_it_again(tmp_path: Path) -> None:
+    """SIGINT during `list --checkpoint`: the hint says to run it again, not `--resume-from`."""
+    async with FakeLlamaCloud(jobs=200, api_key=KEY, latency=0.1) as cloud:
+        args = ("list", *connect(cloud), "--page-size", "10", "--prefetch", "0")
+        checkpoint = ("--checkpoint", "nightly", "--checkpoint-dir", str(tmp_path))
+        proc = await spawn_installed(*args, *checkpoint)
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):
+                if len(cloud.requests) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            first = await collect_process(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert first.returncode == 130
+        assert "--resume-from" not in first.stderr
+        assert first.stderr == "the checkpoint nightly keeps the last page written: run it again\n"
+        cloud.latency = 0.0
+        rest = await arun_cli(*args, *checkpoint)
+        ids = [job["id"] for job in cloud.jobs]
+    assert rest.returncode == 0
+    listed = [record["id"] for record in jsonl(first.stdout) + jsonl(rest.stdout)]
+    assert listed == ids
