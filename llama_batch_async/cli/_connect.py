@@ -35,7 +35,8 @@ from ._output import error
 __all__ = ["api_error", "connect", "redis_module"]
 
 _NO_REDIS: Final = (
-    "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
+    "--redis-url needs the redis extra: "
+    "python3 -m pip install '.[redis]' in a checkout of llama-batch-async"
 )
 # The demo cloud runs in this process and checks this key; it is no secret.
 _DEMO_KEY: Final = "llama-batch-demo-key"
