@@ -12,7 +12,7 @@ job tables (`_table`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 
 import attrs
@@ -187,10 +187,13 @@ class BatchTableWriter:
 
 
 def batch_table(
-    stream: Stream, fields: Sequence[str] | None = None, ids: Sequence[str] | None = None
+    stream: Stream,
+    fields: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    constant: Collection[str] = (),
 ) -> Writer[Batch]:
     """The batch table; with ``ids`` the batches come one at a time (as `_table.job_table`)."""
-    del fields  # `batches` commands have no --fields
+    del fields, constant  # `batches` tables keep every column
     if ids is None:
         return BatchTableWriter(stream)
     return BatchTableWriter(stream, floor=_table_floor(ids), empty="")

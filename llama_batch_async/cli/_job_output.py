@@ -7,7 +7,7 @@ this module. The job tables are imported only when a table is written, so
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Final
 
 from llama_batch_async import BatchJob
@@ -18,12 +18,15 @@ __all__ = ["JOB_RECORDS"]
 
 
 def _job_table(
-    stream: Stream, fields: Sequence[str] | None, ids: Sequence[str] | None
+    stream: Stream,
+    fields: Sequence[str] | None,
+    ids: Sequence[str] | None,
+    constant: Collection[str],
 ) -> Writer[BatchJob]:
     # Imported when a table is written, so `--help` does not load the tables.
     from ._table import job_table  # noqa: PLC0415 - see above
 
-    return job_table(stream, fields, ids)
+    return job_table(stream, fields, ids, constant)
 
 
 JOB_RECORDS: Final[Records[BatchJob]] = Records(

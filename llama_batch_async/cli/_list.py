@@ -281,7 +281,10 @@ async def _list_to(
     # Imported to run, not to declare the flags: ``list --help`` loads no client.
     from ._connect import api_error, connect  # noqa: PLC0415
 
-    writer = make_writer(_default_format(args, out), out, listing.records, args.fields)
+    constant = [name for name in ("status", "job_type") if getattr(args, name, None)]
+    writer = make_writer(
+        _default_format(args, out), out, listing.records, args.fields, constant=constant
+    )
     stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
     progress = Progress(stderr, listing.records.nouns, args.max_items)
     listing.check(args)

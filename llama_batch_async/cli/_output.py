@@ -18,7 +18,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Final, Generic, Protocol, TextIO, TypeVar
 
 import attrs
@@ -256,8 +256,10 @@ class Writer(Protocol[R_contra]):
     def end(self, *, complete: bool = True) -> None: ...
 
 
-TableMaker = Callable[[Stream, Sequence[str] | None, Sequence[str] | None], Writer[R]]
-"""Makes a kind's table writer: ``(stream, fields, ids)``, as `make_writer` says."""
+TableMaker = Callable[
+    [Stream, Sequence[str] | None, Sequence[str] | None, Collection[str]], Writer[R]
+]
+"""Makes a kind's table writer: ``(stream, fields, ids, constant)``, as `make_writer` says."""
 
 
 @attrs.frozen
@@ -380,6 +382,7 @@ def make_writer(
     fields: Sequence[str] | None = None,
     *,
     ids: Sequence[str] | None = None,
+    constant: Collection[str] = (),
 ) -> Writer[R]:
     """The writer of format ``name`` on ``stream`` for ``records``.
 
@@ -392,9 +395,11 @@ def make_writer(
         ids: The ids whose records will come one at a time (``wait``): a
             table sizes its columns for any of them, and writes nothing if
             none came.
+        constant: Fields the query pins to one value (``--status failed``):
+            a table leaves out their column, which would repeat the filter.
     """
     if name == "table":
-        return records.table(stream, fields, ids)
+        return records.table(stream, fields, ids, constant)
     if fields is not None:
         records = records.only(fields)
     if name == "csv":

@@ -19,6 +19,7 @@ from cli_helpers import (
     make_job,
     run_cli,
     run_installed,
+    screen,
     wire_records,
 )
 from helpers import (
@@ -264,17 +265,61 @@ async def test_verbose_retry_lines_escape_server_text() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
 @pytest.mark.parametrize("columns", [80, 100, 120, 140])
 def test_table_fits_the_terminal_down_to_80_columns(columns: int) -> None:
-    """On a terminal the table fits its width: columns shortened or dropped, ids never cut."""
+    """On a terminal the table fits its width: columns shortened or dropped, ids never cut.
+
+    STATUS is left out: `--status failed` makes it `failed` on every row.
+    """
     piped = run_cli("list", "--demo", "--status", "failed", "--format", "jsonl")
     ids = [record["id"] for record in jsonl(piped.stdout)]
     result = on_pty(command("list", "--demo", "--status", "failed"), columns=columns)
     assert result.returncode == 0
     header, *rows = [line for line in result.stdout.split("\n") if line.startswith(("ID", "bjb-"))]
     assert header.split()[:1] == ["ID"]
-    assert "STATUS" in header
+    assert "STATUS" not in header
     assert "ERROR" in header
     assert [row.split()[0] for row in rows] == ids
     assert all(len(line) < columns for line in (header, *rows))
     if columns >= 140:
         assert "CREATED (UTC)" in header
         assert "TYPE" in header
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 200])
+def test_fields_on_a_terminal_never_cut_or_wrap_a_value(columns: int) -> None:
+    """Five --fields at 80 columns are `field: value` blocks, at 200 a table: every value whole."""
+    fields = "id,status,created_at,updated_at,error_message"
+    args = ("list", "--demo", "--status", "failed", "--fields", fields, "--max-items", "6")
+    records = jsonl(run_cli(*args, "--format", "jsonl").stdout)
+    result = on_pty(command(*args), columns=columns)
+    assert result.returncode == 0
+    shown = screen(result.stdout, columns)
+    assert all(len(line) < columns for line in shown)  # no row wrapped
+    text = "\n".join(shown)
+    assert "..." not in text
+    for record in records:
+        assert record["id"] in text
+        assert record["error_message"] in text
+        assert record["updated_at"][:19].replace("T", " ") in text
+    if columns == 80:
+        assert text.count("\nerror_message: ") == len(records)
+    else:
+        assert shown[0].split() == ["ID", "STATUS", "CREATED_AT", "UPDATED_AT", "ERROR_MESSAGE"]
+        assert len([line for line in shown if line]) == len(records) + 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 200])
+def test_the_failed_jobs_table_drops_the_status_the_filter_pins(columns: int) -> None:
+    """`list --status failed` on a terminal has no STATUS column; at 200 the errors are whole."""
+    records = jsonl(run_cli("list", "--demo", "--status", "failed", "--format", "jsonl").stdout)
+    result = on_pty(command("list", "--demo", "--status", "failed"), columns=columns)
+    assert result.returncode == 0
+    header, *rows = [line for line in screen(result.stdout, columns) if line]
+    assert "STATUS" not in header
+    assert not any(" failed " in row for row in rows)
+    assert all(len(line) < columns for line in (header, *rows))
+    if columns == 200:
+        assert all(
+            record["error_message"] in row for record, row in zip(records, rows, strict=True)
+        )
