@@ -144,8 +144,11 @@ def add_batch_filters(parser: argparse.ArgumentParser, title: str = "filters") -
     filters = parser.add_argument_group(title)
     filters.add_argument(
         "--status",
+        type=str.upper,  # `failed` as `list --status failed` has it, or the v2 `FAILED`
         choices=[status.value for status in BatchStatus],
-        help="only batches in this status",
+        metavar="STATUS",
+        help=f"only batches in this status: {', '.join(s.value for s in BatchStatus)} "
+        "(either case)",
     )
     for flag, what in (
         ("--source-directory-id", "source directory"),

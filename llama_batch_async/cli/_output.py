@@ -274,6 +274,8 @@ class Records(Generic[R]):
         csv_columns: The CSV header.
         csv_row: A record's CSV cells, in the header's order.
         table: Makes the table writer (`TableMaker`).
+        flat: The record as ``--fields`` names its fields (the CSV columns'
+            names: a batch's ``config.job.type``); None: `to_dict`.
     """
 
     noun: str
@@ -282,6 +284,7 @@ class Records(Generic[R]):
     csv_columns: tuple[str, ...]
     csv_row: Callable[[R], Sequence[object]]
     table: TableMaker[R]
+    flat: Callable[[R], Mapping[str, object]] | None = None
 
     @property
     def id_name(self) -> str:
@@ -290,13 +293,14 @@ class Records(Generic[R]):
 
     def only(self, fields: Sequence[str]) -> Records[R]:
         """These records cut to ``fields`` (keys of `to_dict`), in that order: ``--fields``."""
+        flat = self.flat or self.to_dict
 
         def to_dict(record: R) -> dict[str, object]:
-            whole = self.to_dict(record)
+            whole = flat(record)
             return {name: whole[name] for name in fields}
 
         def csv_row(record: R) -> list[object]:
-            whole = self.to_dict(record)
+            whole = flat(record)
             return ["" if whole[name] is None else whole[name] for name in fields]
 
         return attrs.evolve(self, to_dict=to_dict, csv_columns=tuple(fields), csv_row=csv_row)

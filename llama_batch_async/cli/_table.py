@@ -18,7 +18,7 @@ import enum
 import shutil
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -32,6 +32,7 @@ __all__ = [
     "FieldTableWriter",
     "TableWriter",
     "column_widths",
+    "field_cell",
     "give_up_until",
     "job_table",
     "short_time",
@@ -221,9 +222,9 @@ class TableWriter:
         self.stream.flush()
 
 
-def _field_cell(job: BatchJob, name: str) -> str:
-    """One field of a job as a table cell: ``-`` for None, times as ``2026-11-01 10:00:00``."""
-    value = getattr(job, name)
+def field_cell(record: object, name: str) -> str:
+    """One field of a record as a table cell: ``-`` for None, times as ``2026-11-01 10:00:00``."""
+    value = getattr(record, name)
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -250,6 +251,7 @@ class FieldTableWriter:
     last_width: int = PIPED_ERROR_WIDTH
     rows: int = 0
     blocks: bool = False
+    cell: Callable[[Any, str], str] = field_cell
 
     def _fit(self, widths: list[int], columns: int | None) -> None:
         self.widths = widths[:-1]
@@ -275,8 +277,8 @@ class FieldTableWriter:
         ]
         return ("\n" if self.rows else "") + "\n".join(lines) + "\n"
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None:
-        rows = [[_field_cell(job, name) for name in self.fields] for job in jobs]
+    def write_page(self, records: Sequence[Any]) -> None:
+        rows = [[self.cell(record, name) for name in self.fields] for record in records]
         if self.widths is None:
             if not rows:
                 return
