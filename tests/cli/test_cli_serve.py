@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -9,8 +10,10 @@ import aiohttp
 import pytest
 from cli_helpers import (
     KEY,
+    command,
     serve_fake,
 )
+from helpers import TESTS, TIMEOUT, cli_env
 
 from llama_batch_async import BatchClient
 from llama_batch_async.cli import main
@@ -72,3 +75,48 @@ def test_serve_fake_reports_a_busy_port(capsys: pytest.CaptureFixture[str]) -> N
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
     assert len(err.splitlines()) == 1
+
+
+async def test_serve_fake_rate_limit_answers_429_past_n_a_second() -> None:
+    """`serve-fake --rate-limit 3`: a fourth request within a second is a 429 with Retry-After."""
+    async with (
+        serve_fake("--jobs", "5", "--rate-limit", "3") as url,
+        aiohttp.ClientSession() as session,
+    ):
+        statuses, retry_after = [], []
+        for _ in range(5):
+            async with session.get(
+                url + ENDPOINT_PATH, headers={"Authorization": f"Bearer {KEY}"}
+            ) as response:
+                statuses.append(response.status)
+                retry_after.append(response.headers.get("Retry-After"))
+    assert statuses[:3] == [200, 200, 200]
+    assert 429 in statuses[3:]
+    assert all(
+        value == "1" for status, value in zip(statuses, retry_after, strict=True) if status == 429
+    )
+
+
+async def test_serve_fake_says_which_key_works_and_how_to_export_the_url() -> None:
+    """After the URL line, stderr says which key works and the export line; never the key."""
+    for args, key in (((), "anything"), (("--require-key", KEY), "<the --require-key value>")):
+        proc = await asyncio.create_subprocess_exec(
+            *command("serve-fake", "--port", "0", "--jobs", "1", *args),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=cli_env(),
+            cwd=TESTS,
+        )
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        try:
+            url = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode().strip()
+            said = [
+                (await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)).decode() for _ in range(2)
+            ]
+        finally:
+            proc.terminate()
+            await asyncio.wait_for(proc.wait(), TIMEOUT)
+        assert said[0].startswith(f"serving the fake LlamaCloud at {url} (")
+        assert said[1] == f"  export LLAMA_CLOUD_BASE_URL={url} LLAMA_CLOUD_API_KEY={key}\n"
+        assert KEY not in "".join(said)
