@@ -338,3 +338,15 @@ def test_install_commands_never_name_the_unreleased_package() -> None:
         if any(_REGISTRY_NAME.match(word) for word in _requirements(rest))
     ]
     assert not wrong, f"pip install of the unregistered name at {wrong}"
+
+
+def test_no_table_cell_shows_an_escaped_pipe_in_code() -> None:
+    r"""A code span in a table cell never holds `\|`: the site would show the backslash."""
+    code_span = re.compile(r"`[^`\n]*\\\|[^`\n]*`")
+    wrong = [
+        f"{path.relative_to(ROOT).as_posix()}:{number}"
+        for path in SOURCES
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.startswith("|") and code_span.search(line)
+    ]
+    assert not wrong, f"use <code>... &#124; ...</code> instead, at {wrong}"
