@@ -202,8 +202,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--format",
         choices=FORMATS,
-        help="output format (default: from --output's suffix .csv/.json/.jsonl, else table "
-        "on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(FORMATS)} (default: from --output's suffix "
+        ".csv/.json/.jsonl, else table on a terminal, else jsonl)",
     )
     output.add_argument(
         "--fields",

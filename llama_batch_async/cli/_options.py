@@ -336,10 +336,16 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """The listing's filters and page size (``list`` and ``watch``)."""
     filters = parser.add_argument_group("filters")
     filters.add_argument(
-        "--status", choices=[status.value for status in JobStatus], help="only jobs in this status"
+        "--status",
+        choices=[status.value for status in JobStatus],
+        metavar="STATUS",
+        help=f"only jobs in this status: {', '.join(status.value for status in JobStatus)}",
     )
     filters.add_argument(
-        "--job-type", choices=[kind.value for kind in JobType], help="only jobs of this type"
+        "--job-type",
+        choices=[kind.value for kind in JobType],
+        metavar="TYPE",
+        help=f"only jobs of this type: {', '.join(kind.value for kind in JobType)}",
     )
     for flag, what in (
         ("--directory-id", "directory"),

@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--paging",
         choices=PAGING_KINDS,
+        metavar="KIND",
         help="how the fake pages: offset (no tokens; the default), both (tokens and "
         "offset honoured), token-ignored (tokens sent, page_token ignored), token "
         "(offset ignored)",

@@ -191,7 +191,9 @@ def add_wait_options(parser: argparse.ArgumentParser, nouns: str, demo_help: str
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help=f"output format of the finished {nouns} (default: table on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format of the finished {nouns}: {', '.join(FORMATS)} (default: table on "
+        "a terminal, else jsonl)",
     )
     add_connection_options(
         parser, request_timeout_flags=("--request-timeout",), demo_help=demo_help

@@ -171,7 +171,8 @@ def add_watch_options(
     parser.add_argument(
         "--format",
         choices=WATCH_FORMATS,
-        help="output format (default: text on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(WATCH_FORMATS)} (default: text on a terminal, else jsonl)",
     )
     add_connection_options(
         parser, request_timeout_flags=("--request-timeout",), demo_help=demo_help

@@ -6,6 +6,7 @@ import pytest
 from cli_helpers import (
     KEY,
     run_cli,
+    run_installed,
 )
 
 from llama_batch_async import JobStatus
@@ -155,3 +156,50 @@ def test_every_bad_flag_value_is_named_as_typed(
     assert flag in message
     parameter = flag.removeprefix("--").replace("-", "_")
     assert f" {parameter} " not in f" {message} ".replace(",", " ")
+
+
+@pytest.mark.parametrize(
+    ("args", "prog", "said"),
+    [
+        (("list", "--statuss", "failed"), "llama-batch list", "(did you mean --status?)"),
+        (
+            ("batches", "list", "--formt", "json"),
+            "llama-batch batches list",
+            "(did you mean --format?)",
+        ),
+        (
+            ("wait", "--pol-interval", "1", "x"),
+            "llama-batch wait",
+            "(did you mean --poll-interval?)",
+        ),
+    ],
+)
+def test_a_misspelt_flag_gets_the_commands_usage_and_a_guess(
+    args: tuple[str, ...], prog: str, said: str
+) -> None:
+    """A misspelt flag: the command's own one-line usage, the error, and "did you mean"."""
+    result = run_installed(*args)
+    assert result.returncode == 2
+    usage, message = result.stderr.splitlines()
+    assert usage == f"usage: {prog} [options] (--help lists them)"
+    assert message.startswith(f"{prog}: error: unrecognized arguments: ")
+    assert message.endswith(said)
+
+
+def test_help_names_status_values_without_hard_wrapping_a_choice_list() -> None:
+    """`list --help` shows `--status STATUS` and lists the values in the help text."""
+    result = run_installed("list", "--help")
+    assert result.returncode == 0
+    assert "[--status STATUS]" in result.stdout
+    assert "{pending," not in result.stdout
+    help_text = " ".join(result.stdout.split())
+    assert "only jobs in this status: pending, running, dispatched, completed, failed," in help_text
+    assert "[--format FORMAT]" in result.stdout
+
+
+def test_a_bad_choice_is_two_lines_naming_the_values() -> None:
+    """`list --status nope`: a one-line usage and one error line with the valid values."""
+    result = run_installed("list", "--status", "nope")
+    assert result.returncode == 2
+    assert len(result.stderr.splitlines()) == 2
+    assert "invalid choice: 'nope' (choose from 'pending', 'running'," in result.stderr
