@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 from datetime import datetime, timezone
@@ -15,6 +16,7 @@ from cli_helpers import (
     arun_cli,
     collect,
     collect_process,
+    command,
     connect,
     finish_job,
     job,
@@ -23,10 +25,12 @@ from cli_helpers import (
     replay,
     requests_reach,
     run_cli,
+    screen,
     spawn_cli,
     spawn_installed,
     wire_records,
 )
+from helpers import on_pty
 
 from llama_batch_async import JobEvent, JobStatus
 from llama_batch_async.cli import main
@@ -112,9 +116,10 @@ async def test_watch_ctrl_c_exits_130_quietly() -> None:
 
 
 def test_watch_on_a_terminal_prints_readable_lines(monkeypatch: pytest.MonkeyPatch) -> None:
-    """On a terminal, watch prints `HH:MM:SS added   bjb-... parse running 0/91` lines."""
+    """On a wide terminal, watch prints `HH:MM:SS added   bjb-... parse running 0/91` lines."""
     out = Terminal()
     monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("COLUMNS", "200")
     assert main(["watch", "--demo", "--max-events", "3"]) == 0
     lines = out.getvalue().splitlines()
     assert len(lines) == 3
@@ -144,3 +149,26 @@ def test_event_line_shows_the_status_move() -> None:
 
 
 # --- hostile text, broken outputs, narrow encodings -----------------------------------------
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+@pytest.mark.parametrize("columns", [80, 200])
+def test_watch_lines_fit_the_terminal_and_a_job_leaving_the_filter_was_running(
+    columns: int,
+) -> None:
+    """`watch --status running` on a terminal: lines fit; a job that left reads `was running`."""
+    args = ("watch", "--demo", "--status", "running", "--poll-interval", "0.3", "--duration", "7")
+    result = on_pty(command(*args), columns=columns)
+    assert result.returncode == 0
+    shown = [line for line in screen(result.stdout, columns) if line]
+    assert all(len(line) < columns for line in shown)
+    removed = [line for line in shown if " removed " in line]
+    assert removed  # the demo finishes every running job within 5 s
+    assert all(
+        re.search(r" removed bjb-[0-9a-f-]{36} (\w+ +)?was running \d+/\d+", line)
+        for line in removed
+    )
+    if columns == 200:
+        assert all(
+            " parse " in line or " extract " in line or " classify " in line for line in shown
+        )
