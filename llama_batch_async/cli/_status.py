@@ -44,7 +44,9 @@ class StatusLine:
 
     def clear(self) -> None:
         if self.enabled and self.shown:
-            self.stream.write("\r" + " " * self.shown + "\r")
+            # Two columns more: a Ctrl-C the terminal echoed as ``^C`` after the text.
+            wipe = min(self.shown + 2, _columns(self.stream) - 1)
+            self.stream.write("\r" + " " * wipe + "\r")
             self.stream.flush()
             self.shown = 0
 

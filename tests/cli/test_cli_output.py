@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cli_helpers import (
     KEY,
+    Terminal,
     arun_cli,
     command,
     connect,
@@ -29,6 +30,7 @@ from helpers import (
 )
 
 from llama_batch_async.cli import JOB_FIELDS, job_to_dict, main
+from llama_batch_async.cli._status import StatusLine
 from llama_batch_async.testing import (
     FakeLlamaCloud,
     serve_in_thread,
@@ -323,3 +325,19 @@ def test_the_failed_jobs_table_drops_the_status_the_filter_pins(columns: int) ->
         assert all(
             record["error_message"] in row for record, row in zip(records, rows, strict=True)
         )
+
+
+def test_a_status_line_is_wiped_with_the_echoed_ctrl_c_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clearing a status line also wipes the two columns a terminal's `^C` echo takes."""
+    monkeypatch.setenv("COLUMNS", "80")
+    stream = Terminal()
+    line = StatusLine(stream, enabled=True)
+    line.show("waiting for 3 of 4 jobs (1 finished), 0:02")
+    line.clear()
+    width = len("waiting for 3 of 4 jobs (1 finished), 0:02")
+    assert stream.getvalue().endswith("\r" + " " * (width + 2) + "\r")
+    line.show("x" * 200)  # cut to the width, and wiped within it
+    line.clear()
+    assert stream.getvalue().endswith("\r" + " " * 79 + "\r")
