@@ -204,13 +204,13 @@ def test_tutorial_checkpoint_example_runs_again(
 def test_readme_checkpoint_example_runs_again(
     cloud: FakeLlamaCloud, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Run twice in one folder, the README's page walk handles every job both times."""
-    block = _block_containing(ROOT / "README.md", "walk.cursor")
+    """Run twice in one folder, the README's checkpointed walk handles every job both times."""
+    block = _block_containing(ROOT / "README.md", "checkpointed_pages(")
     for _ in range(2):
         lines = _run_ok(block, cloud, tmp_path, request).splitlines()
         pages = [int(line.split()[0]) for line in lines if line.endswith(" jobs handled")]
         assert sum(pages) == len(cloud.jobs)
-    assert not (tmp_path / "walk.cursor").exists()
+    assert not (tmp_path / ".checkpoints" / "every-job.cursor").exists()  # cleared
 
 
 def test_new_jobs_recipe_finds_jobs_added_since(
