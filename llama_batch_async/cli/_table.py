@@ -234,6 +234,11 @@ def field_cell(record: object, name: str) -> str:
     return printable(" ".join(str(value).split()))  # one line per job
 
 
+_COUNT_FIELDS: Final = frozenset(
+    {"total_items", "processed_items", "failed_items", "skipped_items"}
+)
+
+
 @attrs.define
 class FieldTableWriter:
     """``--fields`` as a table: one column per field, in the order given, headed in capitals.
@@ -265,7 +270,11 @@ class FieldTableWriter:
 
     def _line(self, cells: Sequence[str]) -> str:
         assert self.widths is not None  # noqa: S101 - set by the first page
-        parts = [cell.ljust(width) for cell, width in zip(cells, self.widths, strict=False)]
+        # Counts align on the right, as the standard table's PROGRESS and FAILED do.
+        parts = [
+            cell.rjust(width) if name in _COUNT_FIELDS else cell.ljust(width)
+            for cell, width, name in zip(cells, self.widths, self.fields, strict=False)
+        ]
         last = cells[-1] if self.fields[-1] == "id" else truncate(cells[-1], self.last_width)
         parts.append(last)  # ids are never cut: they are what a reader copies
         return "  ".join(parts).rstrip() + "\n"

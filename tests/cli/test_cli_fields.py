@@ -226,3 +226,16 @@ def test_fields_that_cannot_fit_are_blocks_with_nothing_cut(
         assert [line.split(":")[0] for line in block.splitlines()] == list(fields)
         assert f"directory_id:  {long['directory_id']}" in block
         assert block.splitlines()[0] == f"id:            {item.id}"
+
+
+def test_fields_table_aligns_counts_on_the_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a --fields table the item counts are right-aligned, as in the standard table."""
+    monkeypatch.setenv("COLUMNS", "120")
+    jobs = [job("bjb-1", total_items=5), job("bjb-2", total_items=1234)]
+    stream = _Terminal()
+    writer = FieldTableWriter(stream, ("id", "total_items", "status"))
+    writer.write_page(jobs)
+    header, first, second = stream.getvalue().splitlines()
+    assert header == "ID     TOTAL_ITEMS  STATUS"
+    assert first == "bjb-1            5  running"
+    assert second == "bjb-2         1234  running"
