@@ -17,7 +17,7 @@ import attrs
 from llama_batch_async.settings import API_KEY_ENV, BASE_URL_ENV
 
 from . import EXIT_FAILURE, EXIT_OK
-from ._options import count, delay_seconds
+from ._options import DEMO_BATCHES, DEMO_JOBS, DEMO_SEED, count, delay_seconds
 from ._output import Output, error, say, stdout
 
 __all__ = ["add_arguments", "run"]
@@ -37,23 +37,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=count("--jobs", minimum=0),
-        default=250,
+        default=DEMO_JOBS,
         metavar="N",
-        help="synthetic jobs to serve (default: 250)",
+        help=f"synthetic jobs to serve (default: {DEMO_JOBS}, the --demo jobs)",
     )
     parser.add_argument(
         "--batches",
         type=count("--batches", minimum=0),
-        default=250,
+        default=DEMO_BATCHES,
         metavar="N",
-        help="synthetic v2 batches to serve at /api/v2/batches (default: 250)",
+        help=f"synthetic v2 batches to serve at /api/v2/batches (default: {DEMO_BATCHES})",
     )
     parser.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=DEMO_SEED,
         metavar="N",
-        help="seed of the synthetic jobs and batches (default: 0)",
+        help=f"seed of the synthetic jobs and batches (default: {DEMO_SEED}, as --demo)",
     )
     from llama_batch_async.testing import PAGING_KINDS  # noqa: PLC0415 - serve-fake only
 

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from cli_helpers import (
     KEY,
+    arun_cli,
     command,
     serve_fake,
 )
@@ -120,3 +121,13 @@ async def test_serve_fake_says_which_key_works_and_how_to_export_the_url() -> No
         assert said[0].startswith(f"serving the fake LlamaCloud at {url} (")
         assert said[1] == f"  export LLAMA_CLOUD_BASE_URL={url} LLAMA_CLOUD_API_KEY={key}\n"
         assert KEY not in "".join(said)
+
+
+async def test_serve_fake_by_default_serves_what_demo_lists() -> None:
+    """`serve-fake` with no options serves the same jobs `--demo` lists, in the same order."""
+    async with serve_fake() as url:
+        served = await arun_cli("list", "--base-url", url, "--api-key", KEY, "--fields", "id")
+    demo = await arun_cli("list", "--demo", "--fields", "id")
+    assert served.returncode == demo.returncode == 0
+    assert served.stdout == demo.stdout
+    assert len(served.stdout.splitlines()) == 137
