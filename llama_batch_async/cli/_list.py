@@ -313,6 +313,11 @@ async def _list_to(
             if exc.cursor:
                 say(f"resume with: --resume-from {exc.cursor}")
             return EXIT_FAILURE
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Ctrl-C: close the output too (a JSON array's `]`, the record it held back).
+            progress.clear()
+            writer.end(complete=False)
+            raise
         finally:
             progress.clear()  # also on Ctrl-C: leave no half line behind
         writer.end()
@@ -352,6 +357,11 @@ async def _list_checkpointed(
             api_error(exc, client.base_url)
             say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
             return EXIT_FAILURE
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            # Ctrl-C: close the output too (a JSON array's `]`, the record it held back).
+            progress.clear()
+            writer.end(complete=False)
+            raise
         finally:
             progress.clear()
     writer.end()

@@ -309,6 +309,10 @@ async def _wait(args: argparse.Namespace, waiting: Waiting[R]) -> int:
             writer.end(complete=False)
             missing = waiting.not_found(exc, ids, args)
             return report_failure(exc, ids, waiting.records.nouns, missing, client.base_url)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            live.clear()  # Ctrl-C: close the output (a JSON array's `]`), then stop
+            writer.end(complete=False)
+            raise
         finally:
             if ticker is not None:
                 ticker.cancel()

@@ -438,3 +438,30 @@ async def test_ctrl_c_with_a_checkpoint_says_run_it_again(tmp_path: Path) -> Non
     assert rest.returncode == 0
     listed = [record["id"] for record in jsonl(first.stdout) + jsonl(rest.stdout)]
     assert listed == ids
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+async def test_ctrl_c_during_a_json_list_leaves_whole_json_and_loses_nothing() -> None:
+    """SIGINT mid `--format json`: stdout is one whole JSON array; the resume lists the rest."""
+    async with FakeLlamaCloud(jobs=200, api_key=KEY, latency=0.1) as cloud:
+        args = ("list", *connect(cloud), "--page-size", "10", "--prefetch", "0")
+        proc = await spawn_installed(*args, "--format", "json")
+        try:
+            for _ in range(int(TIMEOUT / 0.05)):
+                if len(cloud.requests) >= 4:
+                    break
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            first = await collect_process(proc)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert first.returncode == 130
+        flag, cursor = first.stderr.strip().removeprefix("resume with: ").split()
+        cloud.latency = 0.0
+        rest = await arun_cli(*args, flag, cursor)
+        ids = [job["id"] for job in cloud.jobs]
+    before = [record["id"] for record in json.loads(first.stdout)]  # whole JSON
+    assert 0 < len(before) < 200
+    assert before + [record["id"] for record in jsonl(rest.stdout)] == ids
