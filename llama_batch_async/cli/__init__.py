@@ -5,7 +5,9 @@ Subcommands:
     llama-batch list [filters] [--format table|json|jsonl|csv] [--fields F,...] [-o FILE] [--demo]
     llama-batch wait JOB_ID... [--timeout S] [--poll-interval S] [--demo]
     llama-batch watch [filters] [--poll-interval S] [--no-initial] [--demo]
-    llama-batch batches list|wait|watch ...   (v2: /api/v2/batches)
+    llama-batch get JOB_ID... | items JOB_ID [--status S] | cancel JOB_ID... [--reason T]
+    llama-batch create --config FILE.json (--directory-id ID | --item-ids ID,...)
+    llama-batch batches list|wait|watch|get|cancel ...   (v2: /api/v2/batches)
     llama-batch serve-fake [--port N] [--jobs N] [--batches N] ...
 
 The package is a registry of commands (`COMMANDS`), each a module imported only
@@ -30,6 +32,8 @@ no command at all), and each a short script over the public API:
                 (its flags, and the v2 listing given to the verb's body),
                 _batch_output the v2 records (`BATCH_RECORDS`, its table fitted
                 with _table's helpers)
+    _get, _items, _cancel, _create
+                one call per id (`_records.run_calls`), or a walk (items: `run_list`)
     _serve      ``serve-fake``
 
 ``--help`` loads only _options and _output, ``list --help`` list's module and
@@ -131,6 +135,42 @@ COMMANDS: Final[tuple[Command, ...]] = (
             "Poll the listing and print one line per change: added, changed (with "
             "the previous status) or removed. Runs until Ctrl-C, --max-events or "
             "--duration."
+        ),
+    ),
+    Command(
+        name="get",
+        module="_get",
+        help="show jobs by id (their status endpoint)",
+        description=(
+            "Fetch each JOB_ID's record, one request each, wherever it is listed; written "
+            "as `list` writes jobs. Exit 1 if any id is not found."
+        ),
+    ),
+    Command(
+        name="items",
+        module="_items",
+        help="list one job's items (the files that failed, ...)",
+        description=(
+            "List JOB_ID's items page by page, as a table, JSON, JSON Lines or CSV, "
+            "walked as `list` walks jobs (--status failed: the files that failed)."
+        ),
+    ),
+    Command(
+        name="cancel",
+        module="_cancel",
+        help="cancel jobs",
+        description=(
+            "Cancel each JOB_ID: the job stops and its pending items are cancelled. "
+            "Exit 1 if any could not be (already finished, or not found)."
+        ),
+    ),
+    Command(
+        name="create",
+        module="_create",
+        help="start a batch job over a directory or items",
+        description=(
+            "Start a job with the configuration in --config (a JSON file) over "
+            "--directory-id or --item-ids; sent once, never resent blindly."
         ),
     ),
     Command(

@@ -75,6 +75,21 @@ SUBCOMMANDS: Final[tuple[Command, ...]] = (
             "has finished, or at Ctrl-C, --max-events or --duration."
         ),
     ),
+    Command(
+        name="get",
+        module="_batches_get",
+        help="show batches by id",
+        description="Fetch each BATCH_ID. Exit 1 if any is not found.",
+    ),
+    Command(
+        name="cancel",
+        module="_batches_cancel",
+        help="cancel batches",
+        description=(
+            "Cancel each BATCH_ID; it reaches CANCELLED once processing stops. A batch "
+            "already finished cannot be cancelled (exit 1)."
+        ),
+    ),
 )
 
 BATCH_DEMO_HELP: Final = (

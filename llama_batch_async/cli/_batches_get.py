@@ -1,0 +1,40 @@
+"""``llama-batch batches get BATCH_ID... [--expand-results]``: each v2 batch (``get_batch``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from llama_batch_async import Batch, BatchClient
+
+from ._batch_output import BATCH_CSV_COLUMNS, BATCH_RECORDS
+from ._batches import BATCH_DEMO_HELP, BATCH_FLAGS
+from ._options import add_connection_options, fields
+from ._records import Calls, add_format, run_calls
+
+__all__ = ["add_arguments", "run"]
+
+
+def _batch_fields(value: str) -> tuple[str, ...]:
+    return fields(value, BATCH_CSV_COLUMNS, "batch")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare ``batches get``'s ids, format and connection options."""
+    parser.add_argument("ids", nargs="+", metavar="BATCH_ID", help="the batches to show")
+    parser.add_argument(
+        "--expand-results",
+        action="store_true",
+        help="fetch each batch with its per-file results (expand=results)",
+    )
+    add_format(parser, _batch_fields)
+    add_connection_options(parser, demo_help=BATCH_DEMO_HELP)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``batches get``; return the exit code."""
+
+    async def get(client: BatchClient, batch_id: str) -> Batch:
+        return await client.get_batch(batch_id, expand_results=args.expand_results)
+
+    flags = {**BATCH_FLAGS, "batch_id": "BATCH_ID"}
+    return run_calls(args, args.ids, Calls(BATCH_RECORDS, get, flags))
