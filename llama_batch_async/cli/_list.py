@@ -299,6 +299,8 @@ async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) 
         finally:
             export.keep()  # an error or Ctrl-C keeps the partial file and its state
         listed.partial = None
+        # The one line that says where the output went (stdout holds nothing).
+        say(f"wrote {export.target}")
     return code
 
 

@@ -141,10 +141,12 @@ def test_fields_table_fits_terminal(monkeypatch: pytest.MonkeyPatch, columns: in
 def test_output_file_written_and_renamed(
     cloud: FakeLlamaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--output FILE: a complete walk lands in FILE (format from its suffix), no .partial left."""
+    """--output FILE: a complete walk lands in FILE (format from its suffix), said on stderr."""
     target = tmp_path / "jobs.csv"
     assert run_list(cloud, "--output", str(target), "--fields", "id,status") == 0
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"wrote {target}\n"  # one line says where the output went
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert rows[0] == ["id", "status"]
     assert len(rows) == 24
