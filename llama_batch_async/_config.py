@@ -22,6 +22,10 @@ __all__ = [
     "API_KEY_FALLBACK_ENV",
     "BASE_URL_ENV",
     "BATCHES_PATH",
+    "CONGESTION_BETA",
+    "CONGESTION_RECOVERY",
+    "DEFAULT_BACKOFF_BASE",
+    "DEFAULT_BACKOFF_MAX",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -37,6 +41,8 @@ __all__ = [
     "ENDPOINT_PATH",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
+    "MIN_RATE",
+    "RATE_WINDOW",
     "REDIS_URL_ENV",
     "Config",
     "is_loopback",
@@ -61,6 +67,22 @@ DEFAULT_MAX_RETRIES: Final = 4
 """Retries after the first attempt of each page request."""
 DEFAULT_RETRY_AFTER_CAP: Final = 60.0
 """The longest ``Retry-After`` (seconds) slept through."""
+DEFAULT_BACKOFF_BASE: Final = 0.5
+"""Seconds of the first backoff's upper bound (doubling per attempt); a 429 without a
+``Retry-After`` above 0 waits between half and all of it, never less."""
+DEFAULT_BACKOFF_MAX: Final = 30.0
+"""The largest backoff upper bound, in seconds."""
+
+# The congestion control of the limiter (issue 22; docs/retries.md has the curve and
+# the figures of docs/benchmarks.md's "What a walk costs the server").
+CONGESTION_BETA: Final = 0.7
+"""After a 429, the share of the accepted request rate the client keeps."""
+CONGESTION_RECOVERY: Final = 8.0
+"""Seconds the rate takes to climb back to where the last 429 came (then it probes past)."""
+RATE_WINDOW: Final = 1.0
+"""Seconds over which the accepted request rate is measured when a 429 comes."""
+MIN_RATE: Final = 0.2
+"""The slowest request rate (a second) the congestion control ever sets."""
 DEFAULT_CONNECTION_LIMIT: Final = 100
 """The owned session's connection pool size."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024

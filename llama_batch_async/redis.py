@@ -59,7 +59,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 from ._checkpoint import check_name
 from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
 from ._errors import RateLimitError
-from ._http._limiter import LocalLimiter, Sleep
+from ._http._limiter import Limiter, LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
@@ -189,7 +189,7 @@ def fleet_key(base_url: str, api_key: str) -> str:
     return f"llama_batch_async:{digest[:32]}"
 
 
-class RedisLimiter:
+class RedisLimiter(Limiter):
     """A `Limiter` shared by every process that names the same Redis and key.
 
     Pass it to `BatchClient(limiter=...)`; one limiter may serve several clients
@@ -289,7 +289,12 @@ class RedisLimiter:
         """True while the limiter decides locally because Redis did not answer."""
         return self._retry_at is not None
 
-    def bind(self, base_url: str, api_key: str) -> None:
+    @property
+    def remaining(self) -> float:
+        """Seconds left of the pause this process knows of (0 when none)."""
+        return self.local.remaining
+
+    def bind(self, base_url: str, api_key: str | None) -> None:
         """Derive the default key from a client's base URL and API key (called by it).
 
         Raises:
@@ -298,7 +303,7 @@ class RedisLimiter:
         """
         if self._named:
             return
-        derived = fleet_key(base_url, api_key)
+        derived = fleet_key(base_url, api_key or "")
         if self._key is not None and self._key != derived:
             raise ValueError(
                 "this RedisLimiter already serves another API key or base URL; "

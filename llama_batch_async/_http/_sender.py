@@ -35,6 +35,7 @@ class RequestCounts(Protocol):
 
     requests: int
     retries: int
+    throttled: int
     limiter_fallbacks: int
 
 
@@ -85,6 +86,8 @@ class Sender:
                     attempts,
                 )
             if (error := check_status(response, secret=secret)) is not None:
+                if counts is not None and error.status_code == 429:
+                    counts.throttled += 1
                 raise error
             return decode(response.body)
 
@@ -93,12 +96,12 @@ class Sender:
                 counts.retries += 1
 
         # issue 14: a shared limiter counts its fallbacks (RedisLimiter.fallbacks)
-        fallbacks = getattr(self.limiter, "fallbacks", None)
+        limiter = self.limiter
+        fallbacks = limiter.fallbacks
         try:
             return await call_with_retries(
-                attempt, self.policy, sleep=self.sleep, gate=self.limiter, on_retry=on_retry
+                attempt, self.policy, sleep=self.sleep, gate=limiter, on_retry=on_retry
             )
         finally:
-            if isinstance(fallbacks, int) and counts is not None:
-                now = getattr(self.limiter, "fallbacks", fallbacks)
-                counts.limiter_fallbacks += now - fallbacks
+            if counts is not None:
+                counts.limiter_fallbacks += limiter.fallbacks - fallbacks

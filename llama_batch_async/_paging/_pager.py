@@ -50,6 +50,11 @@ class WalkStats:
         items: Jobs yielded.
         requests: HTTP requests sent, retries included.
         retries: Requests that were retries.
+        throttled: Requests the server answered 429 (rate limited).
+        wasted: Requests whose answers the walk did not use: guesses past the
+            end of the listing, guesses that missed (drift, a server that caps
+            pages or ignores offsets), and guesses cancelled once an end was known
+            (counted when they had been sent).
         duplicates_dropped: Jobs skipped because an earlier page had yielded them.
         missed_prefetches: Prefetched pages thrown away because the listing moved.
         anomalies: Pages whose paging signals disagreed (a token on an empty
@@ -67,6 +72,8 @@ class WalkStats:
     anomalies: int = 0
     requests: int = 0
     retries: int = 0
+    throttled: int = 0
+    wasted: int = 0
     duplicates_dropped: int = 0
     total_size: int | None = None
     limiter_fallbacks: int = 0
@@ -328,6 +335,8 @@ class BatchPager(_Pager[Batch, BatchPage]):
         """The windows' request counters, summed into the walk's."""
         stats.requests = sum(w.stats.requests for w in walkers)
         stats.retries = sum(w.stats.retries for w in walkers)
+        stats.throttled = sum(w.stats.throttled for w in walkers)
+        stats.wasted = sum(w.stats.wasted for w in walkers)
         stats.limiter_fallbacks = sum(w.stats.limiter_fallbacks for w in walkers)
 
     def _structure(self, payload: object) -> RawPage[Batch]:

@@ -33,7 +33,8 @@ from llama_batch_async import (
     ResponseTooLargeError,
     ServerError,
 )
-from llama_batch_async._http._retry import RateLimitGate, RetryPolicy
+from llama_batch_async._http._limiter import LocalLimiter
+from llama_batch_async._http._retry import RetryPolicy
 from llama_batch_async._http._wire import decide_redirect
 from llama_batch_async.testing import FakeLlamaCloud, make_job, serve_in_thread
 
@@ -182,7 +183,7 @@ class FakeClock:
 async def test_gate_waits_again_when_another_429_extends_the_pause() -> None:
     """A pause extended during the wait is slept out too, before anything is sent."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(2.0)
     # While this walk sleeps, another walk's 429 pauses the client for 5 s more.
     clock.on_sleep = lambda: gate.pause(5.0)
@@ -194,7 +195,7 @@ async def test_gate_waits_again_when_another_429_extends_the_pause() -> None:
 async def test_gate_rechecks_the_cap_after_an_extension() -> None:
     """An extension past the cap raises RateLimitError with what remains, not a long sleep."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(2.0)
     clock.on_sleep = lambda: gate.pause(3600.0)
     with pytest.raises(RateLimitError) as info:
@@ -206,7 +207,7 @@ async def test_gate_rechecks_the_cap_after_an_extension() -> None:
 async def test_gate_gives_up_on_a_pause_extended_without_end() -> None:
     """A pause extended on every wake ends in RateLimitError after a bounded number of sleeps."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(1.0)
 
     async def sleep(seconds: float) -> None:

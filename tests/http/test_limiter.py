@@ -8,19 +8,19 @@ import pytest
 
 from llama_batch_async import BatchClient, LocalLimiter, RateLimitError
 from llama_batch_async._errors import error_for_status
-from llama_batch_async._http._limiter import Sleep
+from llama_batch_async._http._limiter import Limiter, Sleep
 from llama_batch_async._http._retry import RetryPolicy, call_with_retries
 from llama_batch_async.testing import FakeLlamaCloud
 
 
-class RecordingLimiter:
+class RecordingLimiter(Limiter):
     """A limiter that records calls and holds a pause of its own (for the cap)."""
 
     def __init__(self, pause: float = 0.0) -> None:
         self.events: list[str] = []
         self.pause = pause
 
-    async def acquire(self, sleep: Sleep, *, cap: float) -> None:
+    async def acquire(self, sleep: Sleep, *, cap: float = math.inf) -> None:
         self.events.append("acquire")
         if self.pause > cap:
             raise RateLimitError("paused", status_code=429, retry_after=self.pause)
