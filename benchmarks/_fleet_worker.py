@@ -11,17 +11,24 @@ import asyncio
 import json
 import sys
 
-from llama_batch_async import BatchClient
+from llama_batch_async import BatchClient, LlamaBatchError
 from llama_batch_async.redis import RedisLimiter
 
 
 async def walk(base_url: str, redis_url: str, key: str) -> dict[str, object]:
     """Walk every job once; the counts."""
-    async with RedisLimiter(redis_url, key=key) as limiter:
-        async with BatchClient("bench-key", base_url=base_url, limiter=limiter) as client:
-            pager = client.list_jobs(page_size=100)
+    error = None
+    async with (
+        RedisLimiter(redis_url, key=key) as limiter,
+        BatchClient("bench-key", base_url=base_url, limiter=limiter) as client,
+    ):
+        pager = client.list_jobs(page_size=100)
+        try:
             jobs = len(await pager.collect())
-    return {"jobs": jobs, "requests": pager.stats.requests, "retries": pager.stats.retries}
+        except LlamaBatchError as exc:
+            jobs, error = -1, type(exc).__name__
+    stats = pager.stats
+    return {"jobs": jobs, "error": error, "requests": stats.requests, "retries": stats.retries}
 
 
 def main() -> None:

@@ -87,7 +87,9 @@ async def watch(polls: int = 10) -> dict[str, Any]:
 
             task = asyncio.ensure_future(consume())
             deadline = time.monotonic() + 120
-            while len(starts()) <= polls and time.monotonic() < deadline and not task.done():
+            while (  # noqa: ASYNC110 - polling the fake's record, bounded
+                len(starts()) <= polls and time.monotonic() < deadline and not task.done()
+            ):
                 await asyncio.sleep(0.02)
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -162,6 +164,7 @@ def fleet(workers: int = 4, rate: int = 8, jobs: int = 2000) -> dict[str, Any]:
                 [sys.executable, str(WORKER)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
                 text=True,
             )
             for _ in range(workers)
@@ -173,11 +176,12 @@ def fleet(workers: int = 4, rate: int = 8, jobs: int = 2000) -> dict[str, Any]:
         for proc in procs:
             assert proc.stdin is not None
             proc.stdin.write(command + "\n")
-            proc.stdin.close()
+            proc.stdin.flush()
         outputs = []
         for proc in procs:
-            out, _ = proc.communicate(timeout=300)
-            outputs.append(json.loads(out.strip().splitlines()[-1]))
+            assert proc.stdout is not None
+            outputs.append(json.loads(proc.stdout.readline()))
+            proc.wait(60)
         wall = time.monotonic() - started
         requests, throttled = len(cloud.requests), len(cloud.throttled)
         inside = cloud.inside_pauses(grace=0.05)
@@ -190,6 +194,7 @@ def fleet(workers: int = 4, rate: int = 8, jobs: int = 2000) -> dict[str, Any]:
         "wall": round(wall, 1),
         "allowed_wall": round(workers * (math.ceil(jobs / 100) + 1) / rate, 1),
         "complete": all(o["jobs"] == jobs for o in outputs),
+        "failed": sorted({o["error"] for o in outputs if o["error"]}),
     }
 
 
@@ -204,16 +209,18 @@ def markdown(results: dict[str, Any], command: str) -> str:
         "| server | jobs | needed | first walk | wasted | repeated walk | wasted |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for row in results["waste"]:
-        lines.append(
-            f"| {row['server']} | {row['jobs']:,} | {row['needed']} | {row['first']} | "
-            f"{row['first'] - row['needed']} | {row['again']} | {row['again'] - row['needed']} |"
-        )
-    w = results["watch"]
+    lines.extend(
+        f"| {row['server']} | {row['jobs']:,} | {row['needed']} | {row['first']} | "
+        f"{row['first'] - row['needed']} | {row['again']} | {row['again'] - row['needed']} |"
+        for row in results["waste"]
+    )
+    if (w := results.get("watch")) is not None:
+        lines += [
+            "",
+            f"`watch_jobs` over 1,000 jobs (10 pages, 11 needed): **{w['per_poll']} requests "
+            f"per poll** ({w['requests']} over {w['polls']} polls).",
+        ]
     lines += [
-        "",
-        f"`watch_jobs` over 1,000 jobs (10 pages, 11 needed): **{w['per_poll']} requests "
-        f"per poll** ({w['requests']} over {w['polls']} polls).",
         "",
         "One walk of 3,000 jobs against a server allowing 5 requests a second "
         "(goal: 429 share <= 15%, never fails, wall <= 1.5x what the rate allows):",
@@ -234,7 +241,8 @@ def markdown(results: dict[str, Any], command: str) -> str:
             f"{f['workers']} processes sharing a `RedisLimiter` (no `rate`) on a real "
             f"`redis-server`, server allowing 8/s, 2,000 jobs each: {f['requests']} requests, "
             f"**{f['429s']} answered 429 ({f['share']:.0%})**, {f['inside_pauses']} inside an "
-            f"announced pause (50 ms grace), {f['wall']} s (the rate allows {f['allowed_wall']} s).",
+            f"announced pause (50 ms grace), {f['wall']} s "
+            f"(the rate allows {f['allowed_wall']} s).",
         ]
     return "\n".join(lines)
 
@@ -259,8 +267,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             for jobs in (50, 999, 1000, 5000):
                 results["waste"].append(await waste(jobs, server))
                 print(json.dumps(results["waste"][-1]), flush=True)
-    results["watch"] = await watch()
-    print(json.dumps(results["watch"]), flush=True)
+    if not args.no_watch:
+        results["watch"] = await watch()
+        print(json.dumps(results["watch"]), flush=True)
     if not args.no_share:
         for retry_after in RETRY_AFTER:
             for prefetch in (None, 0):
@@ -278,6 +287,7 @@ def main() -> None:
     parser.add_argument("--share-rate", type=int, default=5)
     parser.add_argument("--no-share", action="store_true")
     parser.add_argument("--no-waste", action="store_true")
+    parser.add_argument("--no-watch", action="store_true")
     parser.add_argument("--no-fleet", action="store_true")
     parser.add_argument("--no-docs", action="store_true")
     args = parser.parse_args()

@@ -135,7 +135,9 @@ class Congestion:
     """The rate and the requests in flight one client (or fleet) allows itself.
 
     Unlimited until the first 429. A 429 that is news (see `Limiter.release`)
-    is one congestion event: the rate drops to ``beta`` times the rate the
+    is one congestion event: nothing more is sent until the requests the server
+    accepted in the last ``RATE_WINDOW`` seconds have aged out of it (or the pause
+    ends, if later), and the rate drops to ``beta`` times the rate the
     server was seen to accept (successes in the last ``RATE_WINDOW`` seconds,
     or the current rate, whichever is lower) and the requests in flight to half
     of those in flight then (at least one). While requests succeed the rate
@@ -230,7 +232,11 @@ class Congestion:
         else:
             self._w_max = max(MIN_RATE, min(current, accepted) if accepted > 0 else current)
         self._fail_at = now
-        self._next_slot = now + after
+        # The server counts the requests it accepted in its own window: the next one
+        # goes once the oldest accepted in ours has aged out (a per-second limit is
+        # free again then), or after the pause, whichever is later.
+        aged_out = self._ok[0] + RATE_WINDOW if self._ok else now
+        self._next_slot = max(now + after, aged_out)
         self.window = max(1.0, self.in_flight / 2.0)
         self.epoch += 1
 
