@@ -39,6 +39,9 @@ __all__ = [
     "DEFAULT_RETRY_AFTER_CAP",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
+    "GUESS_FLOOR",
+    "GUESS_SHARE",
+    "LISTING_MEMORY",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
     "MIN_RATE",
@@ -93,6 +96,12 @@ DEFAULT_PAGE_SIZE: Final = 100
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8
 MAX_PREFETCH: Final = 32
+GUESS_FLOOR: Final = 1
+"""Guesses a walk may keep in flight with no hint of the listing's end, at least."""
+GUESS_SHARE: Final = 0.12
+"""With no hint of the end, guesses in flight per page already seen (the waste bound)."""
+LISTING_MEMORY: Final = 256
+"""Listing lengths a client remembers (one per query), for the next walk's guesses."""
 MAX_WINDOWS: Final = 32
 """The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0

@@ -10,20 +10,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Protocol, TypeVar
 from urllib.parse import urlencode
 
 import attrs
 
-from llama_batch_async._config import Config
+from llama_batch_async._config import LISTING_MEMORY, Config
 
 from ._limiter import Limiter
 from ._retry import RetryPolicy, Sleep, call_with_retries
 from ._transport import Transport
 from ._wire import Request, check_status
 
-__all__ = ["RequestCounts", "Sender"]
+__all__ = ["ListingLengths", "RequestCounts", "Sender"]
 
 _T = TypeVar("_T")
 
@@ -39,15 +40,47 @@ class RequestCounts(Protocol):
     limiter_fallbacks: int
 
 
+class ListingLengths:
+    """The listing lengths earlier complete walks found, by query: the client's memory.
+
+    A walk's guesses ahead stop at the length the last walk of the same query
+    found (issue 22), so a repeated walk (``watch_jobs``, ``wait_for_jobs``) asks
+    for no page past the end. Bounded: the least recently used query is forgotten.
+    """
+
+    def __init__(self, size: int = LISTING_MEMORY) -> None:
+        self._size = size
+        self._lengths: OrderedDict[Hashable, int] = OrderedDict()
+
+    def get(self, key: Hashable) -> int | None:
+        """The length remembered for ``key``, if any."""
+        length = self._lengths.get(key)
+        if length is not None:
+            self._lengths.move_to_end(key)
+        return length
+
+    def put(self, key: Hashable, length: int) -> None:
+        """Remember ``length`` for ``key``."""
+        self._lengths[key] = length
+        self._lengths.move_to_end(key)
+        while len(self._lengths) > self._size:
+            self._lengths.popitem(last=False)
+
+
 @attrs.frozen(slots=True)
 class Sender:
-    """What a client lends every call: config, transport, retry policy, limiter, sleep."""
+    """What a client lends every call: config, transport, retry policy, limiter, sleep.
+
+    ``lengths`` is the client's memory of listing lengths (shared by its
+    ``with_options`` copies): what a walk's guesses ahead go by.
+    """
 
     config: Config
     transport: Transport
     policy: RetryPolicy
     limiter: Limiter
     sleep: Sleep
+    lengths: ListingLengths = attrs.field(factory=ListingLengths, eq=False)
 
     async def send(
         self,

@@ -185,7 +185,13 @@ class _Pager(Generic[_Item, _Page]):
         last: Position | None = None
         # The guesses count into this walk's stats, even if the pager walks again meanwhile.
         fetch = functools.partial(self._fetch, stats=stats)
-        ahead = Prefetcher(fetch, self._prefetch) if self._prefetch else None
+        memory = self._context.lengths
+        remembered = self._memory_key()
+        ahead = (
+            Prefetcher(fetch, self._prefetch, length=memory.get(remembered))
+            if self._prefetch
+            else None
+        )
         try:
             while (request := walk.next_request()) is not None:
                 if ahead is None:
@@ -209,8 +215,13 @@ class _Pager(Generic[_Item, _Page]):
                 stats.total_size = walk.total_size
                 if ahead is not None:
                     await ahead.after_page(walk, sent, progressed=bool(fresh))
+                    stats.wasted = _wasted(stats)
                 if fresh or stats.pages == 1:
                     yield self._page(fresh, raw, offset, last)
+            if self._query.max_items is None:
+                # The walk reached the end: the next walk of this query guesses no
+                # further (issue 22; a walk cut by max_items never saw the end).
+                memory.put(remembered, walk.offset)
         except LlamaBatchError as exc:
             # spec: pagination 8 - an error that ends a walk says where to resume
             exc.cursor = last.encode() if last is not None else self._resume_from
@@ -218,7 +229,13 @@ class _Pager(Generic[_Item, _Page]):
         finally:
             if ahead is not None:
                 await ahead.cancel()
+                stats.wasted = _wasted(stats)
             stats.ended = time.monotonic()
+
+    def _memory_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The client's memory key for this walk's listing: its URL and filters."""
+        first = page_request(self._context.config, self._query, PageRequest(1, None, None))
+        return first.url, self._query.filters
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
         request = page_request(self._context.config, self._query, page)
@@ -357,6 +374,11 @@ class BatchPager(_Pager[Batch, BatchPage]):
             total_size=raw.total_size,
             position=attrs.evolve(position, page_ids=ids),
         )
+
+
+def _wasted(stats: WalkStats) -> int:
+    """Requests sent whose answers the walk did not use (retries and 429s aside)."""
+    return max(0, stats.requests - stats.retries - stats.pages)
 
 
 def _cut(page: BatchPage, left: int) -> BatchPage:
