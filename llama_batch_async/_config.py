@@ -45,8 +45,11 @@ __all__ = [
     "MAX_PREFETCH",
     "MAX_WINDOWS",
     "MIN_RATE",
+    "OPEN_WINDOW",
     "RATE_WINDOW",
     "REDIS_URL_ENV",
+    "SLOW_START_GROWTH",
+    "SLOW_START_WINDOW",
     "Config",
     "is_loopback",
     "make_config",
@@ -86,6 +89,12 @@ RATE_WINDOW: Final = 1.0
 """Seconds over which the accepted request rate is measured when a 429 comes."""
 MIN_RATE: Final = 0.2
 """The slowest request rate (a second) the congestion control ever sets."""
+SLOW_START_WINDOW: Final = 2.0
+"""Requests a new client keeps in flight at first (all its walks together)."""
+SLOW_START_GROWTH: Final = 0.5
+"""Requests in flight added per success until the first 429 (doubling every two round trips)."""
+OPEN_WINDOW: Final = 64.0
+"""Requests in flight past which the client stops counting them (unlimited again)."""
 DEFAULT_CONNECTION_LIMIT: Final = 100
 """The owned session's connection pool size."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024

@@ -35,8 +35,11 @@ from ._config import (
     MAX_PREFETCH,
     MAX_WINDOWS,
     MIN_RATE,
+    OPEN_WINDOW,
     RATE_WINDOW,
     REDIS_URL_ENV,
+    SLOW_START_GROWTH,
+    SLOW_START_WINDOW,
 )
 
 __all__ = [
@@ -63,6 +66,9 @@ __all__ = [
     "MAX_PREFETCH",
     "MAX_WINDOWS",
     "MIN_RATE",
+    "OPEN_WINDOW",
     "RATE_WINDOW",
     "REDIS_URL_ENV",
+    "SLOW_START_GROWTH",
+    "SLOW_START_WINDOW",
 ]

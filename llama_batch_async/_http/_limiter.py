@@ -31,7 +31,10 @@ from llama_batch_async._config import (
     CONGESTION_BETA,
     CONGESTION_RECOVERY,
     MIN_RATE,
+    OPEN_WINDOW,
     RATE_WINDOW,
+    SLOW_START_GROWTH,
+    SLOW_START_WINDOW,
 )
 from llama_batch_async._errors import RateLimitError
 
@@ -134,18 +137,23 @@ class Limiter:
 class Congestion:
     """The rate and the requests in flight one client (or fleet) allows itself.
 
-    Unlimited until the first 429. A 429 that is news (see `Limiter.release`)
-    is one congestion event: nothing more is sent until the requests the server
-    accepted in the last ``RATE_WINDOW`` seconds have aged out of it (or the pause
-    ends, if later), and the rate drops to ``beta`` times the rate the
-    server was seen to accept (successes in the last ``RATE_WINDOW`` seconds,
-    or the current rate, whichever is lower) and the requests in flight to half
-    of those in flight then (at least one). While requests succeed the rate
-    grows back on a cubic curve that regains the rate of the last 429 after
-    ``recovery`` seconds, stays near it, then probes past it; the window of
-    requests in flight grows by one per window of successes. Once the rate is
-    twice that of the last 429 (the server's limit has risen, or was a burst
-    limit) the client is unlimited again.
+    Until the first 429 the rate is unlimited and the requests in flight grow
+    from ``SLOW_START_WINDOW`` by ``SLOW_START_GROWTH`` per success (a slow
+    start, as TCP's, so the first 429 meets a burst of a few requests, not of
+    every walk's prefetch) until ``OPEN_WINDOW``, then are unlimited.
+
+    A 429 that is news (see `Limiter.release`) is one congestion event: nothing
+    more is sent until the requests the server accepted in the last
+    ``RATE_WINDOW`` seconds have aged out of it (or the pause ends, if later);
+    the rate drops to ``beta`` times the rate the server was seen to accept
+    (successes in the last ``RATE_WINDOW`` seconds, or the current rate,
+    whichever is lower) and the requests in flight to half of those in flight
+    then (at least one). While requests succeed the rate grows back on a cubic
+    curve that regains the rate of the last 429 after ``recovery`` seconds,
+    stays near it, then probes past it; the window of requests in flight grows
+    by one per window of successes. Once the rate is twice that of the last 429
+    (the server's limit has risen, or was a burst limit) the client is
+    unlimited again.
 
     Args:
         clock: A monotonic clock in seconds.
@@ -167,7 +175,11 @@ class Congestion:
         self._w_max: float | None = None  # the rate at the last 429; None: unlimited
         self._fail_at = 0.0
         self._next_slot = 0.0  # the earliest time the next request may go
-        self.window: float | None = None  # requests in flight allowed; None: unlimited
+        # Requests in flight allowed (None: unlimited). A slow start: SLOW_START_WINDOW,
+        # + SLOW_START_GROWTH per success (doubling every two round trips) until the
+        # first 429 or OPEN_WINDOW; so the first 429 finds few requests in flight.
+        self.window: float | None = SLOW_START_WINDOW
+        self._slow_start = True
         self.in_flight = 0
         self.epoch = 0
 
@@ -213,8 +225,12 @@ class Congestion:
     def succeeded(self) -> None:
         """A request was answered (not 429): count it, widen the window a little."""
         self._ok.append(self._clock())
-        if self.window is not None:
-            self.window += 1.0 / self.window
+        if self.window is None:
+            return
+        self.window += SLOW_START_GROWTH if self._slow_start else 1.0 / self.window
+        if self.window >= OPEN_WINDOW:
+            self.window = None
+            self._slow_start = False
 
     def congested(self, after: float = 0.0) -> None:
         """A 429 that is news: slow down (see the class docstring).
@@ -238,6 +254,7 @@ class Congestion:
         aged_out = self._ok[0] + RATE_WINDOW if self._ok else now
         self._next_slot = max(now + after, aged_out)
         self.window = max(1.0, self.in_flight / 2.0)
+        self._slow_start = False
         self.epoch += 1
 
 
