@@ -10,7 +10,12 @@ walks, retries that respect rate limits:
 
 from typing import TYPE_CHECKING
 
-from ._checkpoint import CheckpointStore, FileCheckpointStore, checkpointed_pages
+from ._checkpoint import (
+    CheckpointStore,
+    FileCheckpointStore,
+    checkpointed_pages,
+    load_checkpoint,
+)
 from ._client import BatchClient
 from ._errors import (
     APIConnectionError,
@@ -96,6 +101,7 @@ __all__ = [
     "WaitTimeoutError",
     "WalkStats",
     "checkpointed_pages",
+    "load_checkpoint",
 ]
 
 if TYPE_CHECKING:

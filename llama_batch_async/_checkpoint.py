@@ -10,36 +10,91 @@
 
 A crash while the consumer handles a page redelivers that whole page, and only it, on
 the next run (at-least-once for that page, exactly once for every other).
+
+A checkpoint is tied to the walk that saved it: beside the cursor the store keeps
+the client's ``base_url`` and a digest of its API key (`Config.credential_digest`,
+never the key), and a checkpoint saved by a client of another URL or key is refused
+with `ValueError` rather than resumed (resuming would start another account's walk
+at this one's offset and skip its first jobs) or silently restarted (it may be
+another walk's live checkpoint). A checkpoint saved before checkpoints were tied
+(a bare cursor) is resumed, with a WARNING.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import logging
 import os
-import re
 import tempfile
 from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._models import JobPage
+from ._validate import check_checkpoint_name
 
 if TYPE_CHECKING:
     from ._client import BatchClient
 
-__all__ = ["CheckpointStore", "FileCheckpointStore", "checkpointed_pages"]
+__all__ = ["CheckpointStore", "FileCheckpointStore", "checkpointed_pages", "load_checkpoint"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+logger = logging.getLogger(__name__)
+
+_FORMAT_VERSION = 1
 
 
 def check_name(name: str) -> str:
-    """``name`` when it is a safe checkpoint name (letters, digits, ``_.-``), else ValueError."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"checkpoint name must be 1-100 letters, digits, '_', '.' or '-', got {name!r}"
+    """``name`` when it is a safe checkpoint name (`check_checkpoint_name`), else ValueError."""
+    return check_checkpoint_name("checkpoint name", name)
+
+
+def _scope(client: BatchClient) -> tuple[str, str]:
+    """The client's base URL and key digest: what a checkpoint is tied to."""
+    # The lead folds _context into _client: reach the config where the client keeps it.
+    config = client._context.config
+    return config.base_url, config.credential_digest
+
+
+def _pack(client: BatchClient, cursor: str) -> str:
+    base_url, key = _scope(client)
+    record = {"v": _FORMAT_VERSION, "base_url": base_url, "key": key, "cursor": cursor}
+    return json.dumps(record, separators=(",", ":"))
+
+
+def _unpack(client: BatchClient, name: str, stored: str) -> str:
+    """The cursor in ``stored``, when the checkpoint was saved by a client like ``client``."""
+    if not stored.startswith("{"):
+        logger.warning(
+            "checkpoint %s was saved by an older version, tied to no base URL or API key: "
+            "resuming it as this client's",
+            name,
         )
-    return name
+        return stored
+    try:
+        record = json.loads(stored)
+    except ValueError:
+        record = None
+    if (
+        not isinstance(record, dict)
+        or record.get("v") != _FORMAT_VERSION
+        or not all(isinstance(record.get(field), str) for field in ("base_url", "key", "cursor"))
+    ):
+        raise ValueError(f"checkpoint {name} holds no cursor this library saved")
+    base_url, key = _scope(client)
+    if record["base_url"] != base_url:
+        raise ValueError(
+            f"checkpoint {name} was saved by a walk of {record['base_url']}, not {base_url}: "
+            "not resumed (clear it, or use another name for this walk)"
+        )
+    if record["key"] != key:
+        raise ValueError(
+            f"checkpoint {name} was saved by a walk with another API key: "
+            "not resumed (clear it, or use another name for this walk)"
+        )
+    cursor: str = record["cursor"]
+    return cursor
 
 
 class CheckpointStore(Protocol):
@@ -112,6 +167,24 @@ class FileCheckpointStore:
                     Path(temp).unlink()
 
 
+async def load_checkpoint(client: BatchClient, store: CheckpointStore, name: str) -> str | None:
+    """The cursor ``checkpointed_pages`` would resume from: None to start from the beginning.
+
+    Args:
+        client: The client that will walk; the checkpoint must have been saved by
+            a client of the same base URL and API key.
+        store: Where the cursor is kept.
+        name: The checkpoint's name.
+
+    Raises:
+        ValueError: A bad name, or a checkpoint saved for another base URL or API
+            key, or not by this library.
+    """
+    check_name(name)
+    stored = await store.load(name)
+    return None if stored is None else _unpack(client, name, stored)
+
+
 async def checkpointed_pages(
     client: BatchClient,
     store: CheckpointStore,
@@ -128,18 +201,19 @@ async def checkpointed_pages(
             ``offset``: the checkpoint decides where to start).
 
     Raises:
-        ValueError: A bad name or argument, or a stored cursor made under other
-            filters; before any request.
+        ValueError: A bad name or argument, a stored cursor made under other
+            filters, or a checkpoint saved for another base URL or API key; before
+            any request.
     """
     check_name(name)
     if "resume_from" in filters:
         raise ValueError("checkpointed_pages starts from its checkpoint: drop resume_from")
-    cursor = await store.load(name)
+    cursor = await load_checkpoint(client, store, name)
     pager = client.list_jobs(resume_from=cursor, **filters)
     async with contextlib.aclosing(pager.pages()) as pages:
         async for page in pages:
             yield page
             # Reached only when the consumer asks for the next page: it is done with
             # this one. A crash before here redelivers this page on the next run.
-            await store.save(name, page.cursor)
+            await store.save(name, _pack(client, page.cursor))
     await store.clear(name)

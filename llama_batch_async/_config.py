@@ -6,6 +6,7 @@ a log line or an exception message.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 import re
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_POLL_INTERVAL",
     "DEFAULT_PREFETCH",
     "DEFAULT_RATE_SLACK",
+    "DEFAULT_REDIS_CONNECT_TIMEOUT",
     "DEFAULT_REDIS_RETRY_INTERVAL",
     "DEFAULT_REDIS_TIMEOUT",
     "DEFAULT_RETRY_AFTER_CAP",
@@ -42,6 +44,7 @@ __all__ = [
     "GUESS_FLOOR",
     "GUESS_SHARE",
     "LISTING_MEMORY",
+    "MAX_PAGE_SIZE",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
     "MIN_RATE",
@@ -101,6 +104,8 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest response body accepted, after decompression."""
 DEFAULT_PAGE_SIZE: Final = 100
 """Jobs per request (``limit``)."""
+MAX_PAGE_SIZE: Final = 1000
+"""The largest ``list_jobs`` page size: the vendor's schema bounds ``limit`` to 1-1000."""
 # Page requests a walk keeps in flight ahead of its consumer, besides its own next
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8
@@ -124,7 +129,12 @@ DEFAULT_POLL_INTERVAL: Final = 5.0
 DEFAULT_RATE_SLACK: Final = 0.1
 """Seconds a ``RedisLimiter`` budget slot is held past the rate's period."""
 DEFAULT_REDIS_TIMEOUT: Final = 0.5
-"""Seconds a ``RedisLimiter`` waits for Redis before using its local fallback."""
+"""Seconds a ``RedisLimiter`` waits for one Redis reply before using its local fallback."""
+# Set apart from the command timeout: a connection costs a handshake or more (TLS,
+# AUTH, SELECT) before the first command, and a Redis 120 ms away spent the whole
+# 0.5 s command budget on it, so it was never used (issue 24).
+DEFAULT_REDIS_CONNECT_TIMEOUT: Final = 2.0
+"""Seconds a ``RedisLimiter`` waits for a new connection to Redis to be set up."""
 DEFAULT_REDIS_RETRY_INTERVAL: Final = 2.0
 """Seconds a ``RedisLimiter`` stays on its local fallback before trying Redis again."""
 
@@ -141,6 +151,16 @@ class Config:
     retry_after_cap: float
     trust_env: bool
     """Read proxy variables and ``.netrc`` (for the client's own session)."""
+
+    @property
+    def credential_digest(self) -> str:
+        """A short digest of the API key (else the session cookie): tells keys apart, shows none.
+
+        What a stored checkpoint is tied to beside the base URL; 64 bits of a
+        domain-separated SHA-256, so it matches no other digest of the key.
+        """
+        secret = self.api_key if self.api_key is not None else (self.session_cookie or "")
+        return hashlib.sha256(b"llama_batch_async credential\n" + secret.encode()).hexdigest()[:16]
 
     @property
     def endpoint(self) -> str:
@@ -189,7 +209,27 @@ def _check_session_cookie(value: object) -> str | None:
     return value
 
 
-def _check_base_url(url: str) -> str:
+# Spaces and control characters (CR, LF, TAB, NUL, DEL): urlsplit drops some of them
+# silently and a header or request line could carry the rest.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f]")
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _port_text(netloc: str) -> str | None:
+    """What follows the host in ``netloc`` after ``:``, or None when there is no port."""
+    host_end = netloc.rfind("]") + 1 if netloc.startswith("[") else 0
+    _, colon, port = netloc[host_end:].rpartition(":")
+    return port if colon else None
+
+
+def _check_base_url(url: str, name: str = "base_url") -> str:
+    """``url`` when requests can be sent under it, else ValueError naming ``name``.
+
+    Args:
+        url: The base URL, without trailing slashes.
+        name: Where it came from, as the message names it: the parameter, or
+            the environment variable.
+    """
     try:
         parts = urlsplit(url)
         has_userinfo = "@" in parts.netloc
@@ -199,20 +239,46 @@ def _check_base_url(url: str) -> str:
         # Checked first: every later message quotes the URL, and this one must not.
         # A user or password would go out as Basic auth beside the bearer key.
         raise ValueError(
-            "base_url must not contain a user name or password (user:password@host); "
+            f"{name} must not contain a user name or password (user:password@host); "
             "pass the key as api_key"
         )
+    if _URL_UNSAFE.search(url):
+        raise ValueError(
+            f"{name} must not contain spaces or control characters (CR, LF, TAB, NUL), got {url!r}"
+        )
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"base_url must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
-    if parts.query or parts.fragment:
-        raise ValueError(f"base_url must not carry a query or fragment, got {url!r}")
+        raise ValueError(f"{name} must be an http(s) URL such as {DEFAULT_BASE_URL}, got {url!r}")
+    if "?" in url or "#" in url:
+        # Even an empty one ("...?"): the path would be joined after it, and every
+        # request would go to "/". Not quoted: a query may hold a token.
+        raise ValueError(f"{name} must not carry a query or fragment ('?' or '#')")
+    port = _port_text(parts.netloc)
+    if port is not None and port and (not _PORT.fullmatch(port) or not 0 < int(port) < 65536):
+        raise ValueError(f"{name} must have a port from 1 to 65535, got {url!r}")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
         # spec: security - no bearer token over plain http except to loopback
         raise ValueError(
-            f"base_url {url!r} is plain http to a host other than this machine; "
+            f"{name} {url!r} is plain http to a host other than this machine; "
             "the API key would travel in clear text: use https://"
         )
     return url
+
+
+# Header-safe key text: no control characters (C0, DEL, C1), nothing beyond Latin-1,
+# which is all an HTTP header value can carry; a newline would split the header.
+_KEY_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f]|[^\x00-\xff]")
+
+
+def _check_api_key(key: object, name: str) -> str:
+    if not isinstance(key, str) or not key.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    if _KEY_UNSAFE.search(key):
+        # The value is a credential: say what is wrong, never what it is.
+        raise ValueError(
+            f"{name} must be printable Latin-1 text without control characters "
+            "(a header value); the key is not shown"
+        )
+    return key
 
 
 def make_config(
@@ -246,23 +312,24 @@ def make_config(
             would travel in clear text to a host other than this machine.
     """
     env = os.environ if environ is None else environ
-    key = (
-        api_key
-        if api_key is not None
-        else (env.get(API_KEY_ENV) or env.get(API_KEY_FALLBACK_ENV) or None)
-    )
-    if key is not None and (not isinstance(key, str) or not key.strip()):
-        raise ValueError("api_key must be a non-empty string")
+    key: str | None = api_key
+    key_name = "api_key"
+    if key is None:
+        key_name = API_KEY_ENV if env.get(API_KEY_ENV) else API_KEY_FALLBACK_ENV
+        key = env.get(API_KEY_ENV) or env.get(API_KEY_FALLBACK_ENV) or None
+    if key is not None:
+        key = _check_api_key(key, key_name)
     session_cookie = _check_session_cookie(session_cookie)
     if key is None and session_cookie is None:
         raise ValueError(
             f"no API key: pass api_key=... or set {API_KEY_ENV} "
             "(or pass session_cookie=... to authenticate with a session)"
         )
+    url_name = "base_url" if base_url is not None else f"base_url (from {BASE_URL_ENV})"
     url = (base_url if base_url is not None else env.get(BASE_URL_ENV)) or DEFAULT_BASE_URL
     if not isinstance(url, str):
         raise ValueError(f"base_url must be a string, got {type(url).__name__}")
-    url = _check_base_url(url.rstrip("/"))
+    url = _check_base_url(url.rstrip("/"), url_name)
     return Config(
         api_key=key,
         base_url=url,

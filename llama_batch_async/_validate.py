@@ -16,16 +16,19 @@ Nothing here does I/O; every check returns the value it accepted, normalised.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from datetime import datetime
 
 __all__ = [
     "check_aware_datetime",
+    "check_checkpoint_name",
     "check_choice",
     "check_count",
     "check_flag",
     "check_id",
     "check_ids",
+    "check_query_id",
     "check_seconds",
     "must_be",
 ]
@@ -129,8 +132,34 @@ def check_flag(name: str, value: object) -> bool:
     return value
 
 
+# What an id may not hold: it is sent as one path segment ("/api/v2/batches/<id>") or
+# one query value, so no separator ("/", "?", "#"), no escape ("%", which "%2F" would
+# turn into a separator), no whitespace or control character (CR, LF, NUL).
+_ID_UNSAFE = re.compile(r"[/?#%\\\s\x00-\x1f\x7f]")
+
+
 def check_id(name: str, value: object) -> str:
-    """An id: a string with something besides whitespace.
+    """An id: one non-empty path segment (not ``.`` or ``..``; no ``/ ? # %``, space or control).
+
+    Raises:
+        ValueError: Not a string, empty, a dot segment, or holding a character
+            that would take a request to another path.
+    """
+    if not isinstance(value, str) or not value or value in {".", ".."} or _ID_UNSAFE.search(value):
+        raise must_be(
+            name,
+            "a non-empty id string of one path segment (not '.' or '..', without '/', '?', "
+            "'#', '%', whitespace or control characters)",
+            value,
+        )
+    return value
+
+
+def check_query_id(name: str, value: object) -> str:
+    """An id sent as a query value (a filter): a string with something besides whitespace.
+
+    Looser than `check_id`: the value is encoded as a query value, not joined into
+    the path, and is sent as given.
 
     Raises:
         ValueError: Not a string, or blank.
@@ -162,4 +191,25 @@ def check_aware_datetime(name: str, value: object) -> datetime:
     """
     if not isinstance(value, datetime) or value.utcoffset() is None:
         raise must_be(name, "a timezone-aware datetime (e.g. tzinfo=timezone.utc)", value)
+    return value
+
+
+# One path segment of safe characters: a file name (``<name>.cursor``) and a Redis key part.
+_CHECKPOINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_checkpoint_name(name: str, value: object) -> str:
+    """A checkpoint's name: 1-100 letters, digits, ``_``, ``.`` or ``-``, starting with neither.
+
+    The one check the file store, the Redis store and the CLI's ``--checkpoint``
+    share: the whole string must match (a trailing newline is not let through),
+    so a name is one file name and one key segment, never ``.`` or ``..``.
+
+    Raises:
+        ValueError: Any other string, or not a string.
+    """
+    if not isinstance(value, str) or not _CHECKPOINT_NAME.fullmatch(value):
+        raise must_be(
+            name, "1-100 letters, digits, '_', '.' or '-', starting with a letter or digit", value
+        )
     return value

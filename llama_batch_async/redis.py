@@ -27,11 +27,14 @@ each slot ``slack`` seconds longer than the period keeps the API's count at or
 under N in every period as long as no request's delay exceeds another's by more
 than ``slack``. It costs throughput: N per ``period + slack`` sustained.
 
-When Redis is unreachable or slower than ``timeout``, the limiter falls back to a
-`LocalLimiter` of this process: one WARNING per outage, each request decided
-locally counted in ``fallbacks``; Redis is tried again every ``retry_interval``
-seconds and used again as soon as it answers. A walk never fails or hangs
-because of Redis.
+When Redis is unreachable, slower than ``timeout`` to answer a command (or than
+``connect_timeout`` to set up a connection), or answers out of contract (a
+proxy or another server on that address: a reply of the wrong type or shape),
+the limiter falls back to a `LocalLimiter` of this process: one WARNING per
+outage, each request decided locally counted in ``fallbacks`` (and in a walk's
+``WalkStats.limiter_fallbacks``; ``llama-batch -v`` prints it); Redis is tried
+again every ``retry_interval`` seconds and used again as soon as it answers. A
+walk never fails or hangs because of Redis.
 """
 
 from __future__ import annotations
@@ -57,7 +60,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 from ._checkpoint import check_name
-from ._config import DEFAULT_RATE_SLACK, DEFAULT_REDIS_RETRY_INTERVAL, DEFAULT_REDIS_TIMEOUT
+from ._config import (
+    DEFAULT_RATE_SLACK,
+    DEFAULT_REDIS_CONNECT_TIMEOUT,
+    DEFAULT_REDIS_RETRY_INTERVAL,
+    DEFAULT_REDIS_TIMEOUT,
+)
 from ._errors import RateLimitError
 from ._http._limiter import Limiter, LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
@@ -128,6 +136,31 @@ return {1, now}
 _BUSY, _GO, _PAUSED = 0, 1, 2
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+# What redis-py or our reading of a reply raises when whatever answers is not the
+# Redis our scripts ran on: also "Redis unavailable", never a walk's failure.
+_OUT_OF_CONTRACT = (TypeError, ValueError, AttributeError, IndexError, KeyError, UnicodeError)
+# Replies of one script run on a fresh server: EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA.
+_ROUND_TRIPS = 3
+# The longest shared pause believed (ms): a day. A longer one is no pause a 429 set.
+_MAX_PAUSE_MS = 86_400_000
+
+
+class _OutOfContractError(Exception):
+    """Redis answered, but not as our scripts do."""
+
+
+def _pair(answer: object, kinds: frozenset[int] | None = None) -> tuple[int, int]:
+    """A script's reply as two ints, or `_OutOfContractError` for anything else."""
+    if (
+        not isinstance(answer, list | tuple)
+        or len(answer) != 2
+        or not all(type(part) is int for part in answer)
+    ):
+        raise _OutOfContractError(f"a reply of {type(answer).__name__}, not two integers")
+    first, second = answer
+    if (kinds is not None and first not in kinds) or second < 0:
+        raise _OutOfContractError("integers out of the script's range")
+    return first, second
 
 
 class RedisCheckpointStore:
@@ -206,8 +239,10 @@ class RedisLimiter(Limiter):
         slack: Seconds each slot of the budget is held past the rate's period,
             so differing delays between grant and arrival do not bunch
             requests at the API (see the module docstring).
-        timeout: Seconds one Redis command may take before the limiter falls
-            back to its local pause.
+        timeout: Seconds one Redis reply may take before the limiter falls
+            back to its local pause (a URL's ``socket_timeout``).
+        connect_timeout: Seconds setting up a new connection may take (a URL's
+            ``socket_connect_timeout``), counted apart from ``timeout``.
         retry_interval: Seconds between attempts to reach Redis while it is down.
 
     Attributes:
@@ -221,7 +256,7 @@ class RedisLimiter(Limiter):
 
     Raises:
         ValueError: A ``rate`` `limits` cannot parse, a negative ``slack``, or a
-            non-positive ``timeout`` or ``retry_interval``.
+            non-positive ``timeout``, ``connect_timeout`` or ``retry_interval``.
     """
 
     def __init__(
@@ -232,9 +267,11 @@ class RedisLimiter(Limiter):
         rate: str | None = None,
         slack: float = DEFAULT_RATE_SLACK,
         timeout: float = DEFAULT_REDIS_TIMEOUT,
+        connect_timeout: float = DEFAULT_REDIS_CONNECT_TIMEOUT,
         retry_interval: float = DEFAULT_REDIS_RETRY_INTERVAL,
     ) -> None:
         timeout = check_seconds("timeout", timeout)
+        connect_timeout = check_seconds("connect_timeout", connect_timeout)
         retry_interval = check_seconds("retry_interval", retry_interval)
         self.slack = check_seconds("slack", slack, allow_zero=True)
         self._rate = self._parse_rate(rate)
@@ -243,8 +280,9 @@ class RedisLimiter(Limiter):
         period = 0.0 if self._rate is None else float(self._rate.get_expiry())
         self._window_us = math.ceil((period + self.slack) * 1_000_000)
         if isinstance(url_or_client, str):
+            # Each reply within `timeout`, a new connection within `connect_timeout`.
             self._redis = aioredis.Redis.from_url(
-                url_or_client, socket_timeout=timeout, socket_connect_timeout=timeout
+                url_or_client, socket_timeout=timeout, socket_connect_timeout=connect_timeout
             )
             self._owned = True
         else:
@@ -254,7 +292,10 @@ class RedisLimiter(Limiter):
         self._admit = self._redis.register_script(_ADMIT)
         self._key = key
         self._named = key is not None
-        self._timeout = timeout
+        # The whole of one command, a safety net over redis-py's own per-reply and
+        # connect timeouts (a caller's client may have none): a connection set up,
+        # then a script's round trips, each within `timeout`.
+        self._deadline = connect_timeout + _ROUND_TRIPS * timeout
         self._retry_interval = retry_interval
         self._retry_at: float | None = None  # monotonic; None while Redis answers
         self.local = LocalLimiter()
@@ -326,10 +367,12 @@ class RedisLimiter(Limiter):
             # This process's own pause: a 429 it told Redis about, or learned while
             # Redis was down; checked (and capped) here, never slept through early.
             await self.local.acquire(sleep, cap=cap)
-            answer = await self._try(lambda: self._admit(keys=keys, args=args))
+            answer = await self._try(
+                lambda: self._admit(keys=keys, args=args), self._admitted_reply
+            )
             if answer is None:
                 return  # Redis is down: the local pause alone, and no fleet budget
-            kind, value = (int(part) for part in answer)
+            kind, value = answer
             if kind == _GO:
                 self.admitted.append(value / 1_000_000)
                 return
@@ -362,9 +405,9 @@ class RedisLimiter(Limiter):
         self.local.pause(seconds)
         pause_key = self._pause_key()
         ms = max(1, math.ceil(seconds * 1000))
-        answer = await self._try(lambda: self._extend(keys=[pause_key], args=[ms]))
+        answer = await self._try(lambda: self._extend(keys=[pause_key], args=[ms]), _pair)
         if answer is not None:
-            stands, now = (int(part) for part in answer)
+            stands, now = answer
             self.paused.append((now / 1_000_000, stands / 1000))
 
     async def aclose(self) -> None:
@@ -390,20 +433,37 @@ class RedisLimiter(Limiter):
             )
         return f"{self._key}:pause"
 
-    async def _try(self, command: Callable[[], Awaitable[_T]]) -> _T | None:
-        """Run one Redis command within ``timeout``; None when Redis is down."""
+    def _admitted_reply(self, answer: object) -> tuple[int, int]:
+        """`_ADMIT`'s reply, checked: a kind it returns, and a wait it could have made."""
+        kind, value = _pair(answer, frozenset({_BUSY, _GO, _PAUSED}))
+        if (kind == _PAUSED and value > _MAX_PAUSE_MS) or (
+            kind == _BUSY and value > self._window_us
+        ):
+            raise _OutOfContractError("a wait longer than any the scripts set")
+        return kind, value
+
+    async def _try(
+        self, command: Callable[[], Awaitable[object]], read: Callable[[object], _T]
+    ) -> _T | None:
+        """Run one Redis command and ``read`` its reply; None when Redis is down.
+
+        Down: no answer within the deadline, an error, or a reply not of our
+        scripts (the wrong server on that address): one WARNING per outage.
+        """
         if self._retry_at is not None and time.monotonic() < self._retry_at:
             self.fallbacks += 1
             return None
         try:
-            result = await asyncio.wait_for(command(), self._timeout)
-        except _REDIS_DOWN as exc:
+            result = read(await asyncio.wait_for(command(), self._deadline))
+        except (*_REDIS_DOWN, *_OUT_OF_CONTRACT, _OutOfContractError) as exc:
             self.fallbacks += 1
             if self._retry_at is None:
                 self.outages += 1
+                unexpected = isinstance(exc, (*_OUT_OF_CONTRACT, _OutOfContractError))
                 logger.warning(
-                    "Redis limiter unreachable (%s); this process uses its own pause "
-                    "and no fleet budget until Redis answers again (retried every %g s)",
+                    "Redis limiter %s (%s); this process uses its own pause and no fleet "
+                    "budget until Redis answers again (retried every %g s)",
+                    "answered out of contract" if unexpected else "unreachable",
                     type(exc).__name__,
                     self._retry_interval,
                 )

@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -157,14 +157,15 @@ def on_pty(
     env: Mapping[str, str] | None = None,
     cwd: Path | str | None = TESTS,
     seconds: float = TIMEOUT,
-    interrupt_when: Path | None = None,
+    interrupt_when: Path | Callable[[], bool] | None = None,
 ) -> Result:
     r"""Run ``command`` to its end with stdout and stderr on a pseudo-terminal ``columns`` wide.
 
     ``env`` is the whole environment (default: `cli_env`), with ``COLUMNS`` set to
     ``columns``. With ``interrupt_when``, SIGINT (Ctrl-C) is sent once that file has
-    some bytes in it. The result's ``stdout`` is all the terminal showed, stderr
-    included, with ``\r\n`` as ``\n``; a traceback in it fails the test. POSIX only.
+    some bytes in it (or, a function, once it returns True). The result's ``stdout`` is
+    all the terminal showed, stderr included, with ``\r\n`` as ``\n``; a traceback in it
+    fails the test. POSIX only.
     """
     import fcntl  # noqa: PLC0415 - POSIX only
     import pty  # noqa: PLC0415 - POSIX only
@@ -187,12 +188,7 @@ def on_pty(
     interrupted = False
     try:
         while time.monotonic() < deadline:
-            if (
-                interrupt_when is not None
-                and not interrupted
-                and interrupt_when.exists()
-                and interrupt_when.stat().st_size > 0
-            ):
+            if interrupt_when is not None and not interrupted and _due(interrupt_when):
                 proc.send_signal(signal.SIGINT)
                 interrupted = True
             ready, _, _ = select.select([leader], [], [], 0.05)
@@ -215,6 +211,12 @@ def on_pty(
     text = b"".join(chunks).decode().replace("\r\n", "\n")
     assert "Traceback" not in text, text
     return Result(proc.returncode, text, "")
+
+
+def _due(when: Path | Callable[[], bool]) -> bool:
+    if isinstance(when, Path):
+        return when.exists() and when.stat().st_size > 0
+    return when()
 
 
 @contextlib.contextmanager

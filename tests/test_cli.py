@@ -988,7 +988,7 @@ async def test_json_and_csv_stay_exact_with_control_characters() -> None:
 
 
 async def test_watch_and_wait_lines_escape_server_text() -> None:
-    """Watch's text lines and wait's error line (stderr) show control characters escaped."""
+    """Watch's text lines and wait's refusal of such an id (stderr) escape control characters."""
     async with FakeLlamaCloud(jobs=HOSTILE_JOBS, api_key=KEY) as cloud:
         watched = await arun_cli("watch", *connect(cloud), "--format", "text", "--max-events", "2")
         waited = await arun_cli(
@@ -998,12 +998,12 @@ async def test_watch_and_wait_lines_escape_server_text() -> None:
     assert_no_raw_controls(watched.stdout)
     assert len(watched.stdout.splitlines()) == 2
     assert "bjb-evil\\nbjb-forged" in watched.stdout
-    assert waited.returncode == 1
+    # An id with a newline is not one path segment (issue 24.9): refused before any
+    # request, and the refusal echoes it escaped.
+    assert waited.returncode == 2
     assert_no_raw_controls(waited.stderr)
-    assert waited.stderr == (
-        "error: 1 of 1 jobs did not complete: "
-        "bjb-evil\\nbjb-forged parse completed 10/10 0 failed\n"
-    )
+    assert waited.stderr.startswith("error: JOB_ID must be a non-empty id string")
+    assert "got 'bjb-evil\\nbjb-forged" in waited.stderr
 
 
 async def test_error_lines_escape_server_text() -> None:

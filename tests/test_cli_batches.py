@@ -356,7 +356,8 @@ def test_a_blank_batch_id_is_usage(cloud: FakeLlamaCloud, cli: Cli, command: str
     """A blank BATCH_ID exits 2 in the library's words, naming BATCH_ID, before any request."""
     result = cli("batches", command, "bat-1", " ", *at(cloud))
     assert result.code == 2
-    assert result.stderr == "error: BATCH_ID must hold non-empty id strings, got ' '\n"
+    assert result.stderr.startswith("error: BATCH_ID must be a non-empty id string of one path")
+    assert result.stderr.endswith(", got ' '\n")
     assert batch_requests(cloud) == []
 
 

@@ -137,13 +137,13 @@ def test_output_file_written_and_renamed(
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert rows[0] == ["id", "status"]
     assert len(rows) == 24
-    assert not (tmp_path / "jobs.csv.partial").exists()
+    assert [path.name for path in tmp_path.iterdir()] == ["jobs.csv"]  # no partial file left
 
 
 def test_output_failed_walk_keeps_partial_and_old_file(
     cloud: FakeLlamaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A walk failing on page 2: FILE as it was, page 1 in FILE.partial, the cursor on stderr."""
+    """A walk failing on page 2: FILE as it was, page 1 in a partial file, the cursor on stderr."""
     target = tmp_path / "jobs.jsonl"
     target.write_text("old\n", encoding="utf-8")
     cloud.delay_next(0.01)  # the first page answers
@@ -153,15 +153,15 @@ def test_output_failed_walk_keeps_partial_and_old_file(
     )
     assert code == 1
     assert target.read_text(encoding="utf-8") == "old\n"
-    partial = tmp_path / "jobs.jsonl.partial"
-    assert len(partial.read_text(encoding="utf-8").splitlines()) == 10
     err = capsys.readouterr().err
-    assert f"the jobs listed so far are in {partial}" in err
+    partial = Path(err.split("the jobs listed so far are in ")[1].split("\n")[0])
+    assert partial.parent == tmp_path
+    assert len(partial.read_text(encoding="utf-8").splitlines()) == 10
     cursor = err.split("resume with: --resume-from ")[1].split()[0]
-    # The cursor resumes the rest into another file.
-    rest = tmp_path / "rest.jsonl"
-    assert run_list(cloud, "-o", str(rest), "--page-size", "10", "--resume-from", cursor) == 0
-    assert len(rest.read_text(encoding="utf-8").splitlines()) == 13
+    # The cursor resumes the rest into the same file: its partial file is continued.
+    assert run_list(cloud, "-o", str(target), "--page-size", "10", "--resume-from", cursor) == 0
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 23
+    assert not partial.exists()
 
 
 def test_output_unwritable_is_usage_error(
@@ -173,17 +173,15 @@ def test_output_unwritable_is_usage_error(
     assert cloud.requests == []
 
 
-def test_output_rename_failure_keeps_partial(
+def test_output_directory_is_refused_before_any_request(
     cloud: FakeLlamaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """FILE cannot be replaced (a directory): exit 1, one error line, the listing in .partial."""
+    """FILE is a directory: exit 2, one error line naming --output, nothing sent."""
     target = tmp_path / "taken"
     target.mkdir()
-    assert run_list(cloud, "-o", str(target), "--max-items", "3") == 1
-    err = capsys.readouterr().err.splitlines()
-    assert err[0].startswith(f"error: cannot write {target}: ")
-    assert err[1] == f"the jobs listed so far are in {target}.partial"
-    assert len((tmp_path / "taken.partial").read_text(encoding="utf-8").splitlines()) == 3
+    assert run_list(cloud, "-o", str(target), "--max-items", "3") == 2
+    assert capsys.readouterr().err == f"error: --output {target} is a folder: name a file\n"
+    assert cloud.requests == []
     assert target.is_dir()
 
 

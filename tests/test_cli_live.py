@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import attrs
@@ -41,7 +42,10 @@ class Run:
 
 
 def run_on_pty(
-    *args: str, columns: int = 80, interrupt_when: Path | None = None, cwd: Path | None = None
+    *args: str,
+    columns: int = 80,
+    interrupt_when: Path | Callable[[], bool] | None = None,
+    cwd: Path | None = None,
 ) -> Run:
     """Run ``llama-batch args`` with stdout and stderr on a pseudo-terminal ``columns`` wide.
 
@@ -116,9 +120,12 @@ def test_fields_table_fits_the_terminal(columns: int, fields: str) -> None:
 
 
 def test_ctrl_c_with_output_keeps_partial_and_prints_cursor(tmp_path: Path) -> None:
-    """Ctrl-C during list --output on a terminal: exit 130, FILE untouched, .partial and cursor."""
+    """Ctrl-C during list --output on a terminal: exit 130, FILE untouched, partial file, cursor."""
     target = tmp_path / "jobs.jsonl"
-    partial = tmp_path / "jobs.jsonl.partial"
+
+    def partials() -> list[Path]:
+        return [path for path in tmp_path.glob(".jobs.jsonl.*.partial") if path.stat().st_size]
+
     with serve_in_thread(jobs=300, api_key=KEY, latency=0.1) as cloud:
         run = run_on_pty(
             "list",
@@ -132,11 +139,12 @@ def test_ctrl_c_with_output_keeps_partial_and_prints_cursor(tmp_path: Path) -> N
             "0",
             "--output",
             str(target),
-            interrupt_when=partial,
+            interrupt_when=lambda: bool(partials()),
             columns=100,
         )
         assert run.code == 130
         assert not target.exists()
+        [partial] = partials()
         listed = partial.read_text(encoding="utf-8").splitlines()
         assert 0 < len(listed) < 300
         assert f"the jobs listed so far are in {partial}" in run.text

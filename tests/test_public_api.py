@@ -57,6 +57,7 @@ PUBLIC = [
     "WaitTimeoutError",
     "WalkStats",
     "checkpointed_pages",
+    "load_checkpoint",
 ]
 
 

@@ -14,6 +14,7 @@ from llama_batch_async._validate import (
     check_flag,
     check_id,
     check_ids,
+    check_query_id,
     check_seconds,
 )
 
@@ -44,7 +45,15 @@ from llama_batch_async._validate import (
         ),
         (lambda: check_choice("kind", "c", ("a", "b")), "kind must be one of a, b, got 'c'"),
         (lambda: check_flag("trust_env", 1), "trust_env must be True or False, got 1"),
-        (lambda: check_id("project_id", " "), "project_id must be a non-empty id string, got ' '"),
+        (
+            lambda: check_query_id("project_id", " "),
+            "project_id must be a non-empty id string, got ' '",
+        ),
+        (
+            lambda: check_id("batch_id", ".."),
+            "batch_id must be a non-empty id string of one path segment (not '.' or '..'; "
+            "no '/', '?', '#', '%', whitespace or control characters), got '..'",
+        ),
         (
             lambda: check_ids("job_ids", "bjb-1"),
             "job_ids must be a list (or other iterable) of job id strings, got 'bjb-1'",
@@ -73,7 +82,7 @@ def test_client_and_query_share_the_wording() -> None:
     with pytest.raises(ValueError, match=r"^connection_limit must be >= 1, got 0$"):
         BatchClient("k", connection_limit=0)
     client = BatchClient("k")
-    with pytest.raises(ValueError, match=r"^page_size must be an int >= 1, got '10'$"):
+    with pytest.raises(ValueError, match=r"^page_size must be an int from 1 to 1000, got '10'$"):
         client.list_jobs(page_size="10")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^prefetch must be an int from 0 to 32, got -1$"):
         client.list_jobs(prefetch=-1)

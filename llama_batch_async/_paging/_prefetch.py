@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import attrs
 
@@ -34,7 +34,9 @@ from llama_batch_async._convert import RawPage
 from llama_batch_async._models import Batch, BatchJob
 
 from ._cursor import PageRequest
-from ._walk import Walk
+
+if TYPE_CHECKING:  # annotations only: the pager hands its walk in
+    from ._walk import Walk
 
 __all__ = ["Prefetcher"]
 

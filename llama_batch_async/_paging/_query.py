@@ -14,12 +14,13 @@ from typing import Literal
 
 import attrs
 
+from llama_batch_async._config import MAX_PAGE_SIZE
 from llama_batch_async._models import BatchStatus, JobStatus, JobType, OpenStrEnum
 from llama_batch_async._validate import (
     check_aware_datetime,
     check_choice,
     check_count,
-    check_id,
+    check_query_id,
     must_be,
 )
 
@@ -105,7 +106,7 @@ def _enum_value(name: str, value: object, enum_cls: type[OpenStrEnum]) -> str | 
 
 
 def _id_value(name: str, value: object) -> str | None:
-    return None if value is None else check_id(name, value)
+    return None if value is None else check_query_id(name, value)
 
 
 def _extra_pairs(extra_query: object) -> tuple[tuple[str, str], ...]:
@@ -147,7 +148,7 @@ def make_query(
         status: Filter by status (a `JobStatus` or its value).
         project_id: Filter by project id.
         organization_id: Filter by organization id.
-        page_size: Jobs to ask for per request (``limit``), at least 1.
+        page_size: Jobs to ask for per request (``limit``), 1 to 1000.
         offset: Jobs to skip at the start, at least 0.
         max_items: Stop after this many jobs; None for all.
         extra_query: More query parameters for every request (a server filter
@@ -170,7 +171,8 @@ def make_query(
             *((key, value) for key, value in candidates if value is not None),
             *_extra_pairs(extra_query),
         ),
-        page_size=check_count("page_size", page_size, minimum=1),
+        # spec: the vendor's schema bounds limit to 1-1000; the server answers 422 above it
+        page_size=check_count("page_size", page_size, minimum=1, maximum=MAX_PAGE_SIZE),
         offset=check_count("offset", offset, minimum=0),
         max_items=None if max_items is None else check_count("max_items", max_items, minimum=0),
     )

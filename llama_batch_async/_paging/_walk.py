@@ -4,7 +4,7 @@ No I/O and no loop here. `Walk.next_request` says what to ask for next (or
 None when the walk is over); `Walk.feed` takes the page that came back and
 returns the jobs to yield. The rules are the spec's pagination contract; each
 branch cites the one it implements. Below the walk, its bounded memories
-(`SeenWindow` of recent ids, `TokenWindow` of recent tokens) and its loop
+(`RecentIds` of recent ids, `RecentTokens` of recent tokens) and its loop
 guards (`LoopGuard`: a repeated token, stalls, empty runs, one probe per
 position), which keep a broken server's paging from looping us.
 """
@@ -24,12 +24,12 @@ from ._query import JobQuery
 
 __all__ = [
     "EMPTY_PAGE_LIMIT",
+    "RECENT_IDS",
+    "RECENT_TOKENS",
     "STALL_LIMIT",
-    "TOKEN_WINDOW",
-    "WINDOW_IDS",
     "LoopGuard",
-    "SeenWindow",
-    "TokenWindow",
+    "RecentIds",
+    "RecentTokens",
     "Walk",
 ]
 
@@ -40,14 +40,14 @@ _Item = TypeVar("_Item", BatchJob, Batch)
 
 # The fewest recent ids remembered for dropping repeats: drift of up to this many
 # jobs created during one walk is absorbed whatever the page size.
-WINDOW_IDS = 2048
+RECENT_IDS = 2048
 
 # The page tokens remembered to detect a cycle. Memory stays bounded on an
 # endless walk; a cycle longer than this is caught by the stall rule instead.
-TOKEN_WINDOW = 4096
+RECENT_TOKENS = 4096
 
 
-class TokenWindow:
+class RecentTokens:
     """The page tokens of the latest pages, bounded: enough to catch a cycle."""
 
     def __init__(self) -> None:
@@ -58,18 +58,18 @@ class TokenWindow:
         return token in self._seen
 
     def add(self, token: str) -> None:
-        """Remember ``token``, forgetting the oldest beyond `TOKEN_WINDOW`."""
+        """Remember ``token``, forgetting the oldest beyond `RECENT_TOKENS`."""
         self._order.append(token)
         self._seen.add(token)
-        if len(self._order) > TOKEN_WINDOW:
+        if len(self._order) > RECENT_TOKENS:
             self._seen.discard(self._order.popleft())
 
 
-class SeenWindow:
+class RecentIds:
     """The ids of the latest pages, to yield a job repeated across pages once.
 
     Args:
-        page_size: The walk's page size: the window keeps at least two pages.
+        page_size: The walk's page size: the memory keeps at least two pages.
         tail: Digests of the last ids before a resume (from the cursor), checked
             against the first page after it.
     """
@@ -77,41 +77,41 @@ class SeenWindow:
     def __init__(self, page_size: int, tail: Iterable[str] = ()) -> None:
         self._ids: set[str] = set()
         self._pages: deque[list[str]] = deque()
-        self._cap = max(2 * page_size, WINDOW_IDS)
+        self._cap = max(2 * page_size, RECENT_IDS)
         self._tail: frozenset[str] = frozenset(tail)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def drop_repeats(self, items: list[_Item]) -> list[_Item]:
-        """The jobs of ``items`` not seen in the window (nor twice in ``items``)."""
+        """The jobs of ``items`` not seen recently (nor twice in ``items``)."""
         # spec: pagination 7 - items repeated across adjacent pages are yielded once.
-        # The window holds the ids of the latest pages, at least WINDOW_IDS of them
+        # The memory holds the ids of the latest pages, at least RECENT_IDS of them
         # and at least two pages, so memory stays bounded on any walk; each page
         # records the ids it added, so evicting a page removes exactly those.
         ids = [job.id for job in items]
-        window = self._ids
+        recent = self._ids
         fresh: list[_Item] | None = None
         if not self._tail:
             # perf: docs/benchmarks.md, "this client / floor" rows and the profile's
             # _drop_repeats - a page that repeats nothing but its head (drift, or the
             # one-job overlap of a prefetched page) costs one set update, no set built.
             head = 0
-            while head < len(ids) and ids[head] in window:
+            while head < len(ids) and ids[head] in recent:
                 head += 1
             rest = ids[head:] if head else ids
-            if window.isdisjoint(rest):
-                before = len(window)
-                window.update(rest)
-                if len(window) - before == len(rest):
+            if recent.isdisjoint(rest):
+                before = len(recent)
+                recent.update(rest)
+                if len(recent) - before == len(rest):
                     fresh, new_ids = (items[head:] if head else items), rest
                 else:
-                    window.difference_update(rest)  # the page repeats an id within itself
+                    recent.difference_update(rest)  # the page repeats an id within itself
         if fresh is None:
             seen = set()
             fresh = []
             for job in items:
-                if job.id in window or job.id in seen:
+                if job.id in recent or job.id in seen:
                     continue
                 if self._tail and id_digest(job.id) in self._tail:
                     continue
@@ -119,11 +119,11 @@ class SeenWindow:
                 fresh.append(job)
             if items:
                 self._tail = frozenset()
-            new_ids = [job_id for job_id in dict.fromkeys(ids) if job_id not in window]
-            window.update(new_ids)
+            new_ids = [job_id for job_id in dict.fromkeys(ids) if job_id not in recent]
+            recent.update(new_ids)
         self._pages.append(new_ids)
-        while len(window) > self._cap and len(self._pages) > 2:
-            window.difference_update(self._pages.popleft())
+        while len(recent) > self._cap and len(self._pages) > 2:
+            recent.difference_update(self._pages.popleft())
         return fresh
 
 
@@ -149,7 +149,7 @@ class LoopGuard:
     """
 
     def __init__(self, token: str | None = None) -> None:
-        self.seen_tokens = TokenWindow()
+        self.seen_tokens = RecentTokens()
         if token is not None:
             self.seen_tokens.add(token)
         self.stalls = 0
@@ -252,8 +252,8 @@ class Walk(Generic[_Item]):
         self._tokens_seen = self.token is not None
         # Bounds on a server whose paging never ends: tokens seen, stalls, empty runs, probes.
         self._guard = LoopGuard(self.token if self._by_token else None)
-        # Ids of the latest pages: the window in which offset drift repeats items.
-        self._window = SeenWindow(query.page_size, start.tail if start else ())
+        # Ids of the latest pages: where offset drift repeats items.
+        self._recent = RecentIds(query.page_size, start.tail if start else ())
         self._last_id: str | None = None  # the last job of the latest non-empty page
         self._head_id: str | None = None  # the first job of the walk's first non-empty page
         self._short_page: int | None = None  # length of a short page awaiting a probe
@@ -387,10 +387,10 @@ class Walk(Generic[_Item]):
             # page was created meanwhile, and what follows it the walk has.
             fresh: list[_Item] = []
         else:
-            fresh = self._window.drop_repeats(items)
+            fresh = self._recent.drop_repeats(items)
         if self._skip:
             # The cursor was cut inside this page: its head was delivered before
-            # (the window still holds its ids, so a re-asked page repeats them).
+            # (the memory still holds its ids, so a re-asked page repeats them).
             head = {job.id for job in items[: self._skip]}
             fresh = [job for job in fresh if job.id not in head]
             self._skip = 0

@@ -10,9 +10,12 @@ windows are already being fetched. Each task keeps at most `_PAGES_AHEAD` pages
 ahead of the consumer (memory stays bounded, and a slow consumer slows the
 walk), and every task is cancelled when the walk ends, fails or is closed.
 
-Exactly once across windows: a record whose ``created_at`` is outside its
-window (a server that rounds bounds, or ignores them) is dropped and counted
-as an anomaly, so no batch appears in two windows; within a window the walk's
+Exactly once across windows: each window is asked for whole seconds (a server
+that truncates or rounds bounds cannot cut them differently from us), so
+neighbouring windows overlap by up to a second each side; a record outside its
+own window is its neighbour's and is dropped, and one outside the seconds sent
+(a server that ignores the bounds) is dropped and counted as an anomaly, so no
+batch appears in two windows; within a window the walk's
 own rules apply. A batch created during the walk falls in at most one window.
 
 A page's cursor names its window (``"w"``): resuming finishes that window from
@@ -49,6 +52,7 @@ __all__ = ["Window", "check_windows", "plan_windows", "windowed_pages"]
 # to keep walking while the newer ones are consumed (16 x page_size records each).
 _PAGES_AHEAD = 16
 _TICK = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 
 
 @attrs.frozen(slots=True)
@@ -120,7 +124,10 @@ async def windowed_pages(
     ]
 
     async def feed(window: Window, queue: asyncio.Queue[BatchPage | BaseException | None]) -> None:
-        sub = window_query(query, window.low, window.high)
+        # issue 24.7: the server is sent whole seconds, which it cannot cut differently
+        # from us; the records past the window's own bounds are its neighbours' (dropped
+        # here, not counted), so a server that truncates bounds loses nothing.
+        sub = window_query(query, _floor_second(window.low), _ceil_second(window.high))
         pages = walk_window(sub, window.start)
         try:
             async with contextlib.aclosing(pages):
@@ -145,16 +152,37 @@ async def windowed_pages(
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _floor_second(moment: datetime) -> datetime:
+    return moment.replace(microsecond=0)
+
+
+def _ceil_second(moment: datetime) -> datetime:
+    return _floor_second(moment) + (_SECOND if moment.microsecond else timedelta(0))
+
+
 def _inside(page: BatchPage, window: Window, on_anomaly: Callable[[int], None]) -> BatchPage:
-    """``page`` without the records whose ``created_at`` lies outside ``window``."""
+    """``page`` without the records whose ``created_at`` lies outside ``window``.
+
+    A record outside the window but inside the whole seconds the server was sent
+    belongs to a neighbour window: dropped quietly. One outside those (a server
+    that ignores the bounds) is dropped and counted as an anomaly.
+    """
+    low, high = window.low, window.high
     kept = tuple(
         batch
         for batch in page.items
-        if batch.created_at is not None and window.low <= batch.created_at <= window.high
+        if batch.created_at is not None and low <= batch.created_at <= high
     )
     if len(kept) == len(page.items):
         return page
-    on_anomaly(len(page.items) - len(kept))
+    sent_low, sent_high = _floor_second(low), _ceil_second(high)
+    stray = sum(
+        1
+        for batch in page.items
+        if batch.created_at is None or not sent_low <= batch.created_at <= sent_high
+    )
+    if stray:
+        on_anomaly(stray)
     return attrs.evolve(page, items=kept)
 
 

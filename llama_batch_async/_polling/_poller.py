@@ -36,6 +36,7 @@ import attrs
 from llama_batch_async._errors import LlamaBatchError, WaitTimeoutError
 from llama_batch_async._http._limiter import Limiter
 from llama_batch_async._http._retry import Sleep
+from llama_batch_async._validate import check_id
 
 __all__ = [
     "MISSING_GRACE_WALKS",
@@ -95,8 +96,8 @@ def check_ids(name: str, noun: str, ids: object) -> tuple[str, ...]:
     if not given:
         raise ValueError(f"{name} must name at least one {noun} id, got none")
     for one in given:
-        if not isinstance(one, str) or not one.strip():
-            raise ValueError(f"{name} must hold non-empty id strings, got {one!r}")
+        # issue 24.9: each id becomes a path segment (get_job, get_batch)
+        check_id(name, one)
     return tuple(dict.fromkeys(given))
 
 

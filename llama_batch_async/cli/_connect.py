@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import ModuleType
-from typing import Final
+from typing import Any, Final, TypeVar
+from urllib.parse import urlsplit
 
 from llama_batch_async import (
     APIConnectionError,
@@ -29,10 +31,20 @@ from llama_batch_async import (
 )
 from llama_batch_async.settings import API_KEY_ENV, API_KEY_FALLBACK_ENV
 
-from ._options import DEMO_BATCHES, DEMO_JOBS, DEMO_PROGRESS_SECONDS, DEMO_SEED, UsageError
+from ._options import (
+    DEMO_BATCHES,
+    DEMO_JOBS,
+    DEMO_PROGRESS_SECONDS,
+    DEMO_SEED,
+    FlagError,
+    UsageError,
+)
 from ._output import error
 
-__all__ = ["api_error", "connect", "redis_module"]
+__all__ = ["api_error", "connect", "redis_module", "redis_reason", "with_redis_url"]
+
+T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 _NO_REDIS: Final = (
     "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
@@ -44,6 +56,11 @@ _NO_KEY: Final = (
     f"no API key: set {API_KEY_ENV} (or {API_KEY_FALLBACK_ENV}) or pass --api-key (or try --demo)"
 )
 _KEY_REFUSED: Final = "the API key was refused (HTTP 401)"
+# Never the URL itself: it may hold a password.
+_BAD_REDIS_URL: Final = (
+    "is not a Redis URL: redis://[[user]:password@]host[:port][/db], rediss://... or "
+    "unix:///path/to/socket"
+)
 
 
 @contextlib.asynccontextmanager
@@ -72,28 +89,59 @@ async def connect(args: argparse.Namespace, *, moving: bool = False) -> AsyncIte
             await stack.enter_async_context(cloud)
             key, url = _DEMO_KEY, cloud.url
         else:
-            key = (
-                args.api_key
-                or os.environ.get(API_KEY_ENV)
-                or os.environ.get(API_KEY_FALLBACK_ENV)
-                or ""
-            )
+            key, key_source = _key(args)
             if not key:
                 raise UsageError(_NO_KEY)
             url = args.base_url
         limiter = None
         if args.redis_url:
-            limiter = redis_module().RedisLimiter(args.redis_url)
+            limiter = with_redis_url(redis_module().RedisLimiter, args.redis_url)
             stack.push_async_callback(limiter.aclose)
-        client = BatchClient(
-            key,
-            base_url=url,
-            timeout=args.request_timeout,
-            max_retries=args.max_retries,
-            limiter=limiter,
-        )
+        try:
+            client = BatchClient(
+                key,
+                base_url=url,
+                timeout=args.request_timeout,
+                max_retries=args.max_retries,
+                limiter=limiter,
+            )
+        except ValueError as exc:
+            # The flags were checked as parsed; what is left came from the environment
+            # (LLAMA_CLOUD_BASE_URL names itself) or is the key, named as it was given.
+            message = str(exc)
+            if message.startswith("api_key "):
+                message = key_source + message.removeprefix("api_key")
+            raise UsageError(message) from None
         stack.push_async_callback(client.aclose)
-        yield client
+        try:
+            yield client
+        finally:
+            if limiter is not None:
+                _report_limiter(limiter)
+
+
+def _report_limiter(limiter: Any) -> None:  # noqa: ANN401 - the optional extra's RedisLimiter
+    """Say (with ``-v``) whether Redis was used: a fallback is a request decided locally."""
+    if limiter.fallbacks:
+        logger.info(
+            "Redis limiter: Redis not used for %d request(s) (decided locally, %d outage(s))",
+            limiter.fallbacks,
+            limiter.outages,
+        )
+    else:
+        logger.info("Redis limiter: Redis used for every request (0 fallbacks)")
+
+
+def _key(args: argparse.Namespace) -> tuple[str, str]:
+    """The API key and where it came from (the flag, or the variable), as an error names it."""
+    for value, source in (
+        (args.api_key, "--api-key"),
+        (os.environ.get(API_KEY_ENV), API_KEY_ENV),
+        (os.environ.get(API_KEY_FALLBACK_ENV), API_KEY_FALLBACK_ENV),
+    ):
+        if value:
+            return value, source
+    return "", "--api-key"
 
 
 def redis_module() -> ModuleType:
@@ -103,6 +151,24 @@ def redis_module() -> ModuleType:
     except ImportError:
         raise UsageError(_NO_REDIS) from None
     return llama_batch_async.redis
+
+
+def with_redis_url(make: Callable[[str], T], url: str) -> T:
+    """``make(url)``, a malformed ``--redis-url`` refused as a flag error without the URL in it."""
+    try:
+        return make(url)
+    except ValueError:
+        raise FlagError("--redis-url", _BAD_REDIS_URL) from None
+
+
+def redis_reason(exc: BaseException, url: str) -> str:
+    """Why Redis failed, in its client's words, with the URL's password blanked out."""
+    reason = str(exc) or type(exc).__name__
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return reason.replace(password, "***") if password else reason
 
 
 def api_error(exc: LlamaBatchError, base_url: str | None = None) -> None:

@@ -44,6 +44,7 @@ from llama_batch_async.settings import (
     DEFAULT_POLL_INTERVAL,
     DEFAULT_PREFETCH,
     DEFAULT_TIMEOUT,
+    MAX_PAGE_SIZE,
     MAX_PREFETCH,
     REDIS_URL_ENV,
 )
@@ -218,6 +219,14 @@ def count(flag: str, *, minimum: int, maximum: int | None = None) -> Callable[[s
     return parse
 
 
+def _page_size(text: str) -> int:
+    """``--page-size``: a whole number from 1 to `MAX_PAGE_SIZE` (the API's bound on ``limit``)."""
+    value = count("--page-size", minimum=1)(text)
+    if value > MAX_PAGE_SIZE:
+        raise FlagError("--page-size", f"must be from 1 to {MAX_PAGE_SIZE}, got {value}")
+    return value
+
+
 def text(flag: str) -> Callable[[str], str]:
     """An argparse type for ``flag``: a non-blank string (an id, a key), else `FlagError`."""
 
@@ -344,10 +353,11 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
         filters.add_argument(flag, type=text(flag), metavar="ID", help=f"only jobs of this {what}")
     parser.add_argument(
         "--page-size",
-        type=count("--page-size", minimum=1),
+        type=_page_size,
         default=DEFAULT_PAGE_SIZE,
         metavar="N",
-        help=f"jobs per request; the server may cap it (default: {DEFAULT_PAGE_SIZE})",
+        help=f"jobs per request, 1-{MAX_PAGE_SIZE}; the server may cap it "
+        f"(default: {DEFAULT_PAGE_SIZE})",
     )
 
 

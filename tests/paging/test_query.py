@@ -50,8 +50,9 @@ def cursor_doc(**changes: object) -> str:
             {"job_type": JobStatus.FAILED}, "job_type", JOB_TYPE_VALUES, id="job_type-other-enum"
         ),
         pytest.param({"job_type": ""}, "job_type", JOB_TYPE_VALUES, id="job_type-empty"),
-        pytest.param({"page_size": 0}, "page_size", ">= 1", id="page_size-0"),
-        pytest.param({"page_size": -5}, "page_size", ">= 1", id="page_size-negative"),
+        pytest.param({"page_size": 0}, "page_size", "from 1 to 1000", id="page_size-0"),
+        pytest.param({"page_size": -5}, "page_size", "from 1 to 1000", id="page_size-negative"),
+        pytest.param({"page_size": 1001}, "page_size", "from 1 to 1000", id="page_size-1001"),
         pytest.param({"page_size": True}, "page_size", "int", id="page_size-bool"),
         pytest.param({"page_size": 1.5}, "page_size", "int", id="page_size-float"),
         pytest.param({"page_size": 10.0}, "page_size", "int", id="page_size-integral-float"),
