@@ -1,10 +1,10 @@
 """The limiter: how many requests the whole client sends, how fast, and when it holds still.
 
 `BatchClient(limiter=...)` takes a `Limiter`. The client calls ``acquire`` before
-every attempt of every request (retries included), ``release`` when the attempt
-is over (``throttled`` said whether the server answered 429), and
-``rate_limited`` after a 429 with the pause to hold (the server's ``Retry-After``
-or, when it sent none or 0, the backoff the client chose).
+every attempt of every request (retries included), ``throttled`` when the
+server answered it 429 (with the ``Retry-After`` when above 0), ``release`` when
+the attempt is over, and ``rate_limited`` with the backoff it chose when a 429
+came without a usable ``Retry-After``.
 
 `LocalLimiter`, the default, treats a 429 as congestion (issue 22): the whole
 client at once lowers its request rate and its requests in flight, then grows
@@ -117,21 +117,29 @@ class Limiter:
         """
         raise NotImplementedError
 
-    def release(self, epoch: int, *, throttled: bool) -> bool:
-        """An attempt `acquire` let go is over (answered, failed or cancelled).
+    async def throttled(self, epoch: int, pause: float | None) -> bool:
+        """The attempt `acquire` let go (at ``epoch``) was answered 429.
 
         Args:
             epoch: `epoch` as read just after that attempt's `acquire`.
-            throttled: The server answered it 429.
+            pause: The response's ``Retry-After`` when above 0: hold every request
+                that long (`rate_limited`); None when it had none (the client's own
+                backoff is told to `rate_limited` before it retries).
 
         Returns:
-            Whether a 429 was news: the request was sent under the limiter's
+            Whether the 429 was news: the request was sent under the limiter's
             latest rate. A 429 answered to a request sent before the latest
             slow-down does not count against ``max_retries`` (the limiter had not
             yet spaced it out). Without congestion control every 429 counts.
         """
         del epoch
-        return throttled
+        if pause is not None:
+            await self.rate_limited(pause)
+        return True
+
+    def release(self, epoch: int, *, ok: bool) -> None:
+        """The attempt `acquire` let go is over (``ok``: answered, not 429, not failed)."""
+        del epoch, ok
 
 
 class Congestion:
@@ -159,6 +167,8 @@ class Congestion:
         clock: A monotonic clock in seconds.
         beta: The share of the accepted rate kept after a 429.
         recovery: Seconds the cubic curve takes to regain the rate of the last 429.
+        pace: Set a rate; False to govern the requests in flight alone (a fleet's
+            rate is kept in Redis).
     """
 
     def __init__(
@@ -167,8 +177,10 @@ class Congestion:
         *,
         beta: float = CONGESTION_BETA,
         recovery: float = CONGESTION_RECOVERY,
+        pace: bool = True,
     ) -> None:
         self._clock = clock
+        self._pace = pace
         self._beta = beta
         self._recovery = recovery
         self._ok: deque[float] = deque()  # success times within RATE_WINDOW
@@ -241,7 +253,9 @@ class Congestion:
         accepted = self.accepted_rate()
         current = self.rate
         now = self._clock()
-        if current is None:
+        if not self._pace:
+            self._w_max = None
+        elif current is None:
             # Nothing accepted in the window: no rate to go by (a 429 first of all,
             # or after a quiet spell); the pause and the halved window alone.
             self._w_max = max(MIN_RATE, accepted) if accepted > 0 else None
@@ -265,12 +279,13 @@ class LocalLimiter(Limiter):
 
     Args:
         clock: A monotonic clock in seconds.
+        pace: Set a request rate after a 429 (False: the requests in flight alone).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic, *, pace: bool = True) -> None:
         self._clock = clock
         self._until = 0.0
-        self.congestion = Congestion(clock)
+        self.congestion = Congestion(clock, pace=pace)
         self._freed: asyncio.Event | None = None
 
     def pause(self, seconds: float) -> None:
@@ -293,42 +308,55 @@ class LocalLimiter(Limiter):
         Raises:
             RateLimitError: The pause is longer than ``cap`` (see `wait`).
         """
+        await self.wait(sleep, cap=cap)
+        await self.enter(sleep, cap=cap)
+
+    async def enter(self, sleep: Sleep, *, cap: float = math.inf) -> None:
+        """Take a place among the requests in flight and the rate's next slot (after `wait`).
+
+        Every `enter` is matched by one `release`.
+        """
         congestion = self.congestion
         for _ in range(MAX_PAUSE_WAITS):
-            await self.wait(sleep, cap=cap)
             if congestion.open():
                 break
             # Full: wait until a request in flight ends (bounded: re-checked each time).
             if self._freed is None:
                 self._freed = asyncio.Event()
-            freed = self._freed
-            await freed.wait()
+            await self._freed.wait()
+            await self.wait(sleep, cap=cap)
         delay = congestion.slot()
         congestion.in_flight += 1
         if delay > 0:
             try:
                 await sleep(delay)
             except BaseException:
-                congestion.in_flight -= 1
+                self.release(congestion.epoch, ok=False)
                 raise
 
     async def rate_limited(self, seconds: float) -> None:
         """Pause for ``seconds`` (see `pause`)."""
         self.pause(seconds)
 
-    def release(self, epoch: int, *, throttled: bool) -> bool:
-        """One attempt is over; a 429 that is news slows the client (see `Congestion`)."""
+    async def throttled(self, epoch: int, pause: float | None) -> bool:
+        """A 429: pause, and if it is news slow the client down (see `Congestion`)."""
+        if pause is not None:
+            self.pause(pause)
+        if epoch != self.congestion.epoch:
+            return False
+        self.congestion.congested(after=self.remaining)
+        return True
+
+    def release(self, epoch: int, *, ok: bool) -> None:
+        """One attempt is over: a request in flight less; a success counts toward the rate."""
+        del epoch
         congestion = self.congestion
-        news = throttled and epoch == congestion.epoch
-        if news:
-            congestion.congested(after=self.remaining)
-        elif not throttled:
+        if ok:
             congestion.succeeded()
         congestion.in_flight = max(0, congestion.in_flight - 1)
         if self._freed is not None:
             freed, self._freed = self._freed, None
             freed.set()
-        return news
 
     async def wait(self, sleep: Sleep, *, cap: float = math.inf) -> None:
         """Sleep until no pause remains, re-checking after every sleep.

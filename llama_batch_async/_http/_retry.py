@@ -159,18 +159,19 @@ async def call_with_retries(
         nonlocal uncounted
         await gate.acquire(sleep, cap=policy.retry_after_cap)
         epoch = gate.epoch
-        throttled = False
+        ok = False
         try:
-            return await attempt()
+            result = await attempt()
+            ok = True
+            return result
         except RateLimitError as exc:
-            throttled = True
-            if (pause := _pause_of(exc)) is not None:
-                # spec: retry - a 429 pauses the whole client, retried or not
-                await gate.rate_limited(pause)
+            # spec: retry - a 429 pauses the whole client, retried or not (with its
+            # Retry-After here; without, the backoff is told before it is slept)
+            if not await gate.throttled(epoch, _pause_of(exc)):
+                uncounted += 1
             raise
         finally:
-            if not gate.release(epoch, throttled=throttled) and throttled:
-                uncounted += 1
+            gate.release(epoch, ok=ok)
 
     def stop(state: tenacity.RetryCallState) -> bool:
         counted = state.attempt_number - min(uncounted, MAX_PAUSE_WAITS)

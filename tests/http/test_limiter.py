@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import admit
 
 from llama_batch_async import BatchClient, LocalLimiter, RateLimitError
 from llama_batch_async._errors import error_for_status
@@ -96,8 +97,8 @@ async def test_local_limiter_rate_limited_keeps_the_longer_pause() -> None:
     await limiter.rate_limited(1.0)
     assert limiter.remaining == 5.0
     with pytest.raises(RateLimitError):
-        await limiter.acquire(no_sleep, cap=1.0)
-    await limiter.acquire(no_sleep, cap=math.inf)
+        await admit(limiter, no_sleep, cap=1.0)
+    await admit(limiter, no_sleep, cap=math.inf)
 
 
 async def test_client_routes_requests_through_its_limiter() -> None:
