@@ -410,9 +410,11 @@ def busiest_second(times: list[float]) -> int:
     return most
 
 
-def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, object]:
+def run_fleet(
+    workers: list[subprocess.Popen[str]], mode: str, rate: int = FLEET_RATE
+) -> dict[str, object]:
     """One walk per worker, all at once, against one rate-limited fake; its figures."""
-    with serve_in_thread(jobs=FLEET_JOBS, rate_limit=FLEET_RATE) as cloud:
+    with serve_in_thread(jobs=FLEET_JOBS, rate_limit=rate) as cloud:
         command = json.dumps({"base_url": cloud.url, "key": f"fleet-{mode}", "mode": mode})
         for worker in workers:
             assert worker.stdin is not None
@@ -616,3 +618,26 @@ def test_cli_keeps_its_checkpoint_in_redis(redis_server: RedisServer) -> None:
         lines = (first.stdout + second.stdout).splitlines()
         assert [json.loads(line)["id"] for line in lines] == [job["id"] for job in cloud.jobs]
         assert checkpoint() is None
+
+
+@pytest.mark.timeout(120)
+def test_fleet_without_a_budget_finds_the_rate_together(redis_server: RedisServer) -> None:
+    """4 default walks sharing a RedisLimiter without rate: <= 15% refused, none in a pause.
+
+    Each walks 120 jobs in pages of 4 (31 requests) against a server allowing 20 a
+    second: the fleet must find that rate together, with no budget configured.
+    """
+    with fleet(redis_server.url) as workers:
+        figures = run_fleet(workers, "adaptive")
+    report = {k: v for k, v in figures.items() if k not in ("outputs", "granted")}
+    sys.stderr.write(f"adaptive fleet figures (R={FLEET_RATE}/s): {json.dumps(report)}\n")
+    outputs = figures["outputs"]
+    assert isinstance(outputs, list)
+    for output in outputs:
+        assert len(output["ids"]) == len(set(output["ids"])) == FLEET_JOBS
+    requests, refused = figures["requests"], figures["429s"]
+    assert isinstance(requests, int)
+    assert isinstance(refused, int)
+    assert refused <= 0.15 * requests, report
+    assert figures["sent_inside_pauses"] == 0
+    assert figures["fallbacks"] == 0
