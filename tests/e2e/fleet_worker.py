@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 from llama_batch_async import BatchClient
 from llama_batch_async.redis import RedisLimiter
@@ -36,7 +37,7 @@ async def walk(
             timeout=10.0,
         )
     adaptive = mode == "adaptive"
-    options: dict[str, object] = {} if adaptive else {"max_retries": 30, "retry_after_cap": 10.0}
+    options: dict[str, Any] = {} if adaptive else {"max_retries": 30, "retry_after_cap": 10.0}
     try:
         async with BatchClient(
             "fleet-api-key", base_url=base_url, limiter=limiter, **options

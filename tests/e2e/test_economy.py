@@ -99,7 +99,7 @@ async def test_a_rate_limited_walk_finds_the_rate(
     retry_after: str | None, prefetch: int | None
 ) -> None:
     """Against 50 req/s, Retry-After 1, 0 or absent: the walk completes, <= 15% refused."""
-    options = {} if prefetch is None else {"prefetch": prefetch}
+    options: dict[str, Any] = {} if prefetch is None else {"prefetch": prefetch}
     async with (
         FakeLlamaCloud(jobs=1000, rate_limit=50, rate_limit_retry_after=retry_after) as cloud,
         BatchClient(KEY, base_url=cloud.url) as client,
