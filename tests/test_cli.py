@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -524,6 +525,8 @@ def test_terminal_gets_a_table_and_progress_on_stderr(monkeypatch: pytest.Monkey
     assert "\r50 of ~137 jobs" in progress
     assert "\r137 of ~137 jobs" in progress
     assert progress.endswith("\r")  # the line is wiped before the command ends
+    # What the walk cost the server rides along (issue 22).
+    assert re.search(r"137 of ~137 jobs · \d+ requests", progress)
 
 
 def test_main_reports_usage_errors_as_exit_codes(
@@ -1370,3 +1373,15 @@ def test_checkpoint_and_resume_from_are_exclusive() -> None:
     result = run_cli("list", "--demo", "--checkpoint", "x", "--resume-from", "abc")
     assert result.returncode == 2
     assert "--checkpoint" in result.stderr
+
+
+def test_list_verbose_reports_what_the_walk_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`list -v` logs the walk's requests, unused answers and 429s on stderr (issue 22)."""
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["list", "--demo", "--page-size", "50", "-v", "-o", "-", "--format", "jsonl"]) == 0
+    assert re.search(
+        r"INFO: walk: \d+ pages, \d+ requests \(\d+ unused, 0 refused with 429, 0 retries\)",
+        err.getvalue(),
+    )

@@ -231,6 +231,15 @@ class _Pager(Generic[_Item, _Page]):
                 await ahead.cancel()
                 stats.wasted = _wasted(stats)
             stats.ended = time.monotonic()
+            # What the walk cost the server (issue 22): `llama-batch list -v` shows it.
+            logger.info(
+                "walk: %d pages, %d requests (%d unused, %d refused with 429, %d retries)",
+                stats.pages,
+                stats.requests,
+                stats.wasted,
+                stats.throttled,
+                stats.retries,
+            )
 
     def _memory_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
         """The client's memory key for this walk's listing: its URL and filters."""
