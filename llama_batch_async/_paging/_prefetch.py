@@ -17,7 +17,9 @@ as what the walk knows of the listing's end supports (issue 22):
   doubles with every guess that proves right, so a server that does not honour
   offsets (or a listing that moves) costs a request or two, not ``depth``.
 
-Guesses a known end makes useless are cancelled at once.
+Guesses a known end makes useless are cancelled at once. An end (an empty page)
+that arrives while the guess past it holds jobs is asked again before it ends the
+walk (issue 24.8: a stray response on a connection reused at once reads as one).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import attrs
 
 from llama_batch_async._config import GUESS_FLOOR, GUESS_SHARE
 from llama_batch_async._convert import RawPage
+from llama_batch_async._errors import LlamaBatchError
 from llama_batch_async._models import Batch, BatchJob
 
 from ._cursor import PageRequest
@@ -75,6 +78,7 @@ class Prefetcher(Generic[_Item]):
         self._guesses = 0  # guesses allowed now: 0 until the first page is in
         self._flights: deque[_Flight[_Item]] = deque()
         self.missed = 0
+        self.confirmed = 0  # ends asked again because the guess past them held jobs
 
     async def next_page(self, walk: Walk[_Item]) -> tuple[PageRequest, RawPage[_Item]] | None:
         """The next page the walk can take, or None when a guess missed.
@@ -86,6 +90,12 @@ class Prefetcher(Generic[_Item]):
         flight = self._flights.popleft()
         page = await flight.task
         if walk.accepts(flight.request, page):
+            if not page.items and await self._contradicted():
+                # issue 24.8: an empty page (an end) while the guess past it brings
+                # jobs: a stray response read from a kept-alive connection reused at
+                # once, or a listing that grew. Ask again before it ends the walk.
+                self.confirmed += 1
+                page = await self._fetch(flight.request)
             return flight.request, page
         # The guess missed: the listing moved (drift), or the server caps pages or
         # ignores offset. Drop every guess and ask again where the walk stands.
@@ -110,6 +120,23 @@ class Prefetcher(Generic[_Item]):
             self._guesses = min(self._depth, self._guesses * 2)
         # Pipelining: the next requests fly while the consumer works on this page.
         await self._plan(walk)
+
+    async def _contradicted(self) -> bool:
+        """Whether the next guess in flight, once answered, holds jobs (it is awaited).
+
+        Costs no request: the guess was sent already. A failed guess contradicts
+        nothing (the walk's own request is asked again if need be).
+        """
+        if not self._flights:
+            return False
+        guess = self._flights[0].task
+        try:
+            answer = await asyncio.shield(guess)
+        except (LlamaBatchError, asyncio.CancelledError):
+            if not guess.done():
+                raise  # this walk was cancelled, not the guess
+            return False
+        return bool(answer.items)
 
     def _end(self, walk: Walk[_Item]) -> int | None:
         """Where the listing ends, as far as the walk knows: no guess starts there or past."""

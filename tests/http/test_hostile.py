@@ -534,6 +534,33 @@ async def test_stray_response_on_an_idle_connection_is_not_taken_as_the_next_pag
     assert server.connections == 2  # the connection with the stray was not reused
 
 
+async def test_stray_response_does_not_end_a_default_prefetch_walk() -> None:
+    """Issue 24.8: a stray read as an empty page under the default prefetch ends no walk.
+
+    The server sends no total_size, and its first connection is reused at once for the
+    walk's next page; the guess in flight past that "end" brings jobs, so the walk
+    asks again and lists all 30.
+    """
+    stray = http_response(json.dumps({"items": []}).encode())
+
+    async def pages(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query["limit"])
+        items = [make_job(id=f"job-{n:03d}") for n in range(offset, min(offset + limit, 30))]
+        writer.write(http_response(json.dumps({"items": items}).encode()))
+        await writer.drain()
+        if len(server.requests) == 1:
+            await asyncio.sleep(0.05)  # the prefetched request is already on its way
+            writer.write(stray)
+            await writer.drain()
+        return True
+
+    async with raw_server(pages) as server, BatchClient("k", base_url=server.url) as client:
+        pager = client.list_jobs(page_size=10)  # the default prefetch: no consumer pause
+        seen = [job.id for job in await pager.collect()]
+    assert seen == [f"job-{n:03d}" for n in range(30)]
+
+
 # --- item 10: one client, two asyncio.run calls --------------------------------------------
 
 
