@@ -25,6 +25,7 @@ __all__ = [
     "BATCHES_PATH",
     "CONGESTION_BETA",
     "CONGESTION_RECOVERY",
+    "DECODE_IN_THREAD_BYTES",
     "DEFAULT_BACKOFF_BASE",
     "DEFAULT_BACKOFF_MAX",
     "DEFAULT_BASE_URL",
@@ -102,6 +103,12 @@ DEFAULT_CONNECTION_LIMIT: Final = 100
 """The owned session's connection pool size."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest response body accepted, after decompression."""
+DECODE_IN_THREAD_BYTES: Final = 1024 * 1024
+"""Bodies larger than this (bytes) are decoded in a worker thread, off the event loop.
+
+Measured on the 2-core dev machine: 12-17 ms a MiB to parse and structure a page, 7.7 ms
+for a page of 1,000 jobs (0.6 MiB, decoded on the loop); 165 ms for 9.6 MiB.
+"""
 DEFAULT_PAGE_SIZE: Final = 100
 """Jobs per request (``limit``)."""
 MAX_PAGE_SIZE: Final = 1000
