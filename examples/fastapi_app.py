@@ -1,6 +1,6 @@
 """A FastAPI app sharing one BatchClient for its whole lifetime.
 
-    pip install "llama-batch-async[fastapi]" uvicorn
+    python3 -m pip install ".[fastapi]" uvicorn   # in a checkout of llama-batch-async
     LLAMA_CLOUD_API_KEY=... uvicorn examples.fastapi_app:app
 
 GET /jobs/failed returns a JSON list; GET /jobs/export streams every job as NDJSON.

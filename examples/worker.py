@@ -2,7 +2,9 @@
 
 Each page's cursor is written to a checkpoint file once the page is handled, so
 a worker that stops (deploy, crash, Ctrl-C) resumes right after the last page it
-finished, in a new process, with nothing lost and nothing handled twice. When the
+finished, in a new process, with nothing lost. A crash after a page's jobs were
+appended but before its checkpoint was written appends that one page again: make
+the handling idempotent (or see examples/failures.py, which skips handled ids). When the
 walk completes, the checkpoint is deleted and the next run walks every job again:
 a cursor resumes an interrupted walk, it does not find jobs created since (see
 "New jobs since the last run" in docs/tutorial.md for that).

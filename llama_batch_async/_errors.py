@@ -31,6 +31,7 @@ standard library does; neither is a `LlamaBatchError`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
@@ -62,6 +63,10 @@ __all__ = [
 MASK = "***"
 
 
+# Secrets shorter than this are masked only as whole words (no real API key is this short).
+_WHOLE_WORD_BELOW = 8
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every occurrence of each secret replaced by ``***``.
 
@@ -76,7 +81,13 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     """
     # Longest first, so a secret containing another is masked whole.
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
+        if len(secret) < _WHOLE_WORD_BELOW:
+            # A short secret (a test key such as "any") is masked where it stands
+            # alone, not inside words: "Too Many Requests" keeps its letters.
+            pattern = rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])"
+            text = re.sub(pattern, MASK, text)
+        else:
+            text = text.replace(secret, MASK)
     return text
 
 

@@ -1,6 +1,6 @@
 """FastAPI integration: one shared client for the app's lifetime, and NDJSON streaming.
 
-Needs the ``fastapi`` extra (``pip install 'llama-batch-async[fastapi]'``; without
+Needs the ``fastapi`` extra (``python3 -m pip install '.[fastapi]'`` in a checkout; without
 FastAPI, importing this module raises a `ModuleNotFoundError` that says so):
 
     from fastapi import FastAPI
@@ -37,7 +37,7 @@ except ModuleNotFoundError as exc:
         raise
     raise ModuleNotFoundError(
         "llama_batch_async.fastapi needs FastAPI, which is not installed: "
-        "pip install 'llama-batch-async[fastapi]'",
+        "python3 -m pip install '.[fastapi]' in a checkout of llama-batch-async",
         name=exc.name,
     ) from exc
 

@@ -1,6 +1,6 @@
 """One 429 pause and one request budget for a fleet of processes, shared through Redis.
 
-Needs the ``[redis]`` extra (``pip install 'llama-batch-async[redis]'``): redis-py's
+Needs the ``[redis]`` extra (``python3 -m pip install '.[redis]'`` in a checkout): redis-py's
 asyncio client, and the `limits` library to read ``rate``.
 
     async with RedisLimiter("redis://cache:6379/0", rate="10/second") as limiter:
@@ -56,7 +56,8 @@ try:
     from redis.exceptions import RedisError
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
-        "llama_batch_async.redis needs the [redis] extra: pip install 'llama-batch-async[redis]'"
+        "llama_batch_async.redis needs the [redis] extra: "
+        "python3 -m pip install '.[redis]' in a checkout of llama-batch-async"
     ) from exc
 
 from ._checkpoint import check_name

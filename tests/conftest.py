@@ -15,11 +15,14 @@ from hypothesis import settings
 settings.register_profile("quick", max_examples=25)
 settings.load_profile(os.environ.get("LLAMA_BATCH_HYPOTHESIS", "default"))
 
-# `from helpers import ...`: the tests' shared helpers (tests/helpers.py). Only this
-# folder goes on the path, never the checkout's root, so the wheel stays what is tested.
-_TESTS = str(Path(__file__).resolve().parent)
-if _TESTS not in sys.path:
-    sys.path.insert(0, _TESTS)
+# `from helpers import ...`: the tests' shared helpers (tests/helpers.py), and the CLI
+# tests' `from cli_helpers import ...` (tests/cli/cli_helpers.py). Only these folders go
+# on the path, never the checkout's root, so the wheel stays what is tested. (No
+# conftest.py in tests/cli: mypy would see two top-level modules named `conftest`.)
+_TESTS = Path(__file__).resolve().parent
+for _folder in (str(_TESTS / "cli"), str(_TESTS)):
+    if _folder not in sys.path:
+        sys.path.insert(0, _folder)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -204,13 +204,13 @@ def test_tutorial_checkpoint_example_runs_again(
 def test_readme_checkpoint_example_runs_again(
     cloud: FakeLlamaCloud, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """Run twice in one folder, the README's page walk handles every job both times."""
-    block = _block_containing(ROOT / "README.md", "walk.cursor")
+    """Run twice in one folder, the README's checkpointed walk handles every job both times."""
+    block = _block_containing(ROOT / "README.md", "checkpointed_pages(")
     for _ in range(2):
         lines = _run_ok(block, cloud, tmp_path, request).splitlines()
         pages = [int(line.split()[0]) for line in lines if line.endswith(" jobs handled")]
         assert sum(pages) == len(cloud.jobs)
-    assert not (tmp_path / "walk.cursor").exists()
+    assert not (tmp_path / ".checkpoints" / "every-job.cursor").exists()  # cleared
 
 
 def test_new_jobs_recipe_finds_jobs_added_since(
@@ -294,3 +294,59 @@ def test_api_reference_covers_the_public_names() -> None:
     text = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
     rendered = set(re.findall(r"^::: llama_batch_async\.(\w+)\s*$", text, re.MULTILINE))
     assert sorted(set(llama_batch_async.__all__) - rendered) == []
+
+
+# `pip install NAME` of the project's own name: it is not on the package index, so the
+# command fails ("No matching distribution found"), and telling people to install an
+# unregistered name invites someone else to register it.
+_REGISTRY_NAME = re.compile(
+    r"""(?<![./\w-])["']?llama[-_.]batch[-_.]async\b(?!\.)""", re.IGNORECASE
+)
+_PIP_INSTALL = re.compile(r"\bpip\s+install\b(?P<rest>.*)")
+
+
+def _install_lines() -> Iterator[tuple[str, str]]:
+    package = ROOT / "llama_batch_async"
+    texts = [*SOURCES, *sorted((ROOT / "examples").glob("*.py")), *sorted(package.rglob("*.py"))]
+    for path in texts:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, 1):
+            # A message may be split over string literals: read the next line too.
+            joined = line + " " + (lines[number] if number < len(lines) else "")
+            found = _PIP_INSTALL.search(joined)
+            if found:
+                yield f"{path.relative_to(ROOT).as_posix()}:{number}", found["rest"]
+
+
+def _requirements(rest: str) -> list[str]:
+    """The words after ``pip install`` up to the prose or the next command."""
+    words = []
+    for word in rest.split():
+        if word in {"in", "from", "#", "&&", ";", "|"} or word.startswith(("#", "(")):
+            break
+        words.append(word)
+    return words
+
+
+def test_install_commands_never_name_the_unreleased_package() -> None:
+    """No `pip install` in the docs, README, examples or messages asks the index for our name."""
+    lines = list(_install_lines())
+    assert len(lines) >= 8  # the docs' installs and the extras' messages were all read
+    wrong = [
+        where
+        for where, rest in lines
+        if any(_REGISTRY_NAME.match(word) for word in _requirements(rest))
+    ]
+    assert not wrong, f"pip install of the unregistered name at {wrong}"
+
+
+def test_no_table_cell_shows_an_escaped_pipe_in_code() -> None:
+    r"""A code span in a table cell never holds `\|`: the site would show the backslash."""
+    code_span = re.compile(r"`[^`\n]*\\\|[^`\n]*`")
+    wrong = [
+        f"{path.relative_to(ROOT).as_posix()}:{number}"
+        for path in SOURCES
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if line.startswith("|") and code_span.search(line)
+    ]
+    assert not wrong, f"use <code>... &#124; ...</code> instead, at {wrong}"

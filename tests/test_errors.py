@@ -19,6 +19,7 @@ from llama_batch_async._errors import (
     ServerError,
     UnprocessableEntityError,
     error_for_status,
+    redact,
 )
 
 
@@ -174,3 +175,19 @@ def test_validation_error_paths_default_empty() -> None:
     """ResponseValidationError carries its paths, empty by default."""
     assert ResponseValidationError("bad").paths == ()
     assert ResponseValidationError("bad", paths=("$.items",)).paths == ("$.items",)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        ("Too Many Requests", "any", "Too Many Requests"),  # inside a word: kept
+        ("key any refused", "any", "key *** refused"),  # standing alone: masked
+        ("Bearer any", "any", "Bearer ***"),
+        ("sk-0123456789 in Xsk-0123456789X", "sk-0123456789", "*** in X***X"),  # long: anywhere
+    ],
+)
+def test_redact_masks_short_secrets_as_whole_words_only(
+    text: str, secret: str, expected: str
+) -> None:
+    """A key shorter than 8 characters is masked where it stands alone, not inside words."""
+    assert redact(text, [secret]) == expected

@@ -51,8 +51,8 @@ from llama_batch_async._validate import (
         ),
         (
             lambda: check_id("batch_id", ".."),
-            "batch_id must be a non-empty id string of one path segment (not '.' or '..'; "
-            "no '/', '?', '#', '%', whitespace or control characters), got '..'",
+            "batch_id must be a non-empty id string of one path segment (not '.' or '..', "
+            "without '/', '?', '#', '%', whitespace or control characters), got '..'",
         ),
         (
             lambda: check_ids("job_ids", "bjb-1"),

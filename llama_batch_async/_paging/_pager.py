@@ -231,8 +231,9 @@ class _Pager(Generic[_Item, _Page]):
                 await ahead.cancel()
                 stats.wasted = _wasted(stats)
             stats.ended = time.monotonic()
-            # What the walk cost the server (issue 22): `llama-batch list -v` shows it.
-            logger.info(
+            # What the walk cost the server (issue 22): `llama-batch list -vv` shows it
+            # (the progress line shows it on a terminal; -v keeps to retries and errors).
+            logger.debug(
                 "walk: %d pages, %d requests (%d unused, %d refused with 429, %d retries)",
                 stats.pages,
                 stats.requests,

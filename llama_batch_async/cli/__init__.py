@@ -47,10 +47,11 @@ listed) or stdout cannot take the output, 2 bad usage or a bad value, 124
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 import attrs
 
@@ -155,7 +156,7 @@ COMMANDS: Final[tuple[Command, ...]] = (
 )
 
 
-class _CommandParser(argparse.ArgumentParser):
+class CommandParser(argparse.ArgumentParser):
     """A subcommand's parser: its module is imported, and its arguments declared, on first use."""
 
     def __init__(self, *, module: str = "", **kwargs: Any) -> None:  # noqa: ANN401 - argparse's own keywords, passed through
@@ -176,11 +177,32 @@ class _CommandParser(argparse.ArgumentParser):
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         self.load()
-        return super().parse_known_args(args, namespace)
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:  # said here, with this command's usage, not the top level's
+            self.error(self._unrecognized(extras))
+        return parsed, extras
 
     def format_help(self) -> str:
         self.load()
         return super().format_help()
+
+    def _unrecognized(self, extras: Sequence[str]) -> str:
+        """``unrecognized arguments: --statuss failed (did you mean --status?)``."""
+        message = f"unrecognized arguments: {' '.join(extras)}"
+        flags = [text.partition("=")[0] for text in extras if text.startswith("-")]
+        known = [flag for flag in self._option_string_actions if flag.startswith("--")]
+        guesses = [difflib.get_close_matches(flag, known, n=1, cutoff=0.7) for flag in flags]
+        suggested = [guess[0] for guess in guesses if guess]
+        if suggested:
+            message += f" (did you mean {' or '.join(dict.fromkeys(suggested))}?)"
+        return message
+
+    def error(self, message: str) -> NoReturn:
+        """The command's one-line usage and the error: the full usage is in ``--help``."""
+        self.exit(
+            EXIT_USAGE,
+            f"usage: {self.prog} [options] (--help lists them)\n{self.prog}: error: {message}\n",
+        )
 
 
 def _version() -> str:
@@ -203,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(
-        dest="command", metavar="COMMAND", required=True, parser_class=_CommandParser
+        dest="command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
     for command in COMMANDS:
         subparsers.add_parser(

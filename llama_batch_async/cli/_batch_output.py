@@ -12,7 +12,7 @@ job tables (`_table`).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Final
 
 import attrs
@@ -22,7 +22,9 @@ from llama_batch_async import Batch, BatchJobType, BatchStatus
 from ._output import Records, Stream, Writer, printable, wire_status
 from ._table import (
     TIME_WIDTH,
+    FieldTableWriter,
     column_widths,
+    field_cell,
     give_up_until,
     short_time,
     terminal_columns,
@@ -68,6 +70,35 @@ def batch_csv_row(batch: Batch) -> list[str]:
         record["updated_at"] or "",
         "" if results is None else json.dumps(results, separators=(",", ":")),
     ]
+
+
+def batch_flat(batch: Batch) -> dict[str, object]:
+    """A batch as ``--fields`` names its fields (`BATCH_CSV_COLUMNS`): wire values, flattened."""
+    record: dict[str, Any] = batch.to_dict()
+    job = record["config"]["job"]
+    return {
+        "id": record["id"],
+        "project_id": record["project_id"],
+        "source_directory_id": record["source_directory_id"],
+        "status": record["status"],
+        "config.job.type": job["type"],
+        "config.job.configuration_id": job["configuration_id"],
+        "created_at": record["created_at"],
+        "updated_at": record["updated_at"],
+        "results": record["results"],
+    }
+
+
+def batch_cell(batch: Batch, name: str) -> str:
+    """One ``--fields`` field of a batch as a table cell (as `_table.field_cell` for a job)."""
+    if name == "config.job.type":
+        return printable(str(batch.config.job.type))
+    if name == "config.job.configuration_id":
+        return printable(str(batch.config.job.configuration_id or "-"))
+    if name == "results":
+        results = batch.to_dict()["results"]
+        return "-" if results is None else printable(json.dumps(results, separators=(",", ":")))
+    return field_cell(batch, name)
 
 
 # --------------------------------------------------------------------- table
@@ -180,17 +211,22 @@ class BatchTableWriter:
             self.stream.write(self.layout.line(row))
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.layout is None and self.empty:
+    def end(self, *, complete: bool = True) -> None:
+        if self.layout is None and self.empty and complete:
             self.stream.write(self.empty + "\n")
         self.stream.flush()
 
 
 def batch_table(
-    stream: Stream, fields: Sequence[str] | None = None, ids: Sequence[str] | None = None
+    stream: Stream,
+    fields: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    constant: Collection[str] = (),
 ) -> Writer[Batch]:
     """The batch table; with ``ids`` the batches come one at a time (as `_table.job_table`)."""
-    del fields  # `batches` commands have no --fields
+    del constant  # `batches` tables keep every column
+    if fields is not None:
+        return FieldTableWriter(stream, fields, cell=batch_cell)
     if ids is None:
         return BatchTableWriter(stream)
     return BatchTableWriter(stream, floor=_table_floor(ids), empty="")
@@ -203,5 +239,6 @@ BATCH_RECORDS: Final[Records[Batch]] = Records(
     csv_columns=BATCH_CSV_COLUMNS,
     csv_row=batch_csv_row,
     table=batch_table,
+    flat=batch_flat,
 )
 """v2 batches: the wire record in JSON, ``config.job`` flattened in CSV."""

@@ -18,7 +18,7 @@ from typing import Final
 
 from llama_batch_async import BatchNotFoundError, BatchStatus, LlamaBatchError
 
-from . import EXIT_USAGE, Command, _CommandParser
+from . import EXIT_USAGE, Command, CommandParser
 from ._options import (
     DEFAULT_PAGE_SIZE,
     DEMO_BATCHES,
@@ -105,7 +105,7 @@ BATCH_FLAGS: Final = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the sub-commands; each one's arguments load when it is parsed."""
     subparsers = parser.add_subparsers(
-        dest="batches_command", metavar="COMMAND", required=True, parser_class=_CommandParser
+        dest="batches_command", metavar="COMMAND", required=True, parser_class=CommandParser
     )
     for command in SUBCOMMANDS:
         subparsers.add_parser(
@@ -144,8 +144,11 @@ def add_batch_filters(parser: argparse.ArgumentParser, title: str = "filters") -
     filters = parser.add_argument_group(title)
     filters.add_argument(
         "--status",
+        type=str.upper,  # `failed` as `list --status failed` has it, or the v2 `FAILED`
         choices=[status.value for status in BatchStatus],
-        help="only batches in this status",
+        metavar="STATUS",
+        help=f"only batches in this status: {', '.join(s.value for s in BatchStatus)} "
+        "(either case)",
     )
     for flag, what in (
         ("--source-directory-id", "source directory"),

@@ -11,10 +11,10 @@ import argparse
 
 from llama_batch_async import Batch, BatchClient, BatchPager
 
-from ._batch_output import BATCH_RECORDS
+from ._batch_output import BATCH_CSV_COLUMNS, BATCH_RECORDS
 from ._batches import BATCH_DEMO_HELP, BATCH_FLAGS, add_batch_filters, filter_arguments
 from ._list import Listing, run_list
-from ._options import FlagError, add_connection_options, count
+from ._options import FlagError, add_connection_options, count, fields
 from ._output import FORMATS
 
 __all__ = ["BATCHES", "add_arguments", "run"]
@@ -44,14 +44,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="CURSOR",
         help="continue a walk that failed, from the cursor its error printed (same filters)",
     )
-    parser.add_argument(
+    output = parser.add_argument_group("output")
+    output.add_argument(
         "--format",
         choices=FORMATS,
-        help="output format (default: table on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(FORMATS)} (default: from --output's suffix "
+        ".csv/.json/.jsonl, else table on a terminal, else jsonl)",
+    )
+    output.add_argument(
+        "--fields",
+        type=_batch_fields,
+        metavar="NAME,...",
+        help="only these batch fields, in this order (every format), e.g. id,status,"
+        "config.job.type",
+    )
+    output.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write to FILE instead of stdout, as `list -o` does: through FILE.partial, renamed "
+        "to FILE when the walk completes",
     )
     add_connection_options(parser, demo_help=BATCH_DEMO_HELP)
-    # `list`'s flags that batches do not have (yet), as `run_list` reads them.
-    parser.set_defaults(fields=None, output=None, checkpoint=None)
+    # `list`'s flag that batches do not have (yet), as `run_list` reads it.
+    parser.set_defaults(checkpoint=None)
+
+
+def _batch_fields(text: str) -> tuple[str, ...]:
+    return fields(text, BATCH_CSV_COLUMNS, "batch")
 
 
 def _check_windows(args: argparse.Namespace) -> None:

@@ -87,6 +87,7 @@ BATCHES: Watching[Batch, BatchEvent] = Watching(
     flags=BATCH_FLAGS,
     not_found=batches_not_found,
     check=filter_arguments,  # the bounds' order, before anything is sent
+    narrow_drop=2,
 )
 """``batches watch``: v2 batches, `BatchClient.watch_batches` (each batch polled by id)."""
 

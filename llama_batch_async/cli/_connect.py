@@ -47,7 +47,8 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _NO_REDIS: Final = (
-    "--redis-url needs the redis extra: python3 -m pip install 'llama-batch-async[redis]'"
+    "--redis-url needs the redis extra: "
+    "python3 -m pip install '.[redis]' in a checkout of llama-batch-async"
 )
 # The demo cloud runs in this process and checks this key; it is no secret.
 _DEMO_KEY: Final = "llama-batch-demo-key"

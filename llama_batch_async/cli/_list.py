@@ -39,6 +39,7 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK
+from ._job_output import JOB_RECORDS
 from ._options import (
     DEFAULT_PREFETCH,
     JOB_FLAGS,
@@ -54,7 +55,6 @@ from ._options import (
 )
 from ._output import (
     FORMATS,
-    JOB_RECORDS,
     Output,
     OutputError,
     Records,
@@ -207,8 +207,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--format",
         choices=FORMATS,
-        help="output format (default: from --output's suffix .csv/.json/.jsonl, else table "
-        "on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(FORMATS)} (default: from --output's suffix "
+        ".csv/.json/.jsonl, else table on a terminal, else jsonl)",
     )
     output.add_argument(
         "--fields",
@@ -298,6 +299,8 @@ async def _list(args: argparse.Namespace, listing: Listing[R], listed: _Listed) 
         finally:
             export.keep()  # an error or Ctrl-C keeps the partial file and its state
         listed.partial = None
+        # The one line that says where the output went (stdout holds nothing).
+        say(f"wrote {export.target}")
     return code
 
 
@@ -330,12 +333,15 @@ async def _list_to(
     from ._connect import api_error  # noqa: PLC0415 - as in _list
 
     output_format = _default_format(args, out)
+    constant = [name for name in ("status", "job_type") if getattr(args, name, None)]
     if export is not None and export.continued:
         stream = _Continued(out)
-        writer: Writer[Any] = make_writer(output_format, stream, listing.records, args.fields)
+        writer: Writer[Any] = make_writer(
+            output_format, stream, listing.records, args.fields, constant=constant
+        )
         stream.muted = False
     else:
-        writer = make_writer(output_format, out, listing.records, args.fields)
+        writer = make_writer(output_format, out, listing.records, args.fields, constant=constant)
     stderr = StatusLine(sys.stderr, enabled=isatty(sys.stderr))
     progress = Progress(stderr, listing.records.nouns, args.max_items)
     if store is not None:
@@ -360,11 +366,16 @@ async def _list_to(
     except LlamaBatchError as exc:
         # What was listed stays listed: close the output, then say where to resume.
         progress.clear()
-        writer.end()
+        writer.end(complete=False)
         api_error(exc, client.base_url)
         if exc.cursor:
             say(f"resume with: --resume-from {exc.cursor}")
         return EXIT_FAILURE
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C: close the output too (a JSON array's `]`, the record it held back).
+        progress.clear()
+        writer.end(complete=False)
+        raise
     finally:
         progress.clear()  # also on Ctrl-C: leave no half line behind
     writer.end()
@@ -505,22 +516,27 @@ async def _list_checkpointed(
         raise FlagError("--checkpoint", str(exc)) from None
     except LlamaBatchError as exc:
         progress.clear()
-        writer.end()
+        writer.end(complete=False)
         api_error(exc, client.base_url)
         say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
         return EXIT_FAILURE
     except OSError as exc:
         # The checkpoint could not be saved: the walk stops where the output is whole.
         progress.clear()
-        writer.end()
+        writer.end(complete=False)
         error(f"cannot save the checkpoint {args.checkpoint}: {_reason(exc)}")
         return EXIT_FAILURE
     except _redis_errors(args) as exc:
         message = _store_failure(args, exc)
         progress.clear()
-        writer.end()
+        writer.end(complete=False)
         error(message)
         return EXIT_FAILURE
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        # Ctrl-C: close the output too (a JSON array's `]`, the record it held back).
+        progress.clear()
+        writer.end(complete=False)
+        raise
     finally:
         progress.clear()
     writer.end()
@@ -539,7 +555,9 @@ def run_list(args: argparse.Namespace, listing: Listing[R]) -> int:
         except KeyboardInterrupt:
             # Ctrl-C: what was listed stays listed; say where to go on, as a failed walk does.
             _kept(listed, listing)
-            if listed.cursor:
+            if getattr(args, "checkpoint", None):  # --checkpoint refuses --resume-from
+                say(f"the checkpoint {args.checkpoint} keeps the last page written: run it again")
+            elif listed.cursor:
                 say(f"resume with: --resume-from {listed.cursor}")
             raise
         except _CheckpointFailedError as exc:

@@ -27,7 +27,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final
 
 from llama_batch_async import (
@@ -239,14 +239,19 @@ def text(flag: str) -> Callable[[str], str]:
     return parse
 
 
-def fields(text: str) -> tuple[str, ...]:
+def fields(text: str, known: Sequence[str] = JOB_FIELDS, noun: str = "job") -> tuple[str, ...]:
     """An argparse type for ``--fields``: a comma list of job field names, repeats dropped."""
     names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
-    unknown = [name for name in names if name not in JOB_FIELDS]
-    if not names or unknown:
+    unknown = [name for name in names if name not in known]
+    if unknown:
         raise FlagError(
             "--fields",
-            f"must be a comma list of job fields ({', '.join(JOB_FIELDS)}), got {text!r}",
+            f"names an unknown {noun} field: {', '.join(map(repr, unknown))}; "
+            f"the {noun} fields are {', '.join(known)}",
+        )
+    if not names:
+        raise FlagError(
+            "--fields", f"must be a comma list of {noun} fields ({', '.join(known)}), got {text!r}"
         )
     return names
 
@@ -340,10 +345,16 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
     """The listing's filters and page size (``list`` and ``watch``)."""
     filters = parser.add_argument_group("filters")
     filters.add_argument(
-        "--status", choices=[status.value for status in JobStatus], help="only jobs in this status"
+        "--status",
+        choices=[status.value for status in JobStatus],
+        metavar="STATUS",
+        help=f"only jobs in this status: {', '.join(status.value for status in JobStatus)}",
     )
     filters.add_argument(
-        "--job-type", choices=[kind.value for kind in JobType], help="only jobs of this type"
+        "--job-type",
+        choices=[kind.value for kind in JobType],
+        metavar="TYPE",
+        help=f"only jobs of this type: {', '.join(kind.value for kind in JobType)}",
     )
     for flag, what in (
         ("--directory-id", "directory"),

@@ -5,9 +5,9 @@ as visible escapes); stdout is written through `Output`, which turns a failed
 write into `OutputError` (one error line and exit 1). Each format is a writer
 with ``write_page`` and ``end``, flushing page by page: `make_writer` gives the
 one a ``--format`` name asks for, for one kind of record (`Records`: v1 jobs,
-`JOB_RECORDS`, or v2 batches, `_batch_output.BATCH_RECORDS`). JSON, JSON Lines
-and CSV are here; the tables, which fit the terminal, are in `_table` and
-`_batch_output`.
+`_job_output.JOB_RECORDS`, or v2 batches, `_batch_output.BATCH_RECORDS`). JSON,
+JSON Lines and CSV are here; the tables, which fit the terminal, are in `_table`
+and `_batch_output`. This module imports no other module of the CLI.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import Final, Generic, Protocol, TextIO, TypeVar
 
 import attrs
@@ -28,7 +28,6 @@ from llama_batch_async import BatchJob
 __all__ = [
     "FORMATS",
     "JOB_FIELDS",
-    "JOB_RECORDS",
     "Output",
     "OutputError",
     "Record",
@@ -245,19 +244,22 @@ def silence_stdout() -> None:
 
 
 class Writer(Protocol[R_contra]):
-    """Writes a walk's records in one format, page by page, flushing each page."""
+    """Writes a walk's records in one format, page by page, flushing each page.
+
+    ``end`` closes the output (a JSON array's ``]``). ``complete=False`` says the
+    walk failed: a table then says nothing of an empty result ("no jobs match"
+    is said only of a walk that completed with nothing).
+    """
 
     def write_page(self, records: Sequence[R_contra], /) -> None: ...
 
-    def end(self) -> None: ...
+    def end(self, *, complete: bool = True) -> None: ...
 
 
-TableMaker = Callable[[Stream, Sequence[str] | None, Sequence[str] | None], Writer[R]]
-"""Makes a kind's table writer: ``(stream, fields, ids)``, as `make_writer` says."""
-
-
-def _csv_cells(record: Mapping[str, object]) -> list[object]:
-    return ["" if value is None else value for value in record.values()]
+TableMaker = Callable[
+    [Stream, Sequence[str] | None, Sequence[str] | None, Collection[str]], Writer[R]
+]
+"""Makes a kind's table writer: ``(stream, fields, ids, constant)``, as `make_writer` says."""
 
 
 @attrs.frozen
@@ -272,6 +274,8 @@ class Records(Generic[R]):
         csv_columns: The CSV header.
         csv_row: A record's CSV cells, in the header's order.
         table: Makes the table writer (`TableMaker`).
+        flat: The record as ``--fields`` names its fields (the CSV columns'
+            names: a batch's ``config.job.type``); None: `to_dict`.
     """
 
     noun: str
@@ -280,6 +284,7 @@ class Records(Generic[R]):
     csv_columns: tuple[str, ...]
     csv_row: Callable[[R], Sequence[object]]
     table: TableMaker[R]
+    flat: Callable[[R], Mapping[str, object]] | None = None
 
     @property
     def id_name(self) -> str:
@@ -288,13 +293,14 @@ class Records(Generic[R]):
 
     def only(self, fields: Sequence[str]) -> Records[R]:
         """These records cut to ``fields`` (keys of `to_dict`), in that order: ``--fields``."""
+        flat = self.flat or self.to_dict
 
         def to_dict(record: R) -> dict[str, object]:
-            whole = self.to_dict(record)
+            whole = flat(record)
             return {name: whole[name] for name in fields}
 
         def csv_row(record: R) -> list[object]:
-            whole = self.to_dict(record)
+            whole = flat(record)
             return ["" if whole[name] is None else whole[name] for name in fields]
 
         return attrs.evolve(self, to_dict=to_dict, csv_columns=tuple(fields), csv_row=csv_row)
@@ -310,28 +316,32 @@ class _JsonLinesWriter(Generic[R]):
             self.stream.write(json.dumps(self.to_dict(record)) + "\n")
         self.stream.flush()
 
-    def end(self) -> None:
+    def end(self, *, complete: bool = True) -> None:
         self.stream.flush()
 
 
 @attrs.define
 class _JsonWriter(Generic[R]):
-    """One JSON array, one record per line, written as the walk goes."""
+    """One JSON array, one record per line, written as the walk goes.
+
+    Every write ends a line: a record waits for the next one (or the end) to
+    know whether a comma follows it. A status line on the same terminal (stderr)
+    then always starts on a line of its own, and cannot overwrite a record.
+    """
 
     stream: Stream
     to_dict: Callable[[R], Mapping[str, object]]
-    count: int = 0
+    held: str | None = None
 
     def write_page(self, records: Sequence[R]) -> None:
         for record in records:
-            self.stream.write(
-                ("[\n  " if self.count == 0 else ",\n  ") + json.dumps(self.to_dict(record))
-            )
-            self.count += 1
+            line = json.dumps(self.to_dict(record))
+            self.stream.write("[\n" if self.held is None else f"  {self.held},\n")
+            self.held = line
         self.stream.flush()
 
-    def end(self) -> None:
-        self.stream.write("[]\n" if self.count == 0 else "\n]\n")
+    def end(self, *, complete: bool = True) -> None:
+        self.stream.write("[]\n" if self.held is None else f"  {self.held}\n]\n")
         self.stream.flush()
 
 
@@ -365,7 +375,7 @@ class _CsvWriter(Generic[R]):
             self._write_row(self.row(record))
         self.stream.flush()
 
-    def end(self) -> None:
+    def end(self, *, complete: bool = True) -> None:
         self.stream.flush()
 
 
@@ -376,6 +386,7 @@ def make_writer(
     fields: Sequence[str] | None = None,
     *,
     ids: Sequence[str] | None = None,
+    constant: Collection[str] = (),
 ) -> Writer[R]:
     """The writer of format ``name`` on ``stream`` for ``records``.
 
@@ -388,9 +399,11 @@ def make_writer(
         ids: The ids whose records will come one at a time (``wait``): a
             table sizes its columns for any of them, and writes nothing if
             none came.
+        constant: Fields the query pins to one value (``--status failed``):
+            a table leaves out their column, which would repeat the filter.
     """
     if name == "table":
-        return records.table(stream, fields, ids)
+        return records.table(stream, fields, ids, constant)
     if fields is not None:
         records = records.only(fields)
     if name == "csv":
@@ -398,23 +411,3 @@ def make_writer(
     if name == "json":
         return _JsonWriter(stream, records.to_dict)
     return _JsonLinesWriter(stream, records.to_dict)
-
-
-def _job_table(
-    stream: Stream, fields: Sequence[str] | None, ids: Sequence[str] | None
-) -> Writer[BatchJob]:
-    # Imported when a table is written, so `--help` does not load the tables.
-    from ._table import job_table  # noqa: PLC0415 - see above
-
-    return job_table(stream, fields, ids)
-
-
-JOB_RECORDS: Final[Records[BatchJob]] = Records(
-    noun="job",
-    nouns="jobs",
-    to_dict=job_to_dict,
-    csv_columns=JOB_FIELDS,
-    csv_row=lambda job: _csv_cells(job.to_dict()),
-    table=_job_table,
-)
-"""v1 jobs: the reference's 17 fields in every format (`job_to_dict`)."""

@@ -4,7 +4,7 @@ It serves v1 jobs (``/api/v1/beta/batch-processing``) and v2 batches
 (``/api/v2/batches``) side by side, with the same latency, caps and progress.
 
 The base URL is printed on the first line of stdout, flushed; point
-``--base-url`` at it.
+``--base-url`` at it. stderr then says which key works and how to export both.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ from __future__ import annotations
 import argparse
 from typing import TextIO, cast
 
+import attrs
+
+from llama_batch_async.settings import API_KEY_ENV, BASE_URL_ENV
+
 from . import EXIT_FAILURE, EXIT_OK
-from ._options import count, delay_seconds
-from ._output import error, stdout
+from ._options import DEMO_BATCHES, DEMO_JOBS, DEMO_SEED, count, delay_seconds
+from ._output import Output, error, say, stdout
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,29 +37,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=count("--jobs", minimum=0),
-        default=250,
+        default=DEMO_JOBS,
         metavar="N",
-        help="synthetic jobs to serve (default: 250)",
+        help=f"synthetic jobs to serve (default: {DEMO_JOBS}, the --demo jobs)",
     )
     parser.add_argument(
         "--batches",
         type=count("--batches", minimum=0),
-        default=250,
+        default=DEMO_BATCHES,
         metavar="N",
-        help="synthetic v2 batches to serve at /api/v2/batches (default: 250)",
+        help=f"synthetic v2 batches to serve at /api/v2/batches (default: {DEMO_BATCHES})",
     )
     parser.add_argument(
         "--seed",
         type=int,
-        default=0,
+        default=DEMO_SEED,
         metavar="N",
-        help="seed of the synthetic jobs and batches (default: 0)",
+        help=f"seed of the synthetic jobs and batches (default: {DEMO_SEED}, as --demo)",
     )
     from llama_batch_async.testing import PAGING_KINDS  # noqa: PLC0415 - serve-fake only
 
     parser.add_argument(
         "--paging",
         choices=PAGING_KINDS,
+        metavar="KIND",
         help="how the fake pages: offset (no tokens; the default), both (tokens and "
         "offset honoured), token-ignored (tokens sent, page_token ignored), token "
         "(offset ignored)",
@@ -87,6 +92,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="move pending and running jobs along to completion over a few seconds",
     )
+    parser.add_argument(
+        "--rate-limit",
+        type=count("--rate-limit", minimum=1),
+        metavar="N",
+        help="answer 429 (with a whole-second Retry-After) past N requests in any sliding "
+        "second, as a rate-limited API does: to try a fleet sharing a limit through Redis",
+    )
+
+
+@attrs.define
+class _Announce:
+    """stdout for the fake: after the URL line, stderr says how to point a client at it."""
+
+    out: Output
+    require_key: bool
+    line: str = ""
+    said: bool = False
+
+    def write(self, text: str) -> int:
+        written = self.out.write(text)
+        self.line += text if not self.said else ""
+        if not self.said and self.line.endswith("\n"):
+            self.said = True
+            self.out.flush()  # the URL first, as scripts read it
+            url = self.line.strip()
+            # Never echo --require-key's value: it may be a real key's stand-in.
+            key = "<the --require-key value>" if self.require_key else "anything"
+            which = "only the --require-key key" if self.require_key else "any API key"
+            say(f"serving the fake LlamaCloud at {url} ({which} works); in another shell:")
+            say(f"  export {BASE_URL_ENV}={url} {API_KEY_ENV}={key}")
+        return written
+
+    def flush(self) -> None:
+        self.out.flush()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -95,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 
     # The URL line goes through Output too: a closed or full stdout is an output
     # error, not "cannot serve". run_fake_server only writes and flushes it.
-    out = cast("TextIO", stdout())
+    out = cast("TextIO", _Announce(stdout(), args.require_key is not None))
     try:
         run_fake_server(
             args.host,
@@ -110,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
             max_limit=args.max_limit,
             latency=args.latency,
             progress=args.progress,
+            rate_limit=args.rate_limit,
             stream=out,
         )
     except BrokenPipeError:

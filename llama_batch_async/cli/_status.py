@@ -6,6 +6,8 @@ not a terminal nothing is written, so piped stderr carries errors only.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import TextIO
 
 import attrs
@@ -17,7 +19,14 @@ __all__ = ["Progress", "StatusLine"]
 
 @attrs.define
 class StatusLine:
-    """One line on a terminal's stderr, redrawn in place and wiped at the end; else nothing."""
+    r"""One line on a terminal's stderr, redrawn in place and wiped at the end; else nothing.
+
+    The text is cut to the terminal's width less one column: a line that wrapped
+    would leave its first row behind at every redraw (``\r`` returns to the start
+    of the last row only). Whoever writes records on the same terminal wipes the
+    line first (`clear`) and ends every write with a newline, so a record never
+    shares a row with it.
+    """
 
     stream: TextIO
     enabled: bool
@@ -26,15 +35,27 @@ class StatusLine:
     def show(self, text: str) -> None:
         if not self.enabled:
             return
+        width = _columns(self.stream) - 1
+        if len(text) > width:
+            text = text[: max(width - 1, 0)] + "…"
         self.stream.write("\r" + text.ljust(self.shown))
         self.stream.flush()
         self.shown = len(text)
 
     def clear(self) -> None:
         if self.enabled and self.shown:
-            self.stream.write("\r" + " " * self.shown + "\r")
+            # Two columns more: a Ctrl-C the terminal echoed as ``^C`` after the text.
+            wipe = min(self.shown + 2, _columns(self.stream) - 1)
+            self.stream.write("\r" + " " * wipe + "\r")
             self.stream.flush()
             self.shown = 0
+
+
+def _columns(stream: TextIO) -> int:
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        return shutil.get_terminal_size().columns
 
 
 @attrs.define

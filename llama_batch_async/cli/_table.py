@@ -8,17 +8,17 @@ tables are `TableWriter` (the standard columns) and `FieldTableWriter`
 (``--fields``), made by `job_table`. Cells are escaped with `printable`; a long
 cell is cut with `truncate`; an id is never cut.
 
-`_output.JOB_RECORDS` imports this module only when a table is written, so
-``--help`` does not load it.
+`_job_output.JOB_RECORDS` imports this module only when a table is written, so
+``--help`` does not load it. It imports `_output`, never the other way round.
 """
 
 from __future__ import annotations
 
 import enum
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -32,6 +32,7 @@ __all__ = [
     "FieldTableWriter",
     "TableWriter",
     "column_widths",
+    "field_cell",
     "give_up_until",
     "job_table",
     "short_time",
@@ -147,14 +148,20 @@ class _Layout:
         return sum(self.widths.values()) + 2 * len(self.widths) + 1
 
     @classmethod
-    def fit(cls, widths: Sequence[int], columns: int | None) -> _Layout:
+    def fit(
+        cls, widths: Sequence[int], columns: int | None, constant: Collection[str] = ()
+    ) -> _Layout:
         layout = cls(dict(enumerate(widths)))
+        # A column the filter pins (`--status failed`) would repeat it on every row.
+        for name, index in (("status", _STATUS), ("job_type", _TYPE)):
+            if name in constant:
+                layout.widths.pop(index)
         if columns is None:  # not a terminal: every column, the error cut at 60
             return layout
         steps: tuple[Callable[[], object], ...] = (
             lambda: layout.widths.pop(_FAILED),
             layout._shorten_created,
-            lambda: layout.widths.pop(_TYPE),
+            lambda: layout.widths.pop(_TYPE, None),
             lambda: layout.widths.pop(_CREATED),
         )
         give_up_until(lambda: columns - layout.fixed() >= _MIN_ERROR_WIDTH, steps)
@@ -185,7 +192,8 @@ class TableWriter:
     On a terminal the table fits its width (`_Layout.fit`); piped, the ERROR
     column is cut at 60 characters. ``floor`` holds minimum widths, for output
     whose first page is one job (``wait`` prints each job as it finishes). Output
-    with no jobs says ``empty`` instead of printing a bare header.
+    with no jobs says ``empty`` instead of printing a bare header. A column of a
+    field in ``constant`` (``status``, ``job_type``: the filter pins it) is left out.
     """
 
     stream: Stream
@@ -193,6 +201,7 @@ class TableWriter:
     floor: Sequence[int] = ()
     empty: str = _EMPTY
     rows: int = 0
+    constant: Collection[str] = ()
 
     def write_page(self, jobs: Sequence[BatchJob]) -> None:
         rows = [table_row(job) for job in jobs]
@@ -200,22 +209,22 @@ class TableWriter:
             if not rows:
                 return  # an empty first page: wait for one with jobs, or the end
             widths = column_widths((_TABLE_HEADER[:-1], *(row[:-1] for row in rows)), self.floor)
-            self.layout = _Layout.fit(widths, terminal_columns(self.stream))
+            self.layout = _Layout.fit(widths, terminal_columns(self.stream), self.constant)
             self.stream.write(self.layout.line(_TABLE_HEADER))
         for row in rows:
             self.stream.write(self.layout.line(row))
         self.rows += len(rows)
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.layout is None and self.empty:  # no job arrived
+    def end(self, *, complete: bool = True) -> None:
+        if self.layout is None and self.empty and complete:  # a whole walk, and no job
             self.stream.write(self.empty + "\n")
         self.stream.flush()
 
 
-def _field_cell(job: BatchJob, name: str) -> str:
-    """One field of a job as a table cell: ``-`` for None, times as ``2026-11-01 10:00:00``."""
-    value = getattr(job, name)
+def field_cell(record: object, name: str) -> str:
+    """One field of a record as a table cell: ``-`` for None, times as ``2026-11-01 10:00:00``."""
+    value = getattr(record, name)
     if value is None:
         return "-"
     if isinstance(value, datetime):
@@ -225,17 +234,20 @@ def _field_cell(job: BatchJob, name: str) -> str:
     return printable(" ".join(str(value).split()))  # one line per job
 
 
-_MIN_FIELD_WIDTH: Final = 8
+_COUNT_FIELDS: Final = frozenset(
+    {"total_items", "processed_items", "failed_items", "skipped_items"}
+)
 
 
 @attrs.define
 class FieldTableWriter:
     """``--fields`` as a table: one column per field, in the order given, headed in capitals.
 
-    On a terminal the table fits its width: the last column takes what is left
-    (at least 12 characters, cut with ``...``), and while the others are still
-    too wide the widest of them, never ``id``, is cut, down to 8 characters.
-    Piped, no column is cut but the last, at 60.
+    On a terminal, when every column but the last fits whole and the last keeps at
+    least 24 characters (cut with ``...``), a table; when it cannot, one block per
+    record, a ``field: value`` line per field and a blank line between records, so
+    no value is cut and no row wraps. Piped, a table with no column cut but the
+    last, at 60.
     """
 
     stream: Stream
@@ -243,52 +255,62 @@ class FieldTableWriter:
     widths: list[int] | None = None
     last_width: int = PIPED_ERROR_WIDTH
     rows: int = 0
+    blocks: bool = False
+    cell: Callable[[Any, str], str] = field_cell
 
     def _fit(self, widths: list[int], columns: int | None) -> None:
-        if columns is not None:
-            # The last column's minimum, the gaps, a spare last character.
-            budget = columns - _MIN_FIT_ERROR_WIDTH - 2 * len(widths) - 1
-            cuttable = [i for i, name in enumerate(self.fields[:-1]) if name != "id"]
-            while sum(widths) > budget and cuttable:
-                widest = max(cuttable, key=lambda i: widths[i])
-                if widths[widest] <= _MIN_FIELD_WIDTH:
-                    break
-                widths[widest] -= 1
-            self.last_width = max(_MIN_FIT_ERROR_WIDTH, columns - sum(widths) - 2 * len(widths) - 1)
-        self.widths = widths
+        self.widths = widths[:-1]
+        if columns is None:
+            return
+        # The gaps and a spare last character; the last column takes what is left.
+        left = columns - sum(self.widths) - 2 * len(self.widths) - 1
+        if left < min(widths[-1], _MIN_ERROR_WIDTH):
+            self.blocks = True
+        self.last_width = max(left, _MIN_FIT_ERROR_WIDTH)
 
     def _line(self, cells: Sequence[str]) -> str:
         assert self.widths is not None  # noqa: S101 - set by the first page
+        # Counts align on the right, as the standard table's PROGRESS and FAILED do.
         parts = [
-            truncate(cell, width).ljust(width)
-            for cell, width in zip(cells, self.widths, strict=False)
+            cell.rjust(width) if name in _COUNT_FIELDS else cell.ljust(width)
+            for cell, width, name in zip(cells, self.widths, self.fields, strict=False)
         ]
         last = cells[-1] if self.fields[-1] == "id" else truncate(cells[-1], self.last_width)
         parts.append(last)  # ids are never cut: they are what a reader copies
         return "  ".join(parts).rstrip() + "\n"
 
-    def write_page(self, jobs: Sequence[BatchJob]) -> None:
-        rows = [[_field_cell(job, name) for name in self.fields] for job in jobs]
+    def _block(self, cells: Sequence[str]) -> str:
+        width = max(len(name) for name in self.fields) + 1
+        lines = [
+            f"{name + ':':<{width}} {cell}" for name, cell in zip(self.fields, cells, strict=True)
+        ]
+        return ("\n" if self.rows else "") + "\n".join(lines) + "\n"
+
+    def write_page(self, records: Sequence[Any]) -> None:
+        rows = [[self.cell(record, name) for name in self.fields] for record in records]
         if self.widths is None:
             if not rows:
                 return
             header = [name.upper() for name in self.fields]
-            widths = column_widths(row[:-1] for row in (header, *rows))
-            self._fit(widths, terminal_columns(self.stream))
-            self.stream.write(self._line(header))
+            self._fit(column_widths((header, *rows)), terminal_columns(self.stream))
+            if not self.blocks:
+                self.stream.write(self._line(header))
         for row in rows:
-            self.stream.write(self._line(row))
-        self.rows += len(rows)
+            self.stream.write(self._block(row) if self.blocks else self._line(row))
+            self.rows += 1
         self.stream.flush()
 
-    def end(self) -> None:
-        if self.widths is None:
+    def end(self, *, complete: bool = True) -> None:
+        if self.widths is None and complete:
             self.stream.write(_EMPTY + "\n")
         self.stream.flush()
 
 
 def job_table(
-    stream: Stream, fields: Sequence[str] | None = None, ids: Sequence[str] | None = None
+    stream: Stream,
+    fields: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    constant: Collection[str] = (),
 ) -> Writer[BatchJob]:
     """The job table: `FieldTableWriter` with ``fields``, else `TableWriter`.
 
@@ -299,5 +321,5 @@ def job_table(
     if fields is not None:
         return FieldTableWriter(stream, fields)
     if ids is None:
-        return TableWriter(stream)
+        return TableWriter(stream, constant=constant)
     return TableWriter(stream, floor=table_floor(ids), empty="")

@@ -31,6 +31,7 @@ from llama_batch_async import (
 )
 
 from . import EXIT_FAILURE, EXIT_OK, EXIT_TIMEOUT
+from ._job_output import JOB_RECORDS
 from ._options import (
     JOB_FLAGS,
     MOVING_DEMO_HELP,
@@ -45,7 +46,6 @@ from ._options import (
 )
 from ._output import (
     FORMATS,
-    JOB_RECORDS,
     Record,
     Records,
     error,
@@ -191,7 +191,9 @@ def add_wait_options(parser: argparse.ArgumentParser, nouns: str, demo_help: str
     parser.add_argument(
         "--format",
         choices=FORMATS,
-        help=f"output format of the finished {nouns} (default: table on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format of the finished {nouns}: {', '.join(FORMATS)} (default: table on "
+        "a terminal, else jsonl)",
     )
     add_connection_options(
         parser, request_timeout_flags=("--request-timeout",), demo_help=demo_help
@@ -303,10 +305,14 @@ async def _wait(args: argparse.Namespace, waiting: Waiting[R]) -> int:
                     live.finish(record)
                     live.redraw()
         except LlamaBatchError as exc:
-            writer.end()
             live.clear()
+            writer.end(complete=False)
             missing = waiting.not_found(exc, ids, args)
             return report_failure(exc, ids, waiting.records.nouns, missing, client.base_url)
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            live.clear()  # Ctrl-C: close the output (a JSON array's `]`), then stop
+            writer.end(complete=False)
+            raise
         finally:
             if ticker is not None:
                 ticker.cancel()

@@ -23,6 +23,7 @@ import attrs
 from llama_batch_async import BatchClient, BatchJob, JobEvent, LlamaBatchError
 
 from . import EXIT_OK
+from ._job_output import JOB_RECORDS
 from ._options import (
     JOB_FLAGS,
     MOVING_DEMO_HELP,
@@ -35,8 +36,8 @@ from ._options import (
     poll_interval,
     seconds,
 )
-from ._output import JOB_RECORDS, Record, Records, Stream, isatty, printable, stdout, wire_status
-from ._table import PIPED_ERROR_WIDTH, table_row, truncate
+from ._output import Record, Records, Stream, isatty, printable, stdout, wire_status
+from ._table import PIPED_ERROR_WIDTH, table_row, terminal_columns, truncate
 from ._wait import NotFound, report_failure
 
 __all__ = ["JOBS", "Watching", "add_arguments", "event_line", "event_record", "run", "run_watch"]
@@ -86,6 +87,8 @@ class Watching(Generic[R, E]):
         not_found: The error line for watched ids not found (`_wait.NotFound`).
         check: What the flags need of each other, checked before the demo
             cloud starts or the key is looked up.
+        narrow_drop: The index of the cell a line too wide for the terminal
+            leaves out first (the job's or batch's type).
     """
 
     records: Records[R]
@@ -95,6 +98,7 @@ class Watching(Generic[R, E]):
     flags: Mapping[str, str]
     not_found: NotFound = _nothing_missing
     check: Callable[[argparse.Namespace], object] = _no_check
+    narrow_drop: int = 1
 
 
 async def _job_events(client: BatchClient, args: argparse.Namespace) -> Watched[JobEvent]:
@@ -170,7 +174,8 @@ def add_watch_options(
     parser.add_argument(
         "--format",
         choices=WATCH_FORMATS,
-        help="output format (default: text on a terminal, else jsonl)",
+        metavar="FORMAT",
+        help=f"output format: {', '.join(WATCH_FORMATS)} (default: text on a terminal, else jsonl)",
     )
     add_connection_options(
         parser, request_timeout_flags=("--request-timeout",), demo_help=demo_help
@@ -192,17 +197,37 @@ def event_record(watching: Watching[R, E], event: E, moment: datetime) -> dict[s
     }
 
 
-def event_line(watching: Watching[R, E], event: E, moment: datetime, arrow: str = "→") -> str:
-    """An event as one line for people: ``12:00:01 changed  bjb-... running → completed ...``."""
+def event_line(
+    watching: Watching[R, E],
+    event: E,
+    moment: datetime,
+    arrow: str = "→",
+    columns: int | None = None,
+) -> str:
+    """An event as one line for people: ``12:00:01 changed  bjb-... running → completed ...``.
+
+    A removed record shows the status it was last seen with as ``was running``: it
+    left the listing (or the filter), and its status now is not known. With
+    ``columns`` (a terminal's width) a line too wide leaves out the type, then is
+    cut with ``...``; the id is never cut.
+    """
     record = watching.record_of(event)
     status = printable(wire_status(record))
-    if event.previous is not None:
+    if event.kind == "removed":
+        status = f"was {status}"
+    elif event.previous is not None:
         before = printable(wire_status(event.previous))
         if before != status:
             status = f"{before} {arrow} {status}"
-    return " ".join(
-        [moment.strftime("%H:%M:%S"), f"{event.kind:<7}", *watching.cells(record, status)]
-    )
+    head = [moment.strftime("%H:%M:%S"), f"{event.kind:<7}"]
+    cells = watching.cells(record, status)
+    line = " ".join([*head, *cells])
+    if columns is None or len(line) < columns:
+        return line
+    del cells[watching.narrow_drop]
+    line = " ".join([*head, *cells])
+    fixed = len(" ".join([*head, cells[0]]))  # the id is never cut
+    return truncate(line, max(columns - 1, fixed)) if len(line) >= columns else line
 
 
 def _arrow(stream: Stream) -> str:
@@ -228,7 +253,8 @@ class _EventPrinter(Generic[R, E]):
     def write(self, event: E) -> None:
         moment = datetime.now().astimezone()
         if self.text:
-            line = event_line(self.watching, event, moment, self.arrow)
+            columns = terminal_columns(self.stream)
+            line = event_line(self.watching, event, moment, self.arrow, columns)
         else:
             line = json.dumps(event_record(self.watching, event, moment))
         self.stream.write(line + "\n")

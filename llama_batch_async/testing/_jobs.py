@@ -115,6 +115,7 @@ _ERROR_MESSAGES: Final[tuple[str, ...]] = (
     "Job exceeded the maximum runtime of 6 hours",
     "Too many items failed: failure ratio above 20%",
 )
+_RATIO_MESSAGE: Final = _ERROR_MESSAGES[-1]
 
 _ACTIVE_WEIGHTS: Final[tuple[int, ...]] = (15, 25, 10, 35, 10, 5)
 _SETTLED_WEIGHTS: Final[tuple[int, ...]] = (2, 3, 1, 72, 15, 7)
@@ -240,6 +241,10 @@ def synthesize_job(
     elif status == "dispatched":
         updated_at = created_at + _seconds(rng, 0.05, 5.0)
     processed, failed, skipped = _split_done(rng, done, min_failed=min_failed)
+    if error_message == _RATIO_MESSAGE and failed * 5 <= total:
+        # The ratio message only where the counts bear it out (no extra draw: the
+        # rest of the data stays as the seed made it).
+        error_message = _ERROR_MESSAGES[0]
     job_record_id = None if status == "pending" else random_uuid(rng)
     return {
         "id": job_id,

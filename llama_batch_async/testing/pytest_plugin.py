@@ -41,11 +41,23 @@ FAKE_API_KEY = "llama-batch-async-test-key"
 """The API key the fake cloud requires and `llama_client` sends."""
 
 
+_NEEDS_PYTEST_ASYNCIO = (
+    "the fake_llama_cloud and llama_client fixtures are async and need pytest-asyncio: "
+    "install the [test] extra (python3 -m pip install '.[test]' in a checkout of "
+    "llama-batch-async) or pytest-asyncio itself"
+)
+
+
 def _async_fixture(func: _F) -> _F:
     try:
         import pytest_asyncio  # noqa: PLC0415 - optional; only needed when used
-    except ImportError:  # pragma: no cover - without pytest-asyncio
-        return cast("_F", pytest.fixture(func))
+    except ImportError:
+        # Without pytest-asyncio, say what to install, not pytest's generic complaint
+        # about an async fixture.
+        def needs_pytest_asyncio() -> None:
+            pytest.fail(_NEEDS_PYTEST_ASYNCIO, pytrace=False)
+
+        return cast("_F", pytest.fixture(name=func.__name__)(needs_pytest_asyncio))
     return cast("_F", pytest_asyncio.fixture(func))
 
 

@@ -7,12 +7,17 @@ as ``__main__``, from the test's folder): a subprocess would add only Python's s
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from helpers import Result, run_script
+from helpers import TIMEOUT, Result, run_script
 
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
@@ -101,3 +106,64 @@ def test_fastapi_example_serves_and_streams(
     assert 0 < len(failed) <= 5
     completed = [json.loads(line)["id"] for line in export.text.splitlines()]
     assert completed == [job["id"] for job in cloud.jobs if job["status"] == "completed"]
+
+
+def _alerts(state: Path) -> list[str]:
+    path = state / "alerts.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line)["id"] for line in path.read_text().splitlines()]
+
+
+def _failed(cloud: FakeLlamaCloud) -> list[str]:
+    return [job["id"] for job in cloud.jobs if job["status"] == "failed"]
+
+
+def test_failures_reacts_once_to_each_new_failure(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """Walk after walk, the failures worker reacts only to jobs that failed since the last one."""
+    script = str(EXAMPLES / "failures.py")
+    state = tmp_path / "state"
+    first = run_example(cloud, tmp_path, script, "--once", "--state", str(state))
+    assert first.returncode == 0, first.stderr
+    failed = _failed(cloud)
+    assert f"{len(failed)} new failures" in first.stdout
+    assert _alerts(state) == failed
+    again = run_example(cloud, tmp_path, script, "--once", "--state", str(state))
+    assert again.stdout == "0 new failures\n"
+    newly = [job["id"] for job in cloud.jobs if job["status"] == "running"][:3]
+    for job_id in newly:
+        cloud.update_job(job_id, status="failed", error_message="Worker lost")
+    third = run_example(cloud, tmp_path, script, "--once", "--state", str(state))
+    assert third.stdout.splitlines()[-1] == "3 new failures"
+    assert _alerts(state) == failed + [i for i in _failed(cloud) if i in newly]
+    assert not (state / "failed.cursor").exists()  # each walk completed
+
+
+def test_failures_killed_with_sigkill_resumes_and_repeats_at_most_one(
+    cloud: FakeLlamaCloud, tmp_path: Path
+) -> None:
+    """`kill -9` mid-walk, run again: every failure handled, at most one reaction twice."""
+    state = tmp_path / "state"
+    args = [sys.executable, str(EXAMPLES / "failures.py"), "--once", "--state", str(state)]
+    args += ["--page-size", "5", "--react-seconds", "0.02"]
+    env = {**os.environ, "LLAMA_CLOUD_API_KEY": KEY, "LLAMA_CLOUD_BASE_URL": cloud.url}
+    failed = _failed(cloud)
+    assert len(failed) > 12
+    proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL)  # noqa: S603
+    try:
+        for _ in range(int(TIMEOUT / 0.01)):
+            if len(_alerts(state)) >= 12 or proc.poll() is not None:
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=TIMEOUT)
+    assert proc.returncode == -signal.SIGKILL  # killed mid-walk, not finished
+    assert (state / "failed.cursor").exists()  # a page or more was checkpointed
+    rest = run_example(
+        cloud, tmp_path, str(EXAMPLES / "failures.py"), "--once", "--state", str(state)
+    )
+    assert rest.returncode == 0, rest.stderr
+    alerts = _alerts(state)
+    assert set(alerts) == set(failed)
+    assert len(alerts) - len(failed) <= 1  # only the reaction the kill interrupted

@@ -25,7 +25,7 @@ from llama_batch_async import BatchClient, LocalLimiter
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
 
 redis_asyncio = pytest.importorskip(
-    "redis.asyncio", reason="pip install 'llama-batch-async[redis]'"
+    "redis.asyncio", reason="python3 -m pip install '.[redis]' in a checkout"
 )
 from llama_batch_async.redis import RedisLimiter, fleet_key  # noqa: E402 - after the extra's check
 

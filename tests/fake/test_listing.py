@@ -219,3 +219,13 @@ def test_pure_parts_import_no_aiohttp(module: ModuleType) -> None:
             imported.append(node.module or "")
     assert imported
     assert not [name for name in imported if name.split(".")[0] in {"aiohttp", "multidict"}]
+
+
+def test_demo_failure_ratio_message_matches_the_counts() -> None:
+    """A synthetic job says 'failure ratio above 20%' only when more than 20% of items failed."""
+    from llama_batch_async.testing import make_jobs  # noqa: PLC0415 - this test only
+
+    jobs = [job for seed in range(5) for job in make_jobs(500, seed=seed)]
+    ratio = [job for job in jobs if "ratio above 20%" in (job["error_message"] or "")]
+    assert ratio  # the message is still made
+    assert all(job["failed_items"] * 5 > job["total_items"] for job in ratio)

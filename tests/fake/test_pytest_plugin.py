@@ -60,3 +60,18 @@ def test_plugin_is_loaded_by_entry_point(pytester: pytest.Pytester) -> None:
     options = ("-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function")
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider", *options)
     result.assert_outcomes(passed=1)
+
+
+def test_without_pytest_asyncio_the_fixtures_name_the_test_extra(pytester: pytest.Pytester) -> None:
+    """Without pytest-asyncio, using a fixture fails with a message naming the [test] extra."""
+    pytester.makepyfile(
+        pytest_asyncio="raise ImportError('pytest-asyncio is not installed here')",
+        test_user="""
+        def test_uses_fixture(llama_client):
+            pass
+        """,
+    )
+    # A fresh interpreter whose `import pytest_asyncio` fails, with the plugin itself off.
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*need pytest-asyncio: install the [[]test[]] extra*"])

@@ -23,7 +23,7 @@ from helpers import admit, cli_env, run_process
 from llama_batch_async import BatchClient
 from llama_batch_async.testing import FakeLlamaCloud
 
-pytest.importorskip("redis.asyncio", reason="pip install 'llama-batch-async[redis]'")
+pytest.importorskip("redis.asyncio", reason="python3 -m pip install '.[redis]' in a checkout")
 from llama_batch_async.redis import RedisLimiter
 
 KEY = "sk-harden-redis-0123456789"

@@ -86,8 +86,11 @@ def test_bad_fields_refused_before_any_request(
     """An unknown or empty field list: exit 2, the error names --fields and every valid name."""
     assert run_list(cloud, "--fields", value) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --fields must be a comma list of job fields (id, job_type,")
+    assert err.startswith("error: --fields ")
+    assert "id, job_type," in err
     assert "workflow_id" in err
+    if value in {"id,nope", "ID"}:  # the bad name itself, as typed
+        assert f"names an unknown job field: {value.rsplit(',', maxsplit=1)[-1]!r}" in err
     assert cloud.requests == []
 
 
@@ -98,9 +101,9 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize("columns", [80, 100, 160])
+@pytest.mark.parametrize("columns", [80, 100, 160, 240])
 def test_fields_table_fits_terminal(monkeypatch: pytest.MonkeyPatch, columns: int) -> None:
-    """On a terminal, no line of a --fields table is wider than it; ids are never cut."""
+    """On a terminal a --fields table fits whole, or is one `field: value` block per job."""
     monkeypatch.setenv("COLUMNS", str(columns))
     jobs = [
         job(
@@ -118,10 +121,18 @@ def test_fields_table_fits_terminal(monkeypatch: pytest.MonkeyPatch, columns: in
     writer.write_page(jobs)
     writer.end()
     lines = stream.getvalue().splitlines()
-    assert len(lines) == 7
-    assert all(len(line) <= columns - 1 for line in lines)
-    assert all(item.id in stream.getvalue() for item in jobs)
-    assert lines[0].split()[0] == "ID"
+    if columns < 240:  # 152 columns before the error message's 24
+        blocks = stream.getvalue().split("\n\n")
+        assert len(blocks) == 6
+        for block, item in zip(blocks, jobs, strict=True):
+            assert block.splitlines()[0].split() == ["id:", item.id]
+            assert f"error_message: {' '.join((item.error_message or '').split())}" in block
+            assert f"workflow_id:   {item.workflow_id}" in block
+    else:
+        assert len(lines) == 7
+        assert all(len(line) <= columns - 1 for line in lines)
+        assert lines[0].split()[0] == "ID"
+        assert all(str(item.workflow_id) in stream.getvalue() for item in jobs)
 
 
 # ------------------------------------------------------------------ --output
@@ -130,10 +141,12 @@ def test_fields_table_fits_terminal(monkeypatch: pytest.MonkeyPatch, columns: in
 def test_output_file_written_and_renamed(
     cloud: FakeLlamaCloud, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """--output FILE: a complete walk lands in FILE (format from its suffix), no .partial left."""
+    """--output FILE: a complete walk lands in FILE (format from its suffix), said on stderr."""
     target = tmp_path / "jobs.csv"
     assert run_list(cloud, "--output", str(target), "--fields", "id,status") == 0
-    assert capsys.readouterr().out == ""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == f"wrote {target}\n"  # one line says where the output went
     rows = list(csv.reader(io.StringIO(target.read_text(encoding="utf-8"))))
     assert rows[0] == ["id", "status"]
     assert len(rows) == 24
@@ -194,8 +207,10 @@ def test_fields_table_of_nothing_says_no_jobs_match(
     assert capsys.readouterr().out == "no jobs match\n"
 
 
-def test_fields_table_too_wide_cuts_to_eight(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fields that cannot fit: the others cut to 8 characters, the id whole, nothing dropped."""
+def test_fields_that_cannot_fit_are_blocks_with_nothing_cut(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Fields too wide for 80 columns: a block per job, every value whole, nothing dropped."""
     monkeypatch.setenv("COLUMNS", "80")
     long: dict[str, Any] = {
         name: name[:3] + "-" + "x" * 40 for name in ("directory_id", "workflow_id")
@@ -205,10 +220,22 @@ def test_fields_table_too_wide_cuts_to_eight(monkeypatch: pytest.MonkeyPatch) ->
     fields = ("id", "directory_id", "workflow_id", "job_record_id", "status", "error_message")
     writer = FieldTableWriter(stream, fields)
     writer.write_page(jobs)
-    header, *rows = stream.getvalue().splitlines()
-    assert header.split()[0] == "ID"
-    for row in rows:
-        cells = row.split()
-        assert cells[0] in {item.id for item in jobs}
-        assert cells[1:3] == ["dir-x...", "wor-x..."]
-    assert len(header.split()) == len(fields)
+    blocks = stream.getvalue().rstrip("\n").split("\n\n")
+    assert len(blocks) == len(jobs)
+    for block, item in zip(blocks, jobs, strict=True):
+        assert [line.split(":")[0] for line in block.splitlines()] == list(fields)
+        assert f"directory_id:  {long['directory_id']}" in block
+        assert block.splitlines()[0] == f"id:            {item.id}"
+
+
+def test_fields_table_aligns_counts_on_the_right(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a --fields table the item counts are right-aligned, as in the standard table."""
+    monkeypatch.setenv("COLUMNS", "120")
+    jobs = [job("bjb-1", total_items=5), job("bjb-2", total_items=1234)]
+    stream = _Terminal()
+    writer = FieldTableWriter(stream, ("id", "total_items", "status"))
+    writer.write_page(jobs)
+    header, first, second = stream.getvalue().splitlines()
+    assert header == "ID     TOTAL_ITEMS  STATUS"
+    assert first == "bjb-1            5  running"
+    assert second == "bjb-2         1234  running"

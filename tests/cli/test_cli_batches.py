@@ -225,7 +225,7 @@ def test_a_failed_windowed_walk_resumes_from_its_cursor(cloud: FakeLlamaCloud, c
         (("--max-items", "-1"), "--max-items", ">= 0"),
         (("--resume-from", "not-a-cursor"), "--resume-from", "cursor"),
         (("--project-id", " "), "--project-id", "blank"),
-        (("--status", "running"), "--status", "invalid choice"),
+        (("--status", "runing"), "--status", "invalid choice"),
         (("--windows", "0"), "--windows", ">= 1"),
         (("--windows", "4"), "--windows", "needs --created-after"),
     ],
@@ -625,3 +625,71 @@ def test_help_lists_the_batches_subcommands() -> None:
     assert result.code == 0
     for name in ("list", "wait", "watch"):
         assert f"    {name} " in result.stdout
+
+
+# ----------------------------------------------------------------- the same output options as list
+
+
+def test_batches_status_takes_either_case(cloud: FakeLlamaCloud) -> None:
+    """`batches list --status failed` (as `list` spells it) is `--status FAILED`."""
+    lower = run_installed("batches", "list", *at(cloud), "--status", "failed")
+    upper = run_installed("batches", "list", *at(cloud), "--status", "FAILED")
+    assert (lower.code, upper.code) == (0, 0)
+    assert lower.stdout == upper.stdout
+    assert {record["status"] for record in jsonl(lower.stdout)} == {"FAILED"}
+
+
+def test_batches_fields_cut_every_format_to_the_names_given(cloud: FakeLlamaCloud) -> None:
+    """`batches list --fields`: JSON keys and CSV columns in the order given, config flattened."""
+    names = "id,config.job.type,status"
+    whole = jsonl(run_installed("batches", "list", *at(cloud)).stdout)
+    cut = run_installed("batches", "list", *at(cloud), "--fields", names)
+    assert cut.code == 0
+    assert jsonl(cut.stdout) == [
+        {"id": b["id"], "config.job.type": b["config"]["job"]["type"], "status": b["status"]}
+        for b in whole
+    ]
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                run_installed(
+                    "batches", "list", *at(cloud), "--fields", names, "--format", "csv"
+                ).stdout
+            )
+        )
+    )
+    assert rows[0] == names.split(",")
+    assert len(rows) == len(whole) + 1
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pseudo-terminals")
+def test_batches_fields_table_on_a_terminal(cloud: FakeLlamaCloud) -> None:
+    """`batches list --fields` on a terminal: one column per field, headed in capitals."""
+    args = ("batches", "list", *at(cloud), "--fields", "id,status,created_at", "--max-items", "3")
+    done = on_pty([str(LLAMA_BATCH), *args], columns=100, cwd=None, seconds=TIMEOUT)
+    assert done.returncode == 0
+    header, *rows = [line.split("\r")[-1] for line in done.stdout.splitlines()][:4]
+    assert header.split() == ["ID", "STATUS", "CREATED_AT"]
+    assert [row.split()[0][:4] for row in rows] == ["bat-"] * 3
+
+
+def test_batches_bad_field_is_named(cloud: FakeLlamaCloud) -> None:
+    """`batches list --fields id,bogus`: exit 2, the error names 'bogus' and the batch fields."""
+    done = run_installed("batches", "list", *at(cloud), "--fields", "id,bogus")
+    assert done.code == 2
+    assert "names an unknown batch field: 'bogus'" in done.stderr
+    assert "config.job.type" in done.stderr
+    assert cloud.requests == []
+
+
+def test_batches_output_file_is_written_whole(cloud: FakeLlamaCloud, tmp_path: Path) -> None:
+    """`batches list -o FILE.csv`: CSV (the suffix) in FILE, no FILE.partial left, stdout empty."""
+    target = tmp_path / "batches.csv"
+    done = run_installed("batches", "list", *at(cloud), "-o", str(target))
+    assert done.code == 0
+    assert done.stdout == ""
+    with target.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.reader(file))
+    assert rows[0][:2] == ["id", "project_id"]
+    assert len(rows) == 46
+    assert not target.with_name("batches.csv.partial").exists()

@@ -109,14 +109,21 @@ def test_wait_piped_has_no_live_line() -> None:
     ],
 )
 def test_fields_table_fits_the_terminal(columns: int, fields: str) -> None:
-    """On a terminal, list --fields prints those columns, no line as wide as the terminal."""
+    """On a terminal, list --fields: a table or `field: value` blocks, no line as wide as it."""
     run = run_on_pty("list", "--demo", "--status", "failed", "--fields", fields, columns=columns)
     assert run.code == 0
-    rows = [line for line in run.text.split("\n") if line.startswith(("ID", "bjb-"))]
-    assert rows[0].split()[:2] == ["ID", "STATUS"]
-    assert len(rows) > 3
-    assert [line for line in rows if len(line) >= columns] == []
-    assert all(re.match(r"bjb-[0-9a-f-]{36}  ", row) for row in rows[1:])  # ids whole
+    lines = [line.split("\r")[-1] for line in run.text.split("\n")]
+    assert [line for line in lines if len(line) >= columns] == []
+    rows = [line for line in lines if line.startswith(("ID", "bjb-"))]
+    ids = [line.split()[1] for line in lines if line.startswith("id: ")]
+    if rows:  # a table: a header, then a row per job
+        assert rows[0].split()[:2] == ["ID", "STATUS"]
+        assert all(re.match(r"bjb-[0-9a-f-]{36}  ", row) for row in rows[1:])  # ids whole
+        assert len(rows) > 3
+    else:  # blocks: every value whole
+        assert all(re.fullmatch(r"bjb-[0-9a-f-]{36}", job_id) for job_id in ids)
+        assert len(ids) > 3
+        assert sum(line.startswith("error_message: ") for line in lines) == len(ids)
 
 
 def test_ctrl_c_with_output_keeps_partial_and_prints_cursor(tmp_path: Path) -> None:
