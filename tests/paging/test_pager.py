@@ -333,12 +333,19 @@ async def test_first_page_is_yielded_even_when_empty() -> None:
 async def test_logs_one_debug_line_per_request_without_secrets(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """One DEBUG line per request and a WARNING per retry; the key never appears."""
+    """One DEBUG line per request, one for the walk's cost, a WARNING per retry; no key."""
     caplog.set_level(logging.DEBUG, logger="llama_batch_async")
     await make_pager(ScriptedTransport(status(503), ok(1, total=1))).collect()
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(debug) == 2
+    assert [r.name for r in debug] == [
+        "llama_batch_async._http._sender",
+        "llama_batch_async._http._sender",
+        "llama_batch_async._paging._pager",
+    ]
+    assert debug[-1].getMessage() == (
+        "walk: 1 pages, 2 requests (0 unused, 0 refused with 429, 1 retries)"
+    )
     assert len(warnings) == 1
     assert "retrying in" in warnings[0].getMessage()
     assert all(KEY not in r.getMessage() for r in caplog.records)
