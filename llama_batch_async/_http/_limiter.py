@@ -150,9 +150,9 @@ class Congestion:
     start, as TCP's, so the first 429 meets a burst of a few requests, not of
     every walk's prefetch) until ``OPEN_WINDOW``, then are unlimited.
 
-    A 429 that is news (see `Limiter.release`) is one congestion event: nothing
-    more is sent until the requests the server accepted in the last
-    ``RATE_WINDOW`` seconds have aged out of it (or the pause ends, if later);
+    A 429 that is news (see `Limiter.throttled`) is one congestion event: nothing
+    more is sent until the ``Retry-After`` has passed or, without one, until the
+    requests the server accepted in the last ``RATE_WINDOW`` seconds have aged out;
     the rate drops to ``beta`` times the rate the server was seen to accept
     (successes in the last ``RATE_WINDOW`` seconds, or the current rate,
     whichever is lower) and the requests in flight to half of those in flight
@@ -244,11 +244,13 @@ class Congestion:
             self.window = None
             self._slow_start = False
 
-    def congested(self, after: float = 0.0) -> None:
+    def congested(self, after: float | None = None) -> None:
         """A 429 that is news: slow down (see the class docstring).
 
         Args:
-            after: Seconds of pause from now: the paced requests start after it.
+            after: Seconds of pause the server asked for (``Retry-After``): the paced
+                requests start after it. None: it said nothing usable, so they start
+                once the requests it accepted in the last ``RATE_WINDOW`` have aged out.
         """
         accepted = self.accepted_rate()
         current = self.rate
@@ -265,8 +267,10 @@ class Congestion:
         # The server counts the requests it accepted in its own window: the next one
         # goes once the oldest accepted in ours has aged out (a per-second limit is
         # free again then), or after the pause, whichever is later.
-        aged_out = self._ok[0] + RATE_WINDOW if self._ok else now
-        self._next_slot = max(now + after, aged_out)
+        if after is not None:
+            self._next_slot = now + after  # the server said when
+        else:
+            self._next_slot = self._ok[0] + RATE_WINDOW if self._ok else now
         self.window = max(1.0, self.in_flight / 2.0)
         self._slow_start = False
         self.epoch += 1
@@ -344,7 +348,7 @@ class LocalLimiter(Limiter):
             self.pause(pause)
         if epoch != self.congestion.epoch:
             return False
-        self.congestion.congested(after=self.remaining)
+        self.congestion.congested(after=None if pause is None else self.remaining)
         return True
 
     def release(self, epoch: int, *, ok: bool) -> None:
