@@ -171,8 +171,8 @@ return {1, now}
 # request was admitted (ARGV[2], us) after the fleet's last slow-down, slow the fleet:
 # its rate (KEYS[2]) drops to beta of the rate the server accepted in the last
 # ARGV[3] us (admissions KEYS[3] less refusals KEYS[4]), or of the current rate if
-# lower, and the next request waits for the pause or, without one, for those
-# admissions to age out of the window. Returns {ms the pause stands, now in us, 1 if news else 0}.
+# lower, and the next request waits for the pause and for those admissions to age
+# out of the window. Returns {ms the pause stands, now in us, 1 if news else 0}.
 _THROTTLED = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -225,8 +225,9 @@ elseif accepted > 0 then
 end
 if w then
   local nxt = now + left * 1000
-  if ms == 0 and oldest then
-    -- no Retry-After: wait for what the server accepted to age out of its window
+  if oldest then
+    -- and for what the fleet sent in the last window to age out of it: every process
+    -- resumes at once when a pause ends, so the server's window must be clear
     nxt = math.max(nxt, oldest + win)
   end
   redis.call('HSET', KEYS[2], 'w', string.format('%.6f', w), 'fail', string.format('%.0f', now),
