@@ -468,10 +468,10 @@ async def test_redirect_next_to_another_host(session: aiohttp.ClientSession) -> 
     assert cloud.requests[0].cookies == {"session": "abc"}
 
 
-async def test_fault_rate_is_seeded_and_429_has_zero_retry_after(
+async def test_fault_rate_is_seeded_and_429_has_a_short_retry_after(
     session: aiohttp.ClientSession,
 ) -> None:
-    """fault_rate draws the same faults for the same seed; 429 says Retry-After: 0."""
+    """fault_rate draws the same faults for the same seed; 429 says Retry-After: 0.01."""
     kinds: list[list[str]] = []
     for _ in range(2):
         async with FakeLlamaCloud(jobs=3) as cloud:
@@ -481,7 +481,7 @@ async def test_fault_rate_is_seeded_and_429_has_zero_retry_after(
                 status, headers, _ = await fetch(session, cloud)
                 statuses.append(str(status))
                 if status == 429:
-                    assert headers["Retry-After"] == "0"
+                    assert headers["Retry-After"] == "0.01"
             kinds.append(statuses)
             cloud.clear_faults()
             assert (await fetch(session, cloud))[0] == 200
