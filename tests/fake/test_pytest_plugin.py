@@ -71,6 +71,9 @@ def test_without_pytest_asyncio_the_fixtures_name_the_test_extra(pytester: pytes
             pass
         """,
     )
+    # The user's own config: under nox the test folder lies inside this checkout, whose
+    # pyproject.toml (strict config, asyncio options) would otherwise be found first.
+    pytester.makeini("[pytest]\n")
     # A fresh interpreter whose `import pytest_asyncio` fails, with the plugin itself off.
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:asyncio")
     result.assert_outcomes(errors=1)
