@@ -235,10 +235,12 @@ def docs(session: nox.Session) -> None:
 @nox.session(python="3.11")
 def bench(session: nox.Session) -> None:
     """The benchmarks against the raw-aiohttp floor and the official SDK (v1 and v2 rows)."""
-    session.install(".")
+    session.install(".[redis]")
     session.install("llama-cloud==2.10.0", "matplotlib>=3.8", "psutil>=5.9")
     session.run("python", "benchmarks/run.py", *session.posargs, env={"PYTHONHASHSEED": "0"})
     session.run("python", "benchmarks/latency.py")
+    # requests per walk, watch polls, 429 shares, the Redis fleet (needs redis-server)
+    session.run("python", "benchmarks/economy.py")
     session.run("python", "benchmarks/latency_v2.py", "--sdk-python", _sdk_v2_python(session))
 
 

@@ -63,7 +63,7 @@ from ._errors import (
     JobNotFoundError,
     NotFoundError,
 )
-from ._http._limiter import Limiter, LocalLimiter
+from ._http._limiter import Limiter, LimiterLike, adopt
 from ._http._retry import RetryPolicy
 from ._http._sender import Sender
 from ._http._transport import AiohttpTransport, Transport
@@ -170,7 +170,7 @@ class BatchClient:
         trace_configs: Sequence[aiohttp.TraceConfig] | None = None,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        limiter: Limiter | None = None,
+        limiter: Limiter | LimiterLike | None = None,
     ) -> None:
         context = _make_context(
             api_key=api_key,
@@ -191,10 +191,6 @@ class BatchClient:
         self._closed = False
         # A `with_options` copy: closed with its owner, never closes the shared transport.
         self._owner: BatchClient | None = None
-
-    @property
-    def _local_gate(self) -> LocalLimiter | None:
-        return _own_limiter(self._context)
 
     def _check_open(self) -> None:
         if self.closed:  # a with_options copy is closed with its original
@@ -346,7 +342,7 @@ class BatchClient:
                 names them.
             LlamaBatchError: A poll failed after the client's retries.
         """
-        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
+        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._context.limiter)
         _watch.check_on_seen(on_seen)
         pager, get = self._job_polls(project_id, directory_id)
         return _watch.finished(
@@ -387,7 +383,7 @@ class BatchClient:
                 a row; ``.missing`` names them.
             LlamaBatchError: A poll failed after the pager's retries.
         """
-        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._local_gate)
+        ids, pacing = _watch.check_wait(job_ids, poll_interval, timeout, self._context.limiter)
         pager, get = self._job_polls(project_id, directory_id)
         return await _watch.poll_until_terminal(
             pager.pages, ids, pacing, get=get, cost=lambda: pager.stats.requests
@@ -437,7 +433,7 @@ class BatchClient:
             ValueError: A bad argument, named in the message, before any request.
             RuntimeError: The client is closed.
         """
-        pacing, first = _watch.check_watch(poll_interval, initial, self._local_gate)
+        pacing, first = _watch.check_watch(poll_interval, initial, self._context.limiter)
         pager = self.list_jobs(
             directory_id=directory_id,
             job_type=job_type,
@@ -636,7 +632,7 @@ class BatchClient:
         """What a batch wait polls with, its arguments checked at the call (client open)."""
         self._check_open()
         ids, pacing = _batch_watch.check_batch_wait(
-            batch_ids, poll_interval, timeout, self._local_gate
+            batch_ids, poll_interval, timeout, self._context.limiter
         )
         return _batch_watch.batch_getter(self.get_batch, expand_results), ids, pacing
 
@@ -934,7 +930,7 @@ def _make_context(
     trace_configs: Sequence[aiohttp.TraceConfig] | None,
     connection_limit: int,
     max_response_bytes: int,
-    limiter: Limiter | None,
+    limiter: Limiter | LimiterLike | None,
 ) -> Sender:
     """Check `BatchClient`'s settings and build what its walks borrow.
 
@@ -972,14 +968,10 @@ def _make_context(
             "trust_env and trace_configs configure the client's own session; "
             "with transport=..., configure the transport instead"
         )
-    if limiter is None:
-        limiter = LocalLimiter()
-    else:
-        # A shared limiter derives its default key from this client's base URL and
-        # API key (hashed); `bind` is optional, beside the protocol.
-        bind = getattr(limiter, "bind", None)
-        if callable(bind):
-            bind(config.base_url, config.api_key)
+    limiter = adopt(limiter)
+    # A shared limiter derives its default key from this client's base URL and API
+    # key (hashed); the others ignore it.
+    limiter.bind(config.base_url, config.api_key)
     return Sender(
         config=config,
         transport=transport,
@@ -1021,12 +1013,6 @@ def _evolve_context(
         config=config,
         policy=RetryPolicy(max_retries=config.max_retries, retry_after_cap=config.retry_after_cap),
     )
-
-
-def _own_limiter(context: Sender) -> LocalLimiter | None:
-    """The context's limiter when it is this process's own (the waits read its pause)."""
-    gate = context.limiter
-    return gate if isinstance(gate, LocalLimiter) else None
 
 
 async def _get_batch(

@@ -23,6 +23,11 @@ __all__ = [
     "API_KEY_FALLBACK_ENV",
     "BASE_URL_ENV",
     "BATCHES_PATH",
+    "CONGESTION_BETA",
+    "CONGESTION_RECOVERY",
+    "DECODE_IN_THREAD_BYTES",
+    "DEFAULT_BACKOFF_BASE",
+    "DEFAULT_BACKOFF_MAX",
     "DEFAULT_BASE_URL",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -37,10 +42,18 @@ __all__ = [
     "DEFAULT_RETRY_AFTER_CAP",
     "DEFAULT_TIMEOUT",
     "ENDPOINT_PATH",
+    "GUESS_FLOOR",
+    "GUESS_SHARE",
+    "LISTING_MEMORY",
     "MAX_PAGE_SIZE",
     "MAX_PREFETCH",
     "MAX_WINDOWS",
+    "MIN_RATE",
+    "OPEN_WINDOW",
+    "RATE_WINDOW",
     "REDIS_URL_ENV",
+    "SLOW_START_GROWTH",
+    "SLOW_START_WINDOW",
     "Config",
     "is_loopback",
     "make_config",
@@ -64,10 +77,38 @@ DEFAULT_MAX_RETRIES: Final = 4
 """Retries after the first attempt of each page request."""
 DEFAULT_RETRY_AFTER_CAP: Final = 60.0
 """The longest ``Retry-After`` (seconds) slept through."""
+DEFAULT_BACKOFF_BASE: Final = 0.5
+"""Seconds of the first backoff's upper bound (doubling per attempt); a 429 without a
+``Retry-After`` above 0 waits between half and all of it, never less."""
+DEFAULT_BACKOFF_MAX: Final = 30.0
+"""The largest backoff upper bound, in seconds."""
+
+# The congestion control of the limiter (issue 22; docs/retries.md has the curve and
+# the figures of docs/benchmarks.md's "What a walk costs the server").
+CONGESTION_BETA: Final = 0.7
+"""After a 429, the share of the accepted request rate the client keeps."""
+CONGESTION_RECOVERY: Final = 8.0
+"""Seconds the rate takes to climb back to where the last 429 came (then it probes past)."""
+RATE_WINDOW: Final = 1.0
+"""Seconds over which the accepted request rate is measured when a 429 comes."""
+MIN_RATE: Final = 0.2
+"""The slowest request rate (a second) the congestion control ever sets."""
+SLOW_START_WINDOW: Final = 2.0
+"""Requests a new client keeps in flight at first (all its walks together)."""
+SLOW_START_GROWTH: Final = 0.5
+"""Requests in flight added per success until the first 429 (doubling every two round trips)."""
+OPEN_WINDOW: Final = 64.0
+"""Requests in flight past which the client stops counting them (unlimited again)."""
 DEFAULT_CONNECTION_LIMIT: Final = 100
 """The owned session's connection pool size."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest response body accepted, after decompression."""
+DECODE_IN_THREAD_BYTES: Final = 1024 * 1024
+"""Bodies larger than this (bytes) are decoded in a worker thread, off the event loop.
+
+Measured on the 2-core dev machine: 12-17 ms a MiB to parse and structure a page, 7.7 ms
+for a page of 1,000 jobs (0.6 MiB, decoded on the loop); 165 ms for 9.6 MiB.
+"""
 DEFAULT_PAGE_SIZE: Final = 100
 """Jobs per request (``limit``)."""
 MAX_PAGE_SIZE: Final = 1000
@@ -76,6 +117,12 @@ MAX_PAGE_SIZE: Final = 1000
 # one: at 80 ms per request a sequential walk waits ~8x longer (docs/benchmarks.md).
 DEFAULT_PREFETCH: Final = 8
 MAX_PREFETCH: Final = 32
+GUESS_FLOOR: Final = 1
+"""Guesses a walk may keep in flight with no hint of the listing's end, at least."""
+GUESS_SHARE: Final = 0.12
+"""With no hint of the end, guesses in flight per page already seen (the waste bound)."""
+LISTING_MEMORY: Final = 256
+"""Listing lengths a client remembers (one per query), for the next walk's guesses."""
 MAX_WINDOWS: Final = 32
 """The most ``created_at`` windows a v2 walk may be split into (``list_batches(windows=N)``)."""
 DEFAULT_POLL_INTERVAL: Final = 5.0

@@ -62,13 +62,17 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 from ._checkpoint import check_name
 from ._config import (
+    CONGESTION_BETA,
+    CONGESTION_RECOVERY,
     DEFAULT_RATE_SLACK,
     DEFAULT_REDIS_CONNECT_TIMEOUT,
     DEFAULT_REDIS_RETRY_INTERVAL,
     DEFAULT_REDIS_TIMEOUT,
+    MIN_RATE,
+    RATE_WINDOW,
 )
 from ._errors import RateLimitError
-from ._http._limiter import LocalLimiter, Sleep
+from ._http._limiter import Limiter, LocalLimiter, Sleep
 from ._validate import check_seconds, must_be
 
 __all__ = ["DEFAULT_RATE_SLACK", "RedisCheckpointStore", "RedisLimiter", "fleet_key"]
@@ -115,26 +119,132 @@ local left = redis.call('PTTL', KEYS[1])
 if left > 0 then
   return {2, left}
 end
+-- The fleet's rate since its last 429 (KEYS[3]): a cubic curve from beta (ARGV[4],
+-- millionths) of the rate w the server accepted then, back to w after ARGV[3] us,
+-- then past it; twice w (or never a 429) is no rate at all.
+local gap = nil
+local c = redis.call('HMGET', KEYS[3], 'w', 'fail', 'next')
+if c[1] and c[2] and c[3] then
+  local w = tonumber(c[1])
+  local k = tonumber(ARGV[3]) / 1000000
+  local beta = tonumber(ARGV[4]) / 1000000
+  local s = (now - tonumber(c[2])) / 1000000
+  local rate = w * (1 + (1 - beta) / (k * k * k) * (s - k) ^ 3)
+  if rate >= 2 * w then
+    redis.call('DEL', KEYS[3])
+  else
+    rate = math.max(rate, tonumber(ARGV[5]) / 1000000)
+    local nxt = tonumber(c[3])
+    if nxt > now then
+      return {0, math.ceil(nxt - now)}
+    end
+    gap = 1000000 / rate
+  end
+end
 local limit = tonumber(ARGV[1])
-if limit == 0 then
-  return {1, now}
+if limit > 0 then
+  local window = tonumber(ARGV[2])
+  local newest = redis.call('LINDEX', KEYS[2], 0)
+  if newest and tonumber(newest) > now then
+    -- Redis's clock stepped back: forget the window rather than wait for it.
+    redis.call('DEL', KEYS[2])
+  end
+  local oldest = redis.call('LINDEX', KEYS[2], limit - 1)
+  if oldest and now - tonumber(oldest) < window then
+    return {0, tonumber(oldest) + window - now}
+  end
+  redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
+  redis.call('LTRIM', KEYS[2], 0, limit - 1)
+  redis.call('PEXPIRE', KEYS[2], math.ceil(window / 1000))
 end
-local window = tonumber(ARGV[2])
-local newest = redis.call('LINDEX', KEYS[2], 0)
-if newest and tonumber(newest) > now then
-  -- Redis's clock stepped back: forget the window rather than wait for it.
-  redis.call('DEL', KEYS[2])
+if gap then
+  redis.call('HSET', KEYS[3], 'next', string.format('%.0f', now + gap))
 end
-local oldest = redis.call('LINDEX', KEYS[2], limit - 1)
-if oldest and now - tonumber(oldest) < window then
-  return {0, tonumber(oldest) + window - now}
-end
-redis.call('LPUSH', KEYS[2], string.format('%.0f', now))
-redis.call('LTRIM', KEYS[2], 0, limit - 1)
-redis.call('PEXPIRE', KEYS[2], math.ceil(window / 1000))
+redis.call('LPUSH', KEYS[4], string.format('%.0f', now))
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[6]) - 1)
+redis.call('PEXPIRE', KEYS[4], 60000)
 return {1, now}
 """
+
+# A 429, in one step on Redis's clock: extend the pause at KEYS[1] to ARGV[1] ms (0:
+# none given) as _EXTEND_PAUSE does, log the refusal (KEYS[4]) and, when the refused
+# request was admitted (ARGV[2], us) after the fleet's last slow-down, slow the fleet:
+# its rate (KEYS[2]) drops to beta of the rate the server accepted in the last
+# ARGV[3] us (admissions KEYS[3] less refusals KEYS[4]), or of the current rate if
+# lower, and the next request waits for the pause and for those admissions to age
+# out of the window. Returns {ms the pause stands, now in us, 1 if news else 0}.
+_THROTTLED = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local ms = tonumber(ARGV[1])
+local left = redis.call('PTTL', KEYS[1])
+if ms > 0 and left < ms then
+  redis.call('SET', KEYS[1], '1', 'PX', ms)
+  left = ms
+end
+if left < 0 then
+  left = 0
+end
+redis.call('LPUSH', KEYS[4], string.format('%.0f', now))
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[7]) - 1)
+redis.call('PEXPIRE', KEYS[4], 60000)
+local c = redis.call('HMGET', KEYS[2], 'w', 'fail')
+if c[2] and tonumber(ARGV[2]) < tonumber(c[2]) then
+  return {left, now, 0}
+end
+local win = tonumber(ARGV[3])
+local function recent(key)
+  local n, oldest = 0, nil
+  for _, v in ipairs(redis.call('LRANGE', key, 0, -1)) do
+    local x = tonumber(v)
+    if now - x >= win then
+      break
+    end
+    n, oldest = n + 1, x
+  end
+  return n, oldest
+end
+local admits, oldest = recent(KEYS[3])
+local refused = recent(KEYS[4])
+local accepted = (admits - refused) * 1000000 / win
+local beta = tonumber(ARGV[4]) / 1000000
+local lowest = tonumber(ARGV[5]) / 1000000
+local k = tonumber(ARGV[6]) / 1000000
+local w = nil
+if c[1] then
+  local s = (now - tonumber(c[2])) / 1000000
+  local current = tonumber(c[1]) * (1 + (1 - beta) / (k * k * k) * (s - k) ^ 3)
+  current = math.max(current, lowest)
+  if accepted > 0 then
+    w = math.max(lowest, math.min(current, accepted))
+  else
+    w = current
+  end
+elseif accepted > 0 then
+  w = math.max(lowest, accepted)
+end
+if w then
+  local nxt = now + left * 1000
+  if oldest then
+    -- and for what the fleet sent in the last window to age out of it: every process
+    -- resumes at once when a pause ends, so the server's window must be clear
+    nxt = math.max(nxt, oldest + win)
+  end
+  redis.call('HSET', KEYS[2], 'w', string.format('%.6f', w), 'fail', string.format('%.0f', now),
+    'next', string.format('%.0f', nxt))
+  redis.call('PEXPIRE', KEYS[2], 3600000)
+end
+return {left, now, 1}
+"""
 _BUSY, _GO, _PAUSED = 0, 1, 2
+# Admissions and refusals each kept in Redis to measure the rate the server accepts.
+_LOG_KEPT = 512
+
+
+def _US(seconds: float) -> int:  # noqa: N802 - reads as a unit
+    """Seconds as whole microseconds (or millionths), for the scripts' integer arguments."""
+    return round(seconds * 1_000_000)
+
 
 _REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
 # What redis-py or our reading of a reply raises when whatever answers is not the
@@ -162,6 +272,18 @@ def _pair(answer: object, kinds: frozenset[int] | None = None) -> tuple[int, int
     if (kinds is not None and first not in kinds) or second < 0:
         raise _OutOfContractError("integers out of the script's range")
     return first, second
+
+
+def _triple(answer: object) -> tuple[int, int, int]:
+    """`_THROTTLED`'s reply as three ints, or `_OutOfContractError`."""
+    if (
+        not isinstance(answer, list | tuple)
+        or len(answer) != 3
+        or not all(type(part) is int and part >= 0 for part in answer)
+    ):
+        raise _OutOfContractError(f"a reply of {type(answer).__name__}, not three integers")
+    first, second, third = answer
+    return first, second, third
 
 
 class RedisCheckpointStore:
@@ -223,7 +345,7 @@ def fleet_key(base_url: str, api_key: str) -> str:
     return f"llama_batch_async:{digest[:32]}"
 
 
-class RedisLimiter:
+class RedisLimiter(Limiter):
     """A `Limiter` shared by every process that names the same Redis and key.
 
     Pass it to `BatchClient(limiter=...)`; one limiter may serve several clients
@@ -291,6 +413,8 @@ class RedisLimiter:
             self._owned = False
         self._extend = self._redis.register_script(_EXTEND_PAUSE)
         self._admit = self._redis.register_script(_ADMIT)
+        self._throttle = self._redis.register_script(_THROTTLED)
+        self._admitted_at = -1  # Redis us of this process's latest admission; -1: local
         self._key = key
         self._named = key is not None
         # The whole of one command, a safety net over redis-py's own per-reply and
@@ -299,7 +423,8 @@ class RedisLimiter:
         self._deadline = connect_timeout + _ROUND_TRIPS * timeout
         self._retry_interval = retry_interval
         self._retry_at: float | None = None  # monotonic; None while Redis answers
-        self.local = LocalLimiter()
+        # This process's pause and requests in flight; the fleet's rate is in Redis.
+        self.local = LocalLimiter(pace=False)
         self.fallbacks = 0
         self.outages = 0
         # Redis-clock records, for checks and figures (see the class docstring).
@@ -331,7 +456,12 @@ class RedisLimiter:
         """True while the limiter decides locally because Redis did not answer."""
         return self._retry_at is not None
 
-    def bind(self, base_url: str, api_key: str) -> None:
+    @property
+    def remaining(self) -> float:
+        """Seconds left of the pause this process knows of (0 when none)."""
+        return self.local.remaining
+
+    def bind(self, base_url: str, api_key: str | None) -> None:
         """Derive the default key from a client's base URL and API key (called by it).
 
         Raises:
@@ -340,7 +470,7 @@ class RedisLimiter:
         """
         if self._named:
             return
-        derived = fleet_key(base_url, api_key)
+        derived = fleet_key(base_url, api_key or "")
         if self._key is not None and self._key != derived:
             raise ValueError(
                 "this RedisLimiter already serves another API key or base URL; "
@@ -356,21 +486,43 @@ class RedisLimiter:
                 ``cap``; or 64 rounds passed without a chance to send.
             RuntimeError: No key yet (name one, or give the limiter to a client).
         """
-        keys = [self._pause_key(), f"{self._key}:budget"]
-        args = [self._limit, self._window_us]
+        keys = [self._pause_key(), f"{self._key}:budget", *self._fleet_keys()]
+        args = [
+            self._limit,
+            self._window_us,
+            _US(CONGESTION_RECOVERY),
+            _US(CONGESTION_BETA),
+            _US(MIN_RATE),
+            _LOG_KEPT,
+        ]
+        # This process's pause, then a place among its requests in flight (released
+        # by `release`, or here when the admission fails).
+        await self.local.wait(sleep, cap=cap)
+        await self.local.enter(sleep, cap=cap)
+        try:
+            await self._admission(sleep, keys, args, cap)
+        except BaseException:
+            self.local.release(self.local.epoch, ok=False)
+            raise
+
+    async def _admission(self, sleep: Sleep, keys: list[str], args: list[int], cap: float) -> None:
+        """Rounds of asking Redis until it lets one request go (see `acquire`)."""
         budget_waited = 0.0
         for _ in range(_MAX_ROUNDS):
             # This process's own pause: a 429 it told Redis about, or learned while
             # Redis was down; checked (and capped) here, never slept through early.
-            await self.local.acquire(sleep, cap=cap)
+            await self.local.wait(sleep, cap=cap)
             answer = await self._try(
                 lambda: self._admit(keys=keys, args=args), self._admitted_reply
             )
             if answer is None:
-                return  # Redis is down: the local pause alone, and no fleet budget
+                # Redis is down: the local pause alone, and no fleet budget or rate
+                self._admitted_at = -1
+                return
             kind, value = answer
             if kind == _GO:
                 self.admitted.append(value / 1_000_000)
+                self._admitted_at = value
                 return
             if kind == _PAUSED:
                 # Waited at the top of the next round, which asks Redis again: another
@@ -383,8 +535,8 @@ class RedisLimiter:
             budget_waited += wait
             if budget_waited > cap:
                 raise RateLimitError(
-                    f"rate limited: the fleet's budget of {self._rate} kept this request "
-                    f"waiting over {cap:g} s",
+                    f"rate limited: the fleet's budget ({self._rate}) and rate kept this "
+                    f"request waiting over {cap:g} s",
                     status_code=429,
                     retry_after=wait,
                 )
@@ -405,6 +557,42 @@ class RedisLimiter:
         if answer is not None:
             stands, now = answer
             self.paused.append((now / 1_000_000, stands / 1000))
+
+    @property
+    def epoch(self) -> int:
+        """When Redis admitted this process's latest request (us of its clock; -1: locally)."""
+        return self._admitted_at
+
+    async def throttled(self, epoch: int, pause: float | None) -> bool:
+        """A 429: pause this process and the fleet; if news, slow the fleet (one round trip).
+
+        News: the refused request was admitted after the fleet's last slow-down
+        (Redis compares the admission with it, on its own clock). While Redis is
+        down, this process's own view decides.
+        """
+        local_news = await self.local.throttled(self.local.epoch, pause)
+        if epoch < 0:
+            return local_news  # admitted locally (Redis was down): local view only
+        ms = 0 if pause is None else max(1, math.ceil(pause * 1000))
+        keys = [self._pause_key(), *self._fleet_keys()]
+        args = [ms, epoch, _US(RATE_WINDOW), _US(CONGESTION_BETA), _US(MIN_RATE)]
+        args += [_US(CONGESTION_RECOVERY), _LOG_KEPT]
+        answer = await self._try(lambda: self._throttle(keys=keys, args=args), _triple)
+        if answer is None:
+            return local_news
+        stands, now, news = answer
+        if ms:
+            self.paused.append((now / 1_000_000, stands / 1000))
+        return news == 1
+
+    def release(self, epoch: int, *, ok: bool) -> None:
+        """This process has one request in flight less."""
+        del epoch
+        self.local.release(self.local.epoch, ok=ok)
+
+    def _fleet_keys(self) -> list[str]:
+        """The fleet's rate, its admissions and its refusals."""
+        return [f"{self._key}:rate", f"{self._key}:admits", f"{self._key}:refused"]
 
     async def aclose(self) -> None:
         """Close the Redis connection the limiter opened (a caller's is left open)."""
@@ -433,7 +621,7 @@ class RedisLimiter:
         """`_ADMIT`'s reply, checked: a kind it returns, and a wait it could have made."""
         kind, value = _pair(answer, frozenset({_BUSY, _GO, _PAUSED}))
         if (kind == _PAUSED and value > _MAX_PAUSE_MS) or (
-            kind == _BUSY and value > self._window_us
+            kind == _BUSY and value > max(self._window_us, _US(1.0 / MIN_RATE))
         ):
             raise _OutOfContractError("a wait longer than any the scripts set")
         return kind, value

@@ -12,6 +12,7 @@ import contextlib
 import gc
 import io
 import logging
+import math
 import os
 import runpy
 import signal
@@ -360,3 +361,13 @@ def _logging_restored() -> Iterator[None]:
     finally:
         root.handlers[:], root.level = saved[0], saved[1]
         ours.handlers[:], ours.level = saved[2], saved[3]
+
+
+async def admit(limiter: Any, sleep: Any, *, cap: float = math.inf) -> None:
+    """One request's turn at a limiter: ``acquire``, then ``release`` as a finished request.
+
+    Every ``acquire`` is matched by a ``release`` (the limiter counts requests in
+    flight); tests that only want the admission use this.
+    """
+    await limiter.acquire(sleep, cap=cap)
+    limiter.release(limiter.epoch, ok=True)

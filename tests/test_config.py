@@ -413,3 +413,23 @@ def test_public_settings_are_the_defaults_the_signatures_use() -> None:
         settings.DEFAULT_REDIS_TIMEOUT,
         settings.DEFAULT_REDIS_RETRY_INTERVAL,
     )
+
+
+def test_the_rate_policy_defaults_are_public_and_used() -> None:
+    """Settings names the rate policy's and the speculation's defaults the code runs on."""
+    from llama_batch_async import settings  # noqa: PLC0415 - the public door
+    from llama_batch_async._http._limiter import Congestion  # noqa: PLC0415
+    from llama_batch_async._http._retry import RetryPolicy  # noqa: PLC0415
+
+    policy = RetryPolicy()
+    assert policy.backoff_base == settings.DEFAULT_BACKOFF_BASE == 0.5
+    assert policy.backoff_max == settings.DEFAULT_BACKOFF_MAX == 30.0
+    assert Congestion().window == settings.SLOW_START_WINDOW == 2.0
+    assert settings.SLOW_START_GROWTH == 0.5
+    assert settings.OPEN_WINDOW == 64.0
+    assert settings.CONGESTION_BETA == 0.7
+    assert settings.CONGESTION_RECOVERY == 8.0
+    assert settings.RATE_WINDOW == 1.0
+    assert settings.MIN_RATE == 0.2
+    assert (settings.GUESS_FLOOR, settings.GUESS_SHARE) == (1, 0.12)
+    assert settings.LISTING_MEMORY == 256

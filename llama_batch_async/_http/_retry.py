@@ -11,18 +11,24 @@ at types and status codes, never message text; cancellation is not an
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import attrs
 import tenacity
 
+from llama_batch_async._config import (
+    DEFAULT_BACKOFF_BASE,
+    DEFAULT_BACKOFF_MAX,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RETRY_AFTER_CAP,
+)
 from llama_batch_async._errors import APIConnectionError, APIStatusError, RateLimitError
 
-from ._limiter import Limiter, Sleep
-from ._limiter import LocalLimiter as RateLimitGate
+from ._limiter import MAX_PAUSE_WAITS, Limiter, Sleep
 
-__all__ = ["RETRY_STATUSES", "RateLimitGate", "RetryPolicy", "Sleep", "call_with_retries"]
+__all__ = ["RETRY_STATUSES", "RetryPolicy", "Sleep", "call_with_retries"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +50,10 @@ class RetryPolicy:
         backoff_max: The largest backoff upper bound, in seconds.
     """
 
-    max_retries: int = 4
-    retry_after_cap: float = 60.0
-    backoff_base: float = 0.5
-    backoff_max: float = 30.0
+    max_retries: int = DEFAULT_MAX_RETRIES
+    retry_after_cap: float = DEFAULT_RETRY_AFTER_CAP
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_max: float = DEFAULT_BACKOFF_MAX
     write: bool = False
     """The request is a write (a POST): a 409 is its answer, not a transient state."""
     idempotent: bool = True
@@ -91,19 +97,43 @@ def _did_not_act(exc: APIStatusError) -> bool:
     return exc.status_code == 429 or (exc.status_code == 503 and exc.retry_after is not None)
 
 
+def _pause_of(exc: BaseException | None) -> float | None:
+    """The pause a server asked for: its ``Retry-After`` when above 0, else None."""
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int | float) and retry_after > 0:
+        return float(retry_after)
+    return None
+
+
 class _Wait(tenacity.wait.wait_base):
-    """The server's ``Retry-After`` when it sent one, else full-jitter exponential backoff."""
+    """The server's ``Retry-After`` when above 0, else the client's own backoff.
+
+    (A ``Retry-After`` of 0 on a 503 still means "now": only a 429 is congestion.)
+
+    A 429 without a usable ``Retry-After`` (none, or 0) backs off by the client's
+    schedule, never "at once" (issue 22): "equal jitter", between half and all of
+    ``backoff_base * 2 ** (attempt - 1)`` (capped at ``backoff_max``), so it is
+    never near zero. Other failures keep full-jitter exponential backoff.
+    """
 
     def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
         self._backoff = tenacity.wait_random_exponential(
             multiplier=policy.backoff_base, max=policy.backoff_max
         )
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
+        pause = _pause_of(exc)
+        if pause is not None:
+            return pause
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(retry_after)
+        if retry_after is not None and not isinstance(exc, RateLimitError):
+            return float(retry_after)  # a 503's "Retry-After: 0" (or a past date): go now
+        if isinstance(exc, RateLimitError):
+            exponent = min(retry_state.attempt_number - 1, 32)
+            bound = min(self._policy.backoff_max, self._policy.backoff_base * 2.0**exponent)
+            return random.uniform(bound / 2.0, bound)  # noqa: S311 - jitter, not secrets
         return float(self._backoff(retry_state))
 
 
@@ -125,19 +155,23 @@ async def call_with_retries(
         on_retry: Called with the error and the delay before each retry.
     """
     announce = False
+    # 429s answered to requests sent before the limiter's latest slow-down: retried
+    # without counting against max_retries (the limiter had not yet spaced them out),
+    # at most MAX_PAUSE_WAITS of them per call.
+    uncounted = 0
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         nonlocal announce
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         # spec: retry - a 429 pauses the whole client, not only this walk. With a
-        # Retry-After, gated_attempt has told the limiter already; without, the
-        # backoff chosen here is told, by limited_sleep, before sleeping it.
-        announce = isinstance(exc, RateLimitError) and exc.retry_after is None
+        # Retry-After above 0, gated_attempt has told the limiter already; without,
+        # the backoff chosen here is told, by limited_sleep, before sleeping it.
+        announce = isinstance(exc, RateLimitError) and _pause_of(exc) is None
         logger.warning(
             "retrying in %.2f s (attempt %d of %d): %s",
             delay,
-            state.attempt_number + 1,
+            state.attempt_number - uncounted + 1,
             policy.max_retries + 1,
             str(exc),  # text, not the exception: a kept record must not pin its frames
         )
@@ -152,14 +186,26 @@ async def call_with_retries(
         await sleep(delay)
 
     async def gated_attempt() -> _T:
+        nonlocal uncounted
         await gate.acquire(sleep, cap=policy.retry_after_cap)
+        epoch = gate.epoch
+        ok = False
         try:
-            return await attempt()
+            result = await attempt()
+            ok = True
+            return result
         except RateLimitError as exc:
-            if exc.retry_after is not None:
-                # spec: retry - a 429 pauses the whole client, retried or not
-                await gate.rate_limited(exc.retry_after)
+            # spec: retry - a 429 pauses the whole client, retried or not (with its
+            # Retry-After here; without, the backoff is told before it is slept)
+            if not await gate.throttled(epoch, _pause_of(exc)):
+                uncounted += 1
             raise
+        finally:
+            gate.release(epoch, ok=ok)
+
+    def stop(state: tenacity.RetryCallState) -> bool:
+        counted = state.attempt_number - min(uncounted, MAX_PAUSE_WAITS)
+        return counted >= policy.max_retries + 1
 
     # perf: docs/benchmarks.md, "this client / floor" page 100 row - the first try
     # runs without building an AsyncRetrying (most pages never need one). A failure
@@ -180,7 +226,7 @@ async def call_with_retries(
         return await gated_attempt()
 
     retrying = tenacity.AsyncRetrying(
-        stop=tenacity.stop_after_attempt(policy.max_retries + 1),
+        stop=stop,
         retry=tenacity.retry_if_exception(policy.should_retry),
         wait=_Wait(policy),
         sleep=limited_sleep,

@@ -52,6 +52,11 @@ class WalkStats:
         items: Jobs yielded.
         requests: HTTP requests sent, retries included.
         retries: Requests that were retries.
+        throttled: Requests the server answered 429 (rate limited).
+        wasted: Requests whose answers the walk did not use: guesses past the
+            end of the listing, guesses that missed (drift, a server that caps
+            pages or ignores offsets), and guesses cancelled once an end was known
+            (counted when they had been sent).
         duplicates_dropped: Jobs skipped because an earlier page had yielded them.
         missed_prefetches: Prefetched pages thrown away because the listing moved.
         anomalies: Pages whose paging signals disagreed (a token on an empty
@@ -69,6 +74,8 @@ class WalkStats:
     anomalies: int = 0
     requests: int = 0
     retries: int = 0
+    throttled: int = 0
+    wasted: int = 0
     duplicates_dropped: int = 0
     total_size: int | None = None
     limiter_fallbacks: int = 0
@@ -181,7 +188,13 @@ class _Pager(Generic[_Item, _Page]):
         last: Position | None = None
         # The guesses count into this walk's stats, even if the pager walks again meanwhile.
         fetch = functools.partial(self._fetch, stats=stats)
-        ahead = Prefetcher(fetch, self._prefetch) if self._prefetch else None
+        memory = self._context.lengths
+        remembered = self._memory_key()
+        ahead = (
+            Prefetcher(fetch, self._prefetch, length=memory.get(remembered))
+            if self._prefetch
+            else None
+        )
         try:
             while (request := walk.next_request()) is not None:
                 if ahead is None:
@@ -205,8 +218,13 @@ class _Pager(Generic[_Item, _Page]):
                 stats.total_size = walk.total_size
                 if ahead is not None:
                     await ahead.after_page(walk, sent, progressed=bool(fresh))
+                    stats.wasted = _wasted(stats)
                 if fresh or stats.pages == 1:
                     yield self._page(fresh, raw, offset, last)
+            if self._query.max_items is None:
+                # The walk reached the end: the next walk of this query guesses no
+                # further (issue 22; a walk cut by max_items never saw the end).
+                memory.put(remembered, walk.offset)
         except LlamaBatchError as exc:
             # spec: pagination 8 - an error that ends a walk says where to resume
             exc.cursor = last.encode() if last is not None else self._resume_from
@@ -214,7 +232,23 @@ class _Pager(Generic[_Item, _Page]):
         finally:
             if ahead is not None:
                 await ahead.cancel()
+                stats.wasted = _wasted(stats)
             stats.ended = time.monotonic()
+            # What the walk cost the server (issue 22): `llama-batch list -vv` shows it
+            # (the progress line shows it on a terminal; -v keeps to retries and errors).
+            logger.debug(
+                "walk: %d pages, %d requests (%d unused, %d refused with 429, %d retries)",
+                stats.pages,
+                stats.requests,
+                stats.wasted,
+                stats.throttled,
+                stats.retries,
+            )
+
+    def _memory_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """The client's memory key for this walk's listing: its URL and filters."""
+        first = page_request(self._context.config, self._query, PageRequest(1, None, None))
+        return first.url, self._query.filters
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
         request = page_request(self._context.config, self._query, page)
@@ -331,6 +365,8 @@ class BatchPager(_Pager[Batch, BatchPage]):
         """The windows' request counters, summed into the walk's."""
         stats.requests = sum(w.stats.requests for w in walkers)
         stats.retries = sum(w.stats.retries for w in walkers)
+        stats.throttled = sum(w.stats.throttled for w in walkers)
+        stats.wasted = sum(w.stats.wasted for w in walkers)
         stats.limiter_fallbacks = sum(w.stats.limiter_fallbacks for w in walkers)
 
     def _page_items(self, page: BatchPage) -> tuple[Batch, ...]:
@@ -388,6 +424,11 @@ def _not_found(query: JobQuery, exc: NotFoundError) -> NotFoundError:
         request_id=exc.request_id,
         body=exc.body,
     )
+
+
+def _wasted(stats: WalkStats) -> int:
+    """Requests sent whose answers the walk did not use (retries and 429s aside)."""
+    return max(0, stats.requests - stats.retries - stats.pages)
 
 
 def _cut(page: BatchPage, left: int) -> BatchPage:

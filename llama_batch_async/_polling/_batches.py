@@ -19,7 +19,7 @@ from typing import Literal
 import attrs
 
 from llama_batch_async._errors import BatchNotFoundError, WaitTimeoutError
-from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._http._limiter import Limiter
 from llama_batch_async._models import Batch
 from llama_batch_async._validate import check_flag
 
@@ -92,10 +92,10 @@ class BatchEvent:
 
 
 def check_batch_wait(
-    batch_ids: object, poll_interval: object, timeout: object, gate: RateLimitGate | None
+    batch_ids: object, poll_interval: object, timeout: object, limiter: Limiter | None
 ) -> tuple[tuple[str, ...], Pacing]:
     """The arguments of a batch wait, validated: ValueError naming the bad one."""
-    return check_ids("batch_ids", "batch", batch_ids), check_pacing(poll_interval, timeout, gate)
+    return check_ids("batch_ids", "batch", batch_ids), check_pacing(poll_interval, timeout, limiter)
 
 
 def _batch_wait(batch_ids: tuple[str, ...], pacing: Pacing) -> Wait[Batch]:
@@ -145,7 +145,7 @@ async def finished_batches(
     Args:
         get: Fetches one batch (None for a 404): the client's `get_batch`.
         batch_ids: The ids, validated and deduplicated.
-        pacing: Interval, deadline, the client's 429 gate, sleep and clock.
+        pacing: Interval, deadline, the client's limiter, sleep and clock.
 
     Raises:
         WaitTimeoutError: The deadline passed first; ``.batches`` holds the last

@@ -30,7 +30,7 @@ The pacing, deadline and missing-id grace are the shared core's
 (`_polling.poll_changes`, also behind the v2 batch waits in `_batch_watch`);
 this module supplies only what one poll of the job listing is (a walk).
 
-The seams (``pages``, and the `Pacing`'s ``sleep``, ``clock`` and ``gate``) are
+The seams (``pages``, and the `Pacing`'s ``sleep``, ``clock`` and ``limiter``) are
 injectable so the loops are tested with scripted walks and a fake clock as well
 as end to end.
 """
@@ -45,7 +45,7 @@ from typing import Literal
 import attrs
 
 from llama_batch_async._errors import JobNotFoundError, WaitTimeoutError
-from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._http._limiter import Limiter
 from llama_batch_async._models import BatchJob, JobPage, JobProgress
 from llama_batch_async._validate import must_be
 
@@ -164,21 +164,21 @@ class JobEvent:
 
 
 def check_watch(
-    poll_interval: object, initial: object, gate: RateLimitGate | None
+    poll_interval: object, initial: object, limiter: Limiter | None
 ) -> tuple[Pacing, bool]:
     """The arguments of a watch, validated: ValueError naming the bad one, before any I/O."""
-    return check_pacing(poll_interval, None, gate), check_initial(initial)
+    return check_pacing(poll_interval, None, limiter), check_initial(initial)
 
 
 def check_wait(
-    job_ids: object, poll_interval: object, timeout: object, gate: RateLimitGate | None
+    job_ids: object, poll_interval: object, timeout: object, limiter: Limiter | None
 ) -> tuple[tuple[str, ...], Pacing]:
     """The arguments of a wait, validated: ValueError naming the bad one, before any I/O.
 
     Returns:
         The ids deduplicated in order, and how to poll for them.
     """
-    return check_ids("job_ids", "job", job_ids), check_pacing(poll_interval, timeout, gate)
+    return check_ids("job_ids", "job", job_ids), check_pacing(poll_interval, timeout, limiter)
 
 
 def check_on_seen(on_seen: object) -> None:
@@ -325,7 +325,7 @@ async def finished(
     Args:
         pages: Starts one walk (`JobPager.pages`): what the client lists with.
         job_ids: The ids, validated and deduplicated.
-        pacing: Interval, deadline, the client's 429 gate, sleep and clock.
+        pacing: Interval, deadline, the client's limiter, sleep and clock.
         get: One job by id, None for a 404 (`BatchClient.get_job`).
         choice: The per-poll choice, kept by the caller to read afterwards.
         cost: The requests the latest walk took (its pager's ``stats.requests``);
@@ -391,7 +391,7 @@ async def poll_events(
 
     Args:
         pages: Starts one walk (`JobPager.pages`).
-        pacing: Interval, the client's 429 gate and sleep (a watch has no deadline).
+        pacing: Interval, the client's limiter and sleep (a watch has no deadline).
         initial: Yield ``added`` for every job of the first poll.
 
     Raises:
@@ -416,7 +416,7 @@ async def poll_events(
             changed = bool(events)
         known = current  # memory: the matching jobs of one walk, plus the walk in progress
         delay = next_delay(delay, poll_interval, changed=changed)
-        pause = pause_for(delay, pacing.gate)
+        pause = pause_for(delay, pacing.limiter)
         logger.debug(
             "watch: poll %d listed %d jobs, %d events; next poll in %.2f s",
             polls,

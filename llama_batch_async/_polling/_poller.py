@@ -15,7 +15,7 @@ gives up does not, and lives here once:
                                   x4), never less than the client's 429 pause, never
                                   past the deadline
 
-`Pacing` is how a wait polls (interval, deadline, the 429 gate, and the sleep
+`Pacing` is how a wait polls (interval, deadline, the client's limiter, and the sleep
 and clock tests replace), checked once at the call; `Wait` holds the deadline,
 the latest record of each id and what is pending; the scans put what they see
 into it, so a deadline that cuts a poll short still reports it.
@@ -34,7 +34,8 @@ from typing import Generic, Protocol, TypeVar
 import attrs
 
 from llama_batch_async._errors import LlamaBatchError, WaitTimeoutError
-from llama_batch_async._http._retry import RateLimitGate, Sleep
+from llama_batch_async._http._limiter import Limiter
+from llama_batch_async._http._retry import Sleep
 from llama_batch_async._validate import check_id
 
 __all__ = [
@@ -144,7 +145,7 @@ class Pacing:
     Attributes:
         poll_interval: Seconds between polls while records change.
         timeout: Seconds the whole wait may take; None for no limit.
-        gate: The client's rate-limit pause, never slept through too early.
+        limiter: The client's limiter: its pause is never slept through too early.
         sleep: The sleep between polls (tests record instead of waiting).
         clock: A monotonic clock in seconds, for the deadline.
         grace_walks: Complete polls an absent id is forgiven beyond the first.
@@ -152,15 +153,15 @@ class Pacing:
 
     poll_interval: float
     timeout: float | None = None
-    gate: RateLimitGate | None = None
+    limiter: Limiter | None = None
     sleep: Sleep = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
     grace_walks: int = MISSING_GRACE_WALKS
 
 
-def check_pacing(poll_interval: object, timeout: object, gate: RateLimitGate | None) -> Pacing:
+def check_pacing(poll_interval: object, timeout: object, limiter: Limiter | None) -> Pacing:
     """A `Pacing` from a public method's arguments: ValueError naming the bad one."""
-    return Pacing(check_interval(poll_interval), check_timeout(timeout), gate)
+    return Pacing(check_interval(poll_interval), check_timeout(timeout), limiter)
 
 
 def next_delay(delay: float, poll_interval: float, *, changed: bool) -> float:
@@ -170,11 +171,11 @@ def next_delay(delay: float, poll_interval: float, *, changed: bool) -> float:
     return min(delay * _BACKOFF_FACTOR, poll_interval * _BACKOFF_CAP)
 
 
-def pause_for(delay: float, gate: RateLimitGate | None) -> float:
+def pause_for(delay: float, limiter: Limiter | None) -> float:
     """The sleep before the next poll: ``delay``, or longer while the client is paused."""
-    if gate is not None and gate.remaining > delay:
+    if limiter is not None and limiter.remaining > delay:
         # spec: retry - a 429 pauses the whole client; polling sooner is pointless
-        return gate.remaining
+        return limiter.remaining
     return delay
 
 
@@ -198,7 +199,7 @@ class Wait(Generic[_R]):
 
     Attributes:
         ids: The ids waited for, deduplicated, in order.
-        pacing: The interval, deadline, gate, sleep and clock of the wait.
+        pacing: The interval, deadline, limiter, sleep and clock of the wait.
         noun: ``"jobs"`` or ``"batches"``, for messages.
         not_found: Builds the error for ids absent too long.
         timeout_error: Builds `WaitTimeoutError` from the latest records and pending ids.
@@ -328,7 +329,7 @@ async def poll_changes(
         if error is not None:
             raise error
         delay = next_delay(delay, poll_interval, changed=changed)
-        pause = pause_for(delay, wait.pacing.gate)
+        pause = pause_for(delay, wait.pacing.limiter)
         remaining = wait.remaining()
         if remaining is not None:
             pause = min(pause, remaining)

@@ -60,9 +60,11 @@ def _columns(stream: TextIO) -> int:
 
 @attrs.define
 class Progress:
-    """``1200 of ~5000 jobs`` (or ``batches``: ``nouns``) on a terminal's stderr while a walk runs.
+    """``1200 of ~5000 jobs · 13 requests`` on a terminal's stderr while a walk runs.
 
     The total is the server's ``total_size``, or ``max_items`` when that is smaller.
+    What the walk cost the server follows (issue 22): requests sent, and when any,
+    those whose answers went unused and those refused with 429.
     """
 
     line: StatusLine
@@ -74,7 +76,12 @@ class Progress:
         if self.max_items is not None and (total is None or total > self.max_items):
             total = self.max_items
         counted = f"{stats.items}" if total is None else f"{stats.items} of ~{total}"
-        self.line.show(f"{counted} {self.nouns}")
+        cost = f"{stats.requests} requests"
+        if stats.wasted:
+            cost += f", {stats.wasted} unused"
+        if stats.throttled:
+            cost += f", {stats.throttled} refused (429)"
+        self.line.show(f"{counted} {self.nouns} · {cost}")
 
     def clear(self) -> None:
         self.line.clear()

@@ -265,7 +265,7 @@ class FaultScript:
             rate: The probability, 0 to 1, that a request gets a fault (0 stops).
             seed: The seed of the random draws.
             kinds: What the faults are: a status code as text (``"503"``;
-                ``"429"`` comes with ``Retry-After: 0``, ``"502"`` with an HTML
+                ``"429"`` comes with ``Retry-After: 0.01``, ``"502"`` with an HTML
                 page), ``"reset"`` or ``"truncate"``.
 
         Raises:
@@ -297,7 +297,9 @@ class FaultScript:
         status = int(kind)
         if status == 502:
             return Fault("status", status=502, body=_BAD_GATEWAY_PAGE, content_type="text/html")
-        headers = (("Retry-After", "0"),) if status == 429 else ()
+        # A 429's "Retry-After: 0" means "back off by your own schedule" to the client
+        # (issue 22); a hundredth of a second keeps chaos fast and still says when.
+        headers = (("Retry-After", "0.01"),) if status == 429 else ()
         body, _ = _encode_body(None, {"detail": f"Injected fault {status}"})
         return Fault("status", status=status, body=body, headers=headers)
 

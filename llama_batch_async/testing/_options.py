@@ -160,7 +160,13 @@ class ServerOptions(ListingOptions):
         default=None, validator=_check(_at_least(1), optional=True)
     )
     """Requests per second the list endpoints answer (a moving window of one second);
-    beyond it, 429 with a ``Retry-After`` of the whole seconds until a slot frees."""
+    beyond it, 429 (its ``Retry-After`` as ``rate_limit_retry_after`` says)."""
+    rate_limit_retry_after: str | None = attrs.field(
+        default="seconds", validator=_check(_text, optional=True)
+    )
+    """The 429's ``Retry-After``: ``"seconds"`` for the whole seconds until a slot frees
+    (at least 1), any other text sent as it is (``"0"``), None for no header at all
+    (as LlamaCloud documents none)."""
 
 
 def check_option_names(owner: type[ListingOptions], given: Iterable[str]) -> None:

@@ -136,7 +136,8 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
             ``page_tokens``, ``total_size``, ``max_limit``, ``default_limit``,
             ``ignore_offset``, ``repeat_token``, ``organizations``,
             ``progress``, ``progress_seconds``, ``clock``) and `ServerOptions`
-            (``api_key``, ``host``, ``port``, ``latency``, ``rate_limit``).
+            (``api_key``, ``host``, ``port``, ``latency``, ``rate_limit``,
+            ``rate_limit_retry_after``).
             Each stays an attribute a test may change on a running fake
             (``cloud.max_limit = 5``), checked again when it does.
 
@@ -322,9 +323,7 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
         fault = self._next_fault()
         self._record(request, fault)
         if fault is None and (wait := self._over_rate_limit()) is not None:
-            return _json_response(
-                {"detail": "Too Many Requests"}, status=429, headers={"Retry-After": f"{wait:.0f}"}
-            )
+            return self._rate_limited(wait)
         if fault is not None:
             logger.debug("FakeLlamaCloud applies %s to %s", fault.kind, _REQUEST_ID.get(""))
         if self.latency:
@@ -359,6 +358,44 @@ class FakeLlamaCloud(Listing, ServerOptions, FaultScript):
         wait = float(max(1, math.ceil(window[0] + 1.0 - now)))
         self.throttled.append((now, wait))
         return wait
+
+    def _rate_limited(self, wait: float) -> web.Response:
+        """The 429 of ``rate_limit``, its ``Retry-After`` as ``rate_limit_retry_after`` says."""
+        mode = self.rate_limit_retry_after
+        headers = {}
+        if mode is not None:
+            headers["Retry-After"] = f"{wait:.0f}" if mode == "seconds" else mode
+        return _json_response({"detail": "Too Many Requests"}, status=429, headers=headers)
+
+    def announced(self) -> list[tuple[float, float]]:
+        """The pauses this fake's 429s announced: (monotonic start, seconds), > 0 only.
+
+        A ``Retry-After`` of ``"0"`` or none announces no pause.
+        """
+        mode = self.rate_limit_retry_after
+        if mode is None:
+            return []
+        if mode == "seconds":
+            return list(self.throttled)
+        try:
+            seconds = float(mode)
+        except ValueError:
+            return []  # an HTTP date: not measured here
+        return [(start, seconds) for start, _ in self.throttled] if seconds > 0 else []
+
+    def inside_pauses(self, grace: float = 0.0) -> int:
+        """Requests that arrived inside a pause an earlier 429 announced.
+
+        Args:
+            grace: Seconds after each 429 not counted: requests already on their way
+                when it was answered (sent before the client could read it).
+        """
+        pauses = self.announced()
+        return sum(
+            1
+            for request in self.requests
+            if any(start + grace < request.time < start + seconds for start, seconds in pauses)
+        )
 
     def _reset(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport

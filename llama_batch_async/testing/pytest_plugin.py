@@ -92,7 +92,7 @@ async def llama_client(fake_llama_cloud: FakeLlamaCloud) -> AsyncIterator[BatchC
     """A `BatchClient` pointed at `fake_llama_cloud`, closed after the test.
 
     It retries with the library's defaults; script faults on the fake cloud
-    with ``Retry-After: 0`` to keep tests fast.
+    with ``Retry-After: 0.01`` to keep tests fast.
     """
     from llama_batch_async import BatchClient  # noqa: PLC0415 - lazy, as above
 

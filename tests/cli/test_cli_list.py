@@ -6,6 +6,7 @@ import asyncio
 import csv
 import io
 import json
+import re
 import signal
 import socket
 import sys
@@ -239,6 +240,8 @@ def test_terminal_gets_a_table_and_progress_on_stderr(monkeypatch: pytest.Monkey
     progress = err.getvalue()
     assert "\r50 of ~137 jobs" in progress
     assert "\r137 of ~137 jobs" in progress
+    # What the walk cost the server rides along (issue 22).
+    assert re.search(r"137 of ~137 jobs · \d+ requests", progress)
     assert progress.endswith("\r")  # the line is wiped before the command ends
 
 
@@ -465,3 +468,15 @@ async def test_ctrl_c_during_a_json_list_leaves_whole_json_and_loses_nothing() -
     before = [record["id"] for record in json.loads(first.stdout)]  # whole JSON
     assert 0 < len(before) < 200
     assert before + [record["id"] for record in jsonl(rest.stdout)] == ids
+
+
+def test_list_verbose_reports_what_the_walk_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`list -vv` logs the walk's requests, unused answers and 429s on stderr (issue 22)."""
+    out, err = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr(sys, "stderr", err)
+    assert main(["list", "--demo", "--page-size", "50", "-vv", "-o", "-", "--format", "jsonl"]) == 0
+    assert re.search(
+        r"DEBUG: walk: \d+ pages, \d+ requests \(\d+ unused, 0 refused with 429, 0 retries\)",
+        err.getvalue(),
+    )

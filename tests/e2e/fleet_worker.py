@@ -3,7 +3,9 @@
 Usage: ``python fleet_worker.py REDIS_URL RATE SLACK``. It prints ``ready`` once imported,
 then reads one JSON command a line from stdin (``base_url``, ``key``, ``mode``: ``rate``
 for the shared pause and budget, ``pause`` for the shared pause only, ``local`` for the
-default in-process limiter), walks every job once, and prints one JSON line: the job
+default in-process limiter, ``adaptive`` for the shared pause and rate with the
+library's defaults: no budget, default prefetch and retries, pages of 4), walks every
+job once, and prints one JSON line: the job
 ids, the walk's counters, and the Redis-clock times of its admissions and pauses.
 It exits at the end of stdin.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from typing import Any
 
 from llama_batch_async import BatchClient
 from llama_batch_async.redis import RedisLimiter
@@ -33,15 +36,16 @@ async def walk(
             slack=slack,
             timeout=10.0,
         )
+    adaptive = mode == "adaptive"
+    options: dict[str, Any] = {} if adaptive else {"max_retries": 30, "retry_after_cap": 10.0}
     try:
         async with BatchClient(
-            "fleet-api-key",
-            base_url=base_url,
-            limiter=limiter,
-            max_retries=30,
-            retry_after_cap=10.0,
+            "fleet-api-key", base_url=base_url, limiter=limiter, **options
         ) as client:
-            pager = client.list_jobs(page_size=10, prefetch=0)
+            if adaptive:
+                pager = client.list_jobs(page_size=4)
+            else:
+                pager = client.list_jobs(page_size=10, prefetch=0)
             ids = [job.id for job in await pager.collect()]
         return {
             "ids": ids,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import admit
 
 from llama_batch_async import BatchClient, LocalLimiter
 from llama_batch_async.testing import FakeLlamaCloud, serve_in_thread
@@ -152,7 +153,7 @@ async def test_pause_past_the_cap_raises_at_once(redis_server: RedisServer) -> N
             slept.append(seconds)
 
         with pytest.raises(Exception, match="paused") as info:
-            await b.acquire(sleep, cap=10.0)
+            await admit(b, sleep, cap=10.0)
     assert 29 < getattr(info.value, "retry_after", 0) <= 30
     assert slept == []
 
@@ -197,7 +198,7 @@ async def test_budget_grants_rate_per_period_plus_slack_across_limiters(
 
     async def take(limiter: RedisLimiter) -> None:
         for _ in range(5):
-            await limiter.acquire(asyncio.sleep, cap=10.0)
+            await admit(limiter, asyncio.sleep, cap=10.0)
 
     try:
         await asyncio.wait_for(asyncio.gather(*(take(limiter) for limiter in limiters)), 30)
@@ -222,9 +223,9 @@ async def test_budget_lets_the_first_rate_through_without_waiting(
 
     async with RedisLimiter(redis_server.url, key="t-burst", rate="5/second") as limiter:
         for _ in range(5):
-            await limiter.acquire(sleep, cap=10.0)
+            await admit(limiter, sleep, cap=10.0)
         assert slept == []
-        await limiter.acquire(sleep, cap=10.0)
+        await admit(limiter, sleep, cap=10.0)
     assert slept
     assert sum(slept) <= 1.0 + limiter.slack + 0.011 * len(slept)  # the window, plus jitter
 
@@ -232,9 +233,9 @@ async def test_budget_lets_the_first_rate_through_without_waiting(
 async def test_budget_wait_past_the_cap_raises(redis_server: RedisServer) -> None:
     """A budget that would hold a request longer than the cap raises RateLimitError."""
     async with RedisLimiter(redis_server.url, key="t-slow-budget", rate="1/minute") as limiter:
-        await limiter.acquire(no_sleep, cap=10.0)
+        await admit(limiter, no_sleep, cap=10.0)
         with pytest.raises(Exception, match="budget") as info:
-            await limiter.acquire(no_sleep, cap=10.0)
+            await admit(limiter, no_sleep, cap=10.0)
     assert getattr(info.value, "status_code", None) == 429
     assert 50 < getattr(info.value, "retry_after", 0) <= 60.2
 
@@ -249,7 +250,7 @@ async def test_budget_forgets_a_window_from_the_future(redis_server: RedisServer
     finally:
         await other.aclose()
     async with RedisLimiter(redis_server.url, key="t-step", rate="5/second") as limiter:
-        await limiter.acquire(no_sleep, cap=10.0)
+        await admit(limiter, no_sleep, cap=10.0)
         assert len(limiter.admitted) == 1
 
 
@@ -317,11 +318,11 @@ async def test_slow_redis_never_hangs_a_request(redis_server: RedisServer) -> No
     """A stopped (unresponsive) redis-server costs one timeout, then the local limiter decides."""
     assert redis_server.process is not None
     async with RedisLimiter(redis_server.url, key="t-slow", timeout=0.2, rate="5/second") as lim:
-        await lim.acquire(no_sleep, cap=10.0)  # connected
+        await admit(lim, no_sleep, cap=10.0)  # connected
         redis_server.process.send_signal(signal.SIGSTOP)
         try:
             started = time.monotonic()
-            await lim.acquire(no_sleep, cap=10.0)
+            await admit(lim, no_sleep, cap=10.0)
             await lim.rate_limited(0.01)
             elapsed = time.monotonic() - started
         finally:
@@ -409,9 +410,11 @@ def busiest_second(times: list[float]) -> int:
     return most
 
 
-def run_fleet(workers: list[subprocess.Popen[str]], mode: str) -> dict[str, object]:
+def run_fleet(
+    workers: list[subprocess.Popen[str]], mode: str, rate: int = FLEET_RATE
+) -> dict[str, object]:
     """One walk per worker, all at once, against one rate-limited fake; its figures."""
-    with serve_in_thread(jobs=FLEET_JOBS, rate_limit=FLEET_RATE) as cloud:
+    with serve_in_thread(jobs=FLEET_JOBS, rate_limit=rate) as cloud:
         command = json.dumps({"base_url": cloud.url, "key": f"fleet-{mode}", "mode": mode})
         for worker in workers:
             assert worker.stdin is not None
@@ -615,3 +618,26 @@ def test_cli_keeps_its_checkpoint_in_redis(redis_server: RedisServer) -> None:
         lines = (first.stdout + second.stdout).splitlines()
         assert [json.loads(line)["id"] for line in lines] == [job["id"] for job in cloud.jobs]
         assert checkpoint() is None
+
+
+@pytest.mark.timeout(120)
+def test_fleet_without_a_budget_finds_the_rate_together(redis_server: RedisServer) -> None:
+    """4 default walks sharing a RedisLimiter without rate: <= 15% refused, none in a pause.
+
+    Each walks 120 jobs in pages of 4 (31 requests) against a server allowing 20 a
+    second: the fleet must find that rate together, with no budget configured.
+    """
+    with fleet(redis_server.url) as workers:
+        figures = run_fleet(workers, "adaptive")
+    report = {k: v for k, v in figures.items() if k not in ("outputs", "granted")}
+    sys.stderr.write(f"adaptive fleet figures (R={FLEET_RATE}/s): {json.dumps(report)}\n")
+    outputs = figures["outputs"]
+    assert isinstance(outputs, list)
+    for output in outputs:
+        assert len(output["ids"]) == len(set(output["ids"])) == FLEET_JOBS
+    requests, refused = figures["requests"], figures["429s"]
+    assert isinstance(requests, int)
+    assert isinstance(refused, int)
+    assert refused <= 0.15 * requests, report
+    assert figures["sent_inside_pauses"] == 0
+    assert figures["fallbacks"] == 0

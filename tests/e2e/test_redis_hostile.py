@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from helpers import cli_env, run_process
+from helpers import admit, cli_env, run_process
 
 from llama_batch_async import BatchClient
 from llama_batch_async.testing import FakeLlamaCloud
@@ -117,7 +117,7 @@ async def test_redis_140_ms_away_is_used(redis_tcp: int) -> None:
         RedisLimiter(f"redis://127.0.0.1:{port}/0", key="slow-link") as limiter,
     ):
         for _ in range(3):
-            await asyncio.wait_for(limiter.acquire(no_sleep), 10)
+            await asyncio.wait_for(admit(limiter, no_sleep), 10)
         await asyncio.wait_for(limiter.rate_limited(0.001), 10)
     assert limiter.fallbacks == 0
     assert limiter.outages == 0

@@ -25,6 +25,7 @@ import attrs
 import pytest
 
 from llama_batch_async import BatchClient, WalkStats
+from llama_batch_async._http._limiter import LocalLimiter
 from llama_batch_async._http._retry import RetryPolicy
 from llama_batch_async.testing import DEFAULT_CHAOS_KINDS, FakeLlamaCloud
 
@@ -54,7 +55,11 @@ def fast_retries(client: BatchClient) -> None:
     `WalkContext` is frozen; swap in one whose policy backs off in milliseconds.
     """
     policy = RetryPolicy(max_retries=10, backoff_base=0.001, backoff_max=0.01)
-    client._context = attrs.evolve(client._context, policy=policy)
+    # Chaos 429s are random, not a rate: a limiter that paced by them would walk at a
+    # few requests a second (issue 22's congestion control). Pauses and the window of
+    # requests in flight still apply.
+    limiter = LocalLimiter(pace=False)
+    client._context = attrs.evolve(client._context, policy=policy, limiter=limiter)
 
 
 @attrs.define

@@ -468,10 +468,10 @@ async def test_redirect_next_to_another_host(session: aiohttp.ClientSession) -> 
     assert cloud.requests[0].cookies == {"session": "abc"}
 
 
-async def test_fault_rate_is_seeded_and_429_has_zero_retry_after(
+async def test_fault_rate_is_seeded_and_429_has_a_short_retry_after(
     session: aiohttp.ClientSession,
 ) -> None:
-    """fault_rate draws the same faults for the same seed; 429 says Retry-After: 0."""
+    """fault_rate draws the same faults for the same seed; 429 says Retry-After: 0.01."""
     kinds: list[list[str]] = []
     for _ in range(2):
         async with FakeLlamaCloud(jobs=3) as cloud:
@@ -481,7 +481,7 @@ async def test_fault_rate_is_seeded_and_429_has_zero_retry_after(
                 status, headers, _ = await fetch(session, cloud)
                 statuses.append(str(status))
                 if status == 429:
-                    assert headers["Retry-After"] == "0"
+                    assert headers["Retry-After"] == "0.01"
             kinds.append(statuses)
             cloud.clear_faults()
             assert (await fetch(session, cloud))[0] == 200
@@ -574,7 +574,14 @@ def test_the_options_are_one_declaration_for_the_fake_and_the_listing() -> None:
     server = {field.alias for field in attrs.fields(ServerOptions)}
     listing = {field.alias for field in attrs.fields(ListingOptions)}
     assert listing < server
-    assert {"latency", "api_key", "rate_limit", "host", "port"} == server - listing
+    assert {
+        "latency",
+        "api_key",
+        "rate_limit",
+        "rate_limit_retry_after",
+        "host",
+        "port",
+    } == server - listing
     values: dict[str, Any] = {
         "seed": 3,
         "page_tokens": True,
@@ -593,6 +600,7 @@ def test_the_options_are_one_declaration_for_the_fake_and_the_listing() -> None:
         "port": 8,
         "latency": 0.5,
         "rate_limit": 4,
+        "rate_limit_retry_after": "0",
     }
     assert set(values) == server  # a new option gets a value here too
     cloud = FakeLlamaCloud(**values)
@@ -897,3 +905,23 @@ def test_run_fake_server_prints_its_url_and_serves() -> None:
             process.terminate()
             _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
+
+
+@pytest.mark.parametrize(("mode", "header"), [("seconds", "1"), ("0", "0"), (None, None)])
+async def test_rate_limit_sends_the_retry_after_it_is_told(
+    mode: str | None, header: str | None
+) -> None:
+    """rate_limit_retry_after: whole seconds to a free slot, a fixed text, or no header."""
+    async with FakeLlamaCloud(jobs=3, rate_limit=1, rate_limit_retry_after=mode) as cloud:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(cloud.endpoint_url) as first:
+                assert first.status == 200
+            async with session.get(cloud.endpoint_url) as second:
+                assert second.status == 429
+                assert second.headers.get("Retry-After") == header
+            async with session.get(cloud.endpoint_url) as third:
+                assert third.status == 429
+        assert len(cloud.throttled) == 2
+        # The second 429 came inside the pause the first announced, when it announced one.
+        assert cloud.inside_pauses() == (1 if mode == "seconds" else 0)
+        assert cloud.inside_pauses(grace=60.0) == 0

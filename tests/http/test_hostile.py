@@ -33,7 +33,8 @@ from llama_batch_async import (
     ResponseTooLargeError,
     ServerError,
 )
-from llama_batch_async._http._retry import RateLimitGate, RetryPolicy
+from llama_batch_async._http._limiter import LocalLimiter
+from llama_batch_async._http._retry import RetryPolicy
 from llama_batch_async._http._wire import decide_redirect
 from llama_batch_async.testing import FakeLlamaCloud, make_job, serve_in_thread
 
@@ -182,7 +183,7 @@ class FakeClock:
 async def test_gate_waits_again_when_another_429_extends_the_pause() -> None:
     """A pause extended during the wait is slept out too, before anything is sent."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(2.0)
     # While this walk sleeps, another walk's 429 pauses the client for 5 s more.
     clock.on_sleep = lambda: gate.pause(5.0)
@@ -194,7 +195,7 @@ async def test_gate_waits_again_when_another_429_extends_the_pause() -> None:
 async def test_gate_rechecks_the_cap_after_an_extension() -> None:
     """An extension past the cap raises RateLimitError with what remains, not a long sleep."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(2.0)
     clock.on_sleep = lambda: gate.pause(3600.0)
     with pytest.raises(RateLimitError) as info:
@@ -206,7 +207,7 @@ async def test_gate_rechecks_the_cap_after_an_extension() -> None:
 async def test_gate_gives_up_on_a_pause_extended_without_end() -> None:
     """A pause extended on every wake ends in RateLimitError after a bounded number of sleeps."""
     clock = FakeClock()
-    gate = RateLimitGate(clock=clock)
+    gate = LocalLimiter(clock=clock)
     gate.pause(1.0)
 
     async def sleep(seconds: float) -> None:
@@ -531,6 +532,33 @@ async def test_stray_response_on_an_idle_connection_is_not_taken_as_the_next_pag
                 await asyncio.sleep(0.3)  # the consumer works; the connection idles
     assert seen == [f"job-{n:03d}" for n in range(30)]
     assert server.connections == 2  # the connection with the stray was not reused
+
+
+async def test_stray_response_does_not_end_a_default_prefetch_walk() -> None:
+    """Issue 24.8: a stray read as an empty page under the default prefetch ends no walk.
+
+    The server sends no total_size, and its first connection is reused at once for the
+    walk's next page; the guess in flight past that "end" brings jobs, so the walk
+    asks again and lists all 30.
+    """
+    stray = http_response(json.dumps({"items": []}).encode())
+
+    async def pages(request: RawRequest, writer: asyncio.StreamWriter) -> bool:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query["limit"])
+        items = [make_job(id=f"job-{n:03d}") for n in range(offset, min(offset + limit, 30))]
+        writer.write(http_response(json.dumps({"items": items}).encode()))
+        await writer.drain()
+        if len(server.requests) == 1:
+            await asyncio.sleep(0.05)  # the prefetched request is already on its way
+            writer.write(stray)
+            await writer.drain()
+        return True
+
+    async with raw_server(pages) as server, BatchClient("k", base_url=server.url) as client:
+        pager = client.list_jobs(page_size=10)  # the default prefetch: no consumer pause
+        seen = [job.id for job in await pager.collect()]
+    assert seen == [f"job-{n:03d}" for n in range(30)]
 
 
 # --- item 10: one client, two asyncio.run calls --------------------------------------------

@@ -18,9 +18,9 @@ from llama_batch_async._errors import (
     ResponseValidationError,
     error_for_status,
 )
+from llama_batch_async._http._limiter import LocalLimiter
 from llama_batch_async._http._retry import (
     RETRY_STATUSES,
-    RateLimitGate,
     RetryPolicy,
     call_with_retries,
 )
@@ -70,14 +70,14 @@ async def run(
     time: FakeTime,
     *,
     policy: RetryPolicy | None = None,
-    gate: RateLimitGate | None = None,
+    gate: LocalLimiter | None = None,
 ) -> object:
     """call_with_retries with the fakes wired in."""
     return await call_with_retries(
         script,
         policy or RetryPolicy(),
         sleep=time.sleep,
-        gate=gate or RateLimitGate(clock=time.clock),
+        gate=gate or LocalLimiter(clock=time.clock),
     )
 
 
@@ -286,7 +286,7 @@ async def test_unparseable_retry_after_falls_back_to_backoff() -> None:
 def test_gate_pause_and_remaining() -> None:
     """A pause holds for its seconds on the clock and never shortens a longer one."""
     time = FakeTime()
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     assert gate.remaining == 0.0
 
     gate.pause(5.0)
@@ -303,7 +303,7 @@ def test_gate_pause_and_remaining() -> None:
 async def test_gate_wait_sleeps_the_remaining_pause() -> None:
     """The gate sleeps exactly what is left of its pause, and nothing when there is none."""
     time = FakeTime()
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
 
     await gate.wait(time.sleep)
     assert time.waits == []
@@ -317,7 +317,7 @@ async def test_gate_wait_sleeps_the_remaining_pause() -> None:
 async def test_429_pauses_the_gate() -> None:
     """A retried 429 pauses the whole gate for its Retry-After."""
     time = FakeTime(advance=False)
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     script = Script(rate_limited(retry_after=2.0), "page")
 
     assert await run(script, time, gate=gate) == "page"
@@ -329,7 +329,7 @@ async def test_429_pauses_the_gate() -> None:
 async def test_5xx_does_not_pause_the_gate() -> None:
     """Only a 429 pauses other walks; a 503 delays only its own."""
     time = FakeTime(advance=False)
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     script = Script(error_for_status(503, retry_after=2.0), "page")
 
     assert await run(script, time, gate=gate) == "page"
@@ -341,7 +341,7 @@ async def test_5xx_does_not_pause_the_gate() -> None:
 async def test_429_makes_other_calls_on_the_gate_wait_first() -> None:
     """A second, independent call on the same gate sleeps the remaining pause, then tries."""
     time = FakeTime(advance=False)
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     first = Script(rate_limited(retry_after=5.0), "page-1")
     assert await run(first, time, gate=gate) == "page-1"
 
@@ -360,7 +360,7 @@ async def test_429_makes_other_calls_on_the_gate_wait_first() -> None:
 async def test_concurrent_calls_keep_their_own_budgets() -> None:
     """Two concurrent calls each count their own attempts (a fresh retrier per call)."""
     time = FakeTime()
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     policy = RetryPolicy(max_retries=2)
     a = Script(error_for_status(503), error_for_status(503), "a")
     b = Script(error_for_status(503), error_for_status(503), "b")
@@ -397,7 +397,7 @@ async def test_cancellation_during_backoff_sleep_propagates() -> None:
 
     with pytest.raises(asyncio.CancelledError):
         await call_with_retries(
-            script, RetryPolicy(), sleep=cancelled_sleep, gate=RateLimitGate(clock=lambda: 0.0)
+            script, RetryPolicy(), sleep=cancelled_sleep, gate=LocalLimiter(clock=lambda: 0.0)
         )
 
     assert script.calls == 1
@@ -414,7 +414,7 @@ async def test_on_retry_called_once_per_retry() -> None:
         script,
         RetryPolicy(),
         sleep=time.sleep,
-        gate=RateLimitGate(clock=time.clock),
+        gate=LocalLimiter(clock=time.clock),
         on_retry=lambda exc, delay: seen.append((exc, delay)),
     )
 
@@ -432,7 +432,7 @@ async def test_on_retry_not_called_without_retries() -> None:
             Script(error_for_status(404)),
             RetryPolicy(),
             sleep=time.sleep,
-            gate=RateLimitGate(clock=time.clock),
+            gate=LocalLimiter(clock=time.clock),
             on_retry=lambda _, delay: seen.append(delay),
         )
 
@@ -515,7 +515,7 @@ async def test_a_failed_first_attempt_counts_as_tenacity_attempt_one(
 async def test_gate_is_consulted_before_the_first_attempt_too() -> None:
     """A client-wide pause is waited out before the first try, not only before retries."""
     time = FakeTime()
-    gate = RateLimitGate(clock=time.clock)
+    gate = LocalLimiter(clock=time.clock)
     gate.pause(3.0)
     events: list[str] = []
     time.events = events

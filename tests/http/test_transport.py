@@ -16,6 +16,7 @@ import shutil
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
@@ -37,7 +38,9 @@ from llama_batch_async import (
     ResponseValidationError,
     ServerError,
 )
+from llama_batch_async._config import DECODE_IN_THREAD_BYTES
 from llama_batch_async._http._retry import RetryPolicy
+from llama_batch_async._http._wire import Request, Response, build_request
 from llama_batch_async.testing import ENDPOINT_PATH, FakeLlamaCloud, make_job
 
 KEY = "sk-transport-secret-42"
@@ -671,3 +674,36 @@ async def test_redirect_to_another_origin_drops_credentials(target: str) -> None
         assert redirected.headers["Host"].startswith(destination.split("//")[1].split(":")[0])
         assert "Authorization" not in redirected.headers
         assert redirected.cookies == {}
+
+
+class BigBodyTransport:
+    """A transport that answers every request 200 with a body of ``size`` bytes."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    async def send(self, request: Request) -> Response:
+        del request
+        return Response(status=200, headers={}, body=b" " * self.size)
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("size", "on_loop"), [(DECODE_IN_THREAD_BYTES, True), (DECODE_IN_THREAD_BYTES + 1, False)]
+)
+async def test_large_bodies_are_decoded_off_the_event_loop(size: int, on_loop: bool) -> None:
+    """Issue 24.16: a body above DECODE_IN_THREAD_BYTES is decoded in a worker thread."""
+    loop_thread = threading.get_ident()
+    threads: list[int] = []
+
+    def decode(body: bytes) -> int:
+        threads.append(threading.get_ident())
+        return len(body)
+
+    async with BatchClient(KEY, transport=BigBodyTransport(size)) as client:
+        sender = client._context
+        request = build_request(sender.config, sender.config.endpoint, ())
+        assert await sender.send(request, decode) == size
+    assert (threads == [loop_thread]) is on_loop

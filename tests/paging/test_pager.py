@@ -21,7 +21,7 @@ from llama_batch_async import (
     ResponseValidationError,
     ServerError,
 )
-from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._http._limiter import LocalLimiter
 from llama_batch_async.testing import Request, Response
 
 KEY = "sk-pager-secret-key"
@@ -92,7 +92,7 @@ def make_pager(
     max_items: int | None = None,
     resume_from: str | None = None,
     max_retries: int = 4,
-    gate: RateLimitGate | None = None,
+    gate: LocalLimiter | None = None,
     sleep: RecordingSleep | None = None,
     status_filter: str | None = None,
 ) -> JobPager:
@@ -106,7 +106,7 @@ def make_pager(
     # The one test hook past the seam: waits are recorded, and walks may share a fake clock.
     client._context = attrs.evolve(
         client._context,
-        limiter=gate or RateLimitGate(),
+        limiter=gate or LocalLimiter(),
         sleep=sleep or RecordingSleep(),
     )
     return client.list_jobs(
@@ -232,7 +232,7 @@ async def test_validation_error_carries_cursor_and_is_not_retried() -> None:
 async def test_retry_after_is_waited_and_pauses_other_walks() -> None:
     """A 429's Retry-After is slept by its walk and pauses the client's other walks."""
     now = [1000.0]
-    gate = RateLimitGate(clock=lambda: now[0])
+    gate = LocalLimiter(clock=lambda: now[0])
     sleep_a, sleep_b = RecordingSleep(now), RecordingSleep(now)
     walk_a = make_pager(
         ScriptedTransport(status(429, **{"retry-after": "7"}), ok(1, total=1)),
@@ -263,7 +263,7 @@ async def test_long_retry_after_raises_at_once() -> None:
 async def test_long_retry_after_stops_other_walks_without_a_request() -> None:
     """After a 429 past the cap, other walks of the client raise at once, unsent."""
     now = [50.0]
-    gate = RateLimitGate(clock=lambda: now[0])
+    gate = LocalLimiter(clock=lambda: now[0])
     first = ScriptedTransport(status(429, **{"retry-after": "600"}))
     with pytest.raises(RateLimitError):
         await make_pager(first, gate=gate).collect()
@@ -333,12 +333,19 @@ async def test_first_page_is_yielded_even_when_empty() -> None:
 async def test_logs_one_debug_line_per_request_without_secrets(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """One DEBUG line per request and a WARNING per retry; the key never appears."""
+    """One DEBUG line per request, one for the walk's cost, a WARNING per retry; no key."""
     caplog.set_level(logging.DEBUG, logger="llama_batch_async")
     await make_pager(ScriptedTransport(status(503), ok(1, total=1))).collect()
     debug = [r for r in caplog.records if r.levelno == logging.DEBUG]
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(debug) == 2
+    assert [r.name for r in debug] == [
+        "llama_batch_async._http._sender",
+        "llama_batch_async._http._sender",
+        "llama_batch_async._paging._pager",
+    ]
+    assert debug[-1].getMessage() == (
+        "walk: 1 pages, 2 requests (0 unused, 0 refused with 429, 1 retries)"
+    )
     assert len(warnings) == 1
     assert "retrying in" in warnings[0].getMessage()
     assert all(KEY not in r.getMessage() for r in caplog.records)

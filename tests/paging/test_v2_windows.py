@@ -46,7 +46,12 @@ async def test_windows_yield_exactly_the_sequential_walk(windows: int) -> None:
 
 
 async def test_windows_walk_concurrently() -> None:
-    """With 4 windows, requests of different windows are in flight at the same time."""
+    """With 4 windows, requests of different windows are in flight at the same time.
+
+    A new client's slow start (docs/retries.md) lets two requests go at once, then
+    more as answers come: the first two windows start together, all four within a
+    few round trips.
+    """
     async with (
         FakeLlamaCloud(batches=200, latency=0.05) as cloud,
         BatchClient("k", base_url=cloud.url) as client,
@@ -57,7 +62,9 @@ async def test_windows_walk_concurrently() -> None:
         ).collect()
     firsts = [r for r in cloud.requests if "page_token" not in r.query]
     assert len(firsts) == 4
-    assert max(r.time for r in firsts) - min(r.time for r in firsts) < 0.05
+    starts = sorted(r.time for r in firsts)
+    assert starts[1] - starts[0] < 0.05
+    assert starts[3] - starts[0] < 0.05 * 4
 
 
 async def test_max_items_is_exact_across_windows() -> None:

@@ -26,7 +26,7 @@ from llama_batch_async import (
     ServerError,
     WaitTimeoutError,
 )
-from llama_batch_async._http._retry import RateLimitGate
+from llama_batch_async._http._limiter import LocalLimiter
 from llama_batch_async._polling._jobs import poll_events, poll_until_terminal
 from llama_batch_async._polling._poller import MISSING_GRACE_WALKS, Pacing
 from llama_batch_async.testing import FakeLlamaCloud, make_job, make_jobs
@@ -137,7 +137,7 @@ class FakeTime:
         poll_interval: float,
         timeout: float | None = None,
         *,
-        gate: RateLimitGate | None = None,
+        gate: LocalLimiter | None = None,
         grace_walks: int = MISSING_GRACE_WALKS,
     ) -> Pacing:
         """Polls paced on this clock: sleeps recorded, never waited."""
@@ -178,7 +178,7 @@ async def test_wait_stops_walking_once_every_pending_id_was_seen() -> None:
 async def test_wait_never_polls_before_the_clients_rate_limit_pause_ends() -> None:
     """While the client is paused by a 429, the next poll waits out the pause."""
     fake = FakeTime()
-    gate = RateLimitGate(clock=fake.clock)
+    gate = LocalLimiter(clock=fake.clock)
     gate.pause(30.0)
     walks = ScriptedWalks([page(job("a"))], [page(job("a", "cancelled"))])
     await poll_until_terminal(
