@@ -210,8 +210,7 @@ class _Pager(Generic[_Item, _Page]):
                     # spec: pagination 4 - one WARNING per walk; the rest are counted
                     logger.warning("paging signals disagree: %s", walk.anomaly)
                 stats.anomalies = walk.anomalies
-                # perf: a list comprehension, not a generator: per page, "page 100" row
-                last = walk.position(tuple([job.id for job in raw.items[-_TAIL_IDS:]]))
+                last = self._position_after(walk, raw, fresh)
                 stats.pages += 1
                 stats.items += len(fresh)
                 stats.duplicates_dropped += len(raw.items) - len(fresh) - (sent != request)
@@ -221,6 +220,9 @@ class _Pager(Generic[_Item, _Page]):
                     stats.wasted = _wasted(stats)
                 if fresh or stats.pages == 1:
                     yield self._page(fresh, raw, offset, last)
+            if walk.failure is not None:
+                # spec: pagination 6 - raised once the page that showed it is delivered
+                raise walk.failure
             if self._query.max_items is None:
                 # The walk reached the end: the next walk of this query guesses no
                 # further (issue 22; a walk cut by max_items never saw the end).
@@ -249,6 +251,19 @@ class _Pager(Generic[_Item, _Page]):
         """The client's memory key for this walk's listing: its URL and filters."""
         first = page_request(self._context.config, self._query, PageRequest(1, None, None))
         return first.url, self._query.filters
+
+    def _position_after(
+        self, walk: Walk[_Item], raw: RawPage[_Item], fresh: list[_Item]
+    ) -> Position:
+        """Where to resume after the page ``raw`` delivered ``fresh`` of."""
+        # perf: a list comprehension, not a generator: per page, "page 100" row
+        last = walk.position(tuple([job.id for job in raw.items[-_TAIL_IDS:]]))
+        if walk.cut_inside and fresh and self._query.endpoint.token_only:
+            # issue 24.5: a token walk cut by max_items inside a page resumes at the
+            # cut (the page's own token, its records delivered skipped), not after it.
+            ids = tuple([item.id for item in raw.items])
+            last = attrs.evolve(last, page_ids=ids).cut(ids.index(fresh[-1].id) + 1)
+        return last
 
     async def _fetch(self, page: PageRequest, stats: WalkStats) -> RawPage[_Item]:
         request = page_request(self._context.config, self._query, page)

@@ -245,6 +245,10 @@ class Walk(Generic[_Item]):
         self.total_size: int | None = None
         self.anomalies = 0  # pages whose paging signals disagreed
         self.anomaly: str | None = None  # what the latest one was
+        self.cut_inside = False  # the latest page was cut short by max_items
+        # A failure found in a page whose records are still delivered (a repeated
+        # token): the pager raises it once that page is out.
+        self.failure: PaginationError | None = None
         # A cursor says "by token" only once its walk saw the server honour tokens.
         self._by_token = start is not None and start.by_token
         self._token_works: bool | None = True if self._by_token else None
@@ -398,8 +402,13 @@ class Walk(Generic[_Item]):
             self._last_id = items[-1].id
         repeats_only = count > 0 and not fresh
         self._guard.count_repeats(count, repeats_only=repeats_only, offset=self.offset)
+        self.cut_inside = False
         if self.query.max_items is not None:
-            fresh = fresh[: self.query.max_items - self.delivered]
+            left = self.query.max_items - self.delivered
+            # max_items ends the walk inside this page (a server that serves more
+            # than was asked): the cursor must resume at the cut, not after the page.
+            self.cut_inside = len(fresh) > left
+            fresh = fresh[:left]
         self.delivered += len(fresh)
         promised = self.total_size  # what the pages before this one said
         if page.total_size is not None:
@@ -489,10 +498,20 @@ class Walk(Generic[_Item]):
         self.anomaly = reason
 
     def _follow(self, token: str) -> None:
-        """Page by ``token`` next, unless it would loop."""
-        self._guard.remember_token(token)
+        """Page by ``token`` next, unless it would loop.
+
+        A token seen before ends the walk, but after the page that carried it:
+        what is new on that page is delivered, and `failure` is raised by the
+        pager once it has (issue 24.6: the page's new records were lost before),
+        with a cursor naming the token, right after the page.
+        """
         self.token = token
         self._by_token = True
+        try:
+            self._guard.remember_token(token)
+        except PaginationError as exc:
+            self.failure = exc
+            self.done = True
 
     def _after_token_page(
         self, page: RawPage[_Item], token: str | None, count: int, *, repeats_only: bool

@@ -167,17 +167,24 @@ async def test_cursors_do_not_cross_listings_or_filters(cloud: FakeLlamaCloud) -
 
 
 async def test_a_repeated_token_is_a_pagination_error_with_cursor() -> None:
-    """A server that keeps sending one token: PaginationError, cursor after page 1."""
+    """A server that keeps sending one token: both pages delivered, then PaginationError.
+
+    The cursor resumes right after the second page (issue 24.6): the same server then
+    brings nothing new and the resumed walk stops the same way, nothing doubled.
+    """
     async with FakeLlamaCloud(batches=40, repeat_token=True) as cloud, client_for(cloud) as client:
-        pager = client.list_batches(page_size=10)
+        got: list[str] = []
         with pytest.raises(PaginationError, match="already sent") as caught:
-            await pager.collect()
+            async for batch in client.list_batches(page_size=10):
+                got.append(batch.id)
         assert len(cloud.requests) == 2
-        rest = await client.list_batches(
-            page_size=10, resume_from=caught.value.cursor, max_items=5
-        ).collect()
-    assert caught.value.cursor is not None
-    assert len(rest) == 5
+        assert got == served_ids(cloud)[:20]
+        assert caught.value.cursor is not None
+        again: list[str] = []
+        with pytest.raises(PaginationError, match="already sent"):
+            async for batch in client.list_batches(page_size=10, resume_from=caught.value.cursor):
+                again.append(batch.id)
+    assert again == []
 
 
 async def test_retries_a_503_at_the_same_token(cloud: FakeLlamaCloud) -> None:

@@ -268,7 +268,7 @@ def test_total_size_never_ends_a_walk_alone() -> None:
 
 
 def test_repeated_token_raises() -> None:
-    """Rule 6: a token already followed in this walk raises PaginationError."""
+    """Rule 6: a token already followed ends the walk with PaginationError, after its page."""
     walk = Walk(query(1))
     for n, token in enumerate(["t0", "t1"]):
         request = walk.next_request()
@@ -280,8 +280,11 @@ def test_repeated_token_raises() -> None:
         walk.feed(follow, RawPage(items=[job(n)], next_page_token=f"{token}x"))
     request = walk.next_request()
     assert request is not None
-    with pytest.raises(PaginationError, match="already sent"):
-        walk.feed(request, RawPage(items=[job(9)], next_page_token="t0"))
+    # The page that repeats a token is delivered; the walk then ends with the error.
+    assert walk.feed(request, RawPage(items=[job(9)], next_page_token="t0")) == [job(9)]
+    assert walk.next_request() is None
+    assert isinstance(walk.failure, PaginationError)
+    assert "already sent" in str(walk.failure)
 
 
 def test_server_ignoring_offset_raises() -> None:
@@ -483,12 +486,15 @@ def test_v2_empty_pages_that_keep_promising_more_raise() -> None:
 def test_v2_repeated_token_raises() -> None:
     """A token the walk already followed is a PaginationError, not a loop."""
     walk: Walk[BatchJob] = Walk(batch_query(2))
-    tokens = ["a", "b", "a"]
-    with pytest.raises(PaginationError, match="already sent"):
-        for index, token in enumerate(tokens):
-            request = walk.next_request()
-            assert request is not None
-            walk.feed(request, RawPage(items=[job(index)], next_page_token=token))
+    delivered = []
+    for index, token in enumerate(["a", "b", "a"]):
+        request = walk.next_request()
+        assert request is not None
+        delivered += walk.feed(request, RawPage(items=[job(index)], next_page_token=token))
+    assert delivered == [job(0), job(1), job(2)]  # the page carrying the repeat too
+    assert walk.next_request() is None
+    assert walk.failure is not None
+    assert "already sent" in str(walk.failure)
 
 
 def test_v2_end_contradicted_by_total_size_is_asked_once_more() -> None:
