@@ -62,6 +62,7 @@ from ._errors import (
     CreateUncertainError,
     JobNotFoundError,
     NotFoundError,
+    record_not_found,
 )
 from ._http._limiter import Limiter, LimiterLike, adopt
 from ._http._retry import RetryPolicy
@@ -1041,14 +1042,7 @@ async def _get_batch(
     try:
         return await context.send(request, _decode_batch)
     except NotFoundError as exc:
-        raise BatchNotFoundError(
-            f"batch {batch_id!r} not found (HTTP 404"
-            + (f", request id {exc.request_id}" if exc.request_id else "")
-            + ")",
-            missing=(batch_id,),
-            request_id=exc.request_id,
-            body=exc.body,
-        ) from None
+        raise record_not_found(BatchNotFoundError, "batch", batch_id, exc) from None
 
 
 def _decode_batch(body: bytes) -> Batch:
@@ -1139,16 +1133,7 @@ async def _job_not_found(job_id: str) -> AsyncIterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        if isinstance(exc, JobNotFoundError):
-            raise
-        raise JobNotFoundError(
-            f"job {job_id!r} not found (HTTP 404"
-            + (f", request id {exc.request_id}" if exc.request_id else "")
-            + ")",
-            missing=(job_id,),
-            request_id=exc.request_id,
-            body=exc.body,
-        ) from None
+        raise record_not_found(JobNotFoundError, "job", job_id, exc) from None
 
 
 @contextlib.asynccontextmanager
@@ -1157,16 +1142,7 @@ async def _batch_not_found(batch_id: str) -> AsyncIterator[None]:
     try:
         yield
     except NotFoundError as exc:
-        if isinstance(exc, BatchNotFoundError):
-            raise
-        raise BatchNotFoundError(
-            f"batch {batch_id!r} not found (HTTP 404"
-            + (f", request id {exc.request_id}" if exc.request_id else "")
-            + ")",
-            missing=(batch_id,),
-            request_id=exc.request_id,
-            body=exc.body,
-        ) from None
+        raise record_not_found(BatchNotFoundError, "batch", batch_id, exc) from None
 
 
 @contextlib.asynccontextmanager

@@ -61,6 +61,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "error_for_status",
+    "record_not_found",
     "redact",
 ]
 
@@ -326,6 +327,28 @@ class JobNotFoundError(NotFoundError):
         super().__init__(message, status_code=404, request_id=request_id, body=body)
         self.missing = missing
         self.jobs = dict(jobs or {})
+
+
+def record_not_found(
+    error_class: type[JobNotFoundError | BatchNotFoundError],
+    noun: str,
+    record_id: str,
+    exc: NotFoundError,
+) -> NotFoundError:
+    """A 404 for ``record_id`` as ``error_class``, naming it (request id and body kept).
+
+    An ``exc`` that already is ``error_class`` is returned as it is.
+    """
+    if isinstance(exc, error_class):
+        return exc
+    return error_class(
+        f"{noun} {record_id!r} not found (HTTP 404"
+        + (f", request id {exc.request_id}" if exc.request_id else "")
+        + ")",
+        missing=(record_id,),
+        request_id=exc.request_id,
+        body=exc.body,
+    )
 
 
 _BY_STATUS: dict[int, type[APIStatusError]] = {

@@ -22,7 +22,7 @@ import attrs
 
 from llama_batch_async._config import Config
 from llama_batch_async._convert import RawPage, parse_body, structure_listing
-from llama_batch_async._errors import LlamaBatchError, NotFoundError
+from llama_batch_async._errors import LlamaBatchError, NotFoundError, record_not_found
 from llama_batch_async._http._sender import Sender
 from llama_batch_async._http._wire import Request, build_request
 from llama_batch_async._models import Batch, BatchItem, BatchJob, BatchPage, ItemPage, JobPage
@@ -428,17 +428,10 @@ class ItemPager(_Pager[BatchItem, ItemPage]):
 def _not_found(query: JobQuery, exc: NotFoundError) -> NotFoundError:
     """A 404 of a listing whose path names a record (a job's items): that record's error."""
     error_class = query.endpoint.not_found
-    if error_class is None or not query.path_params or isinstance(exc, error_class):
+    if error_class is None or not query.path_params:
         return exc
     ((name, record_id),) = query.path_params
-    return error_class(
-        f"{name.removesuffix('_id')} {record_id!r} not found (HTTP 404"
-        + (f", request id {exc.request_id}" if exc.request_id else "")
-        + ")",
-        missing=(record_id,),
-        request_id=exc.request_id,
-        body=exc.body,
-    )
+    return record_not_found(error_class, name.removesuffix("_id"), record_id, exc)
 
 
 def _wasted(stats: WalkStats) -> int:
