@@ -41,6 +41,13 @@ NO_DOWNLOADS: dict[str, str] = (
 )
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
 COVERAGE_PYTHON = "3.11"
+# The Pythons that also run the tests marked `processes` (the installed CLI, workers,
+# venvs: marked by tests/conftest.py from the tests' code); the others run the rest.
+# perf: those 187 tests held 128 of the 158 s of CPU one Python's suite took (per-test
+# getrusage of self and children, -n 2, one idle 2-core machine), and the CI machine
+# has 2 cores for four sessions: the whole `.ci/run` took 7 min 5 s with every test on
+# every Python. The coverage Python and the newest run them.
+PROCESS_PYTHONS = (COVERAGE_PYTHON, "3.13")
 # Test workers: the CI machines have 2 cores; LLAMA_BATCH_TEST_WORKERS overrides.
 WORKERS = os.environ.get("LLAMA_BATCH_TEST_WORKERS", "2")
 # Test sessions tests_all runs at once. perf: the suite waits on timers, servers and
@@ -110,6 +117,7 @@ def tests(session: nox.Session) -> None:
         "no:cacheprovider",
         "--numprocesses",
         WORKERS,
+        *(() if session.python in PROCESS_PYTHONS else ("-m", "not processes")),
         *session.posargs,
     ]
     env: dict[str, str | None] = {

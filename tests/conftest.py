@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -45,3 +48,62 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         location = Path(llama_batch_async.__file__).resolve()
         if "site-packages" not in location.parts:
             raise pytest.UsageError(f"tests imported the source tree, not the wheel: {location}")
+
+
+# What starts another Python process: the installed command, a pseudo-terminal, a
+# script, a worker, a fresh venv, pytest in a subprocess.
+_SPAWNS = re.compile(
+    r"\b(run_installed|spawn_installed|on_pty|run_process|run_python|run_script|serve_fake"
+    r"|runpytest_subprocess|create_subprocess_exec|subprocess\.(run|Popen)|Popen"
+    r"|multiprocessing|fleet_worker|WORKER|venv\.create)\b"
+)
+
+
+def _spawning_names(module: object) -> frozenset[str]:
+    """The module's own functions that start a process, directly or through each other."""
+    sources = {}
+    for name, member in vars(module).items():
+        function = getattr(member, "__wrapped__", member)  # a fixture's own function too
+        if inspect.isfunction(function) and function.__module__ == getattr(module, "__name__", ""):
+            with contextlib.suppress(OSError, TypeError):
+                sources[name] = inspect.getsource(function)
+    spawning = {name for name, source in sources.items() if _SPAWNS.search(source)}
+    while True:  # a helper that calls a spawning helper spawns too
+        calls = (
+            re.compile(r"\b(" + "|".join(map(re.escape, spawning)) + r")\b") if spawning else None
+        )
+        more = {
+            name
+            for name, source in sources.items()
+            if name not in spawning and calls is not None and calls.search(source)
+        }
+        if not more:
+            return frozenset(spawning)
+        spawning |= more
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``processes`` the tests that start other Python processes (read from their code).
+
+    A test is marked when its code, a helper of its module that it calls, or one of its
+    module's fixtures it uses starts a process. Two thirds of the suite's CPU is spent
+    in such processes, so the noxfile runs them on two of the four Pythons
+    (``PROCESS_PYTHONS`` there) and every other test on all four.
+    """
+    by_module: dict[str, frozenset[str]] = {}
+    for item in items:
+        function = getattr(item, "function", None)
+        module = getattr(item, "module", None)
+        if function is None or module is None:
+            continue
+        if module.__name__ not in by_module:
+            by_module[module.__name__] = _spawning_names(module)
+        spawning = by_module[module.__name__]
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        uses = set(getattr(item, "fixturenames", ())) & spawning
+        calls = any(re.search(rf"\b{re.escape(name)}\b", source) for name in spawning)
+        if uses or calls or _SPAWNS.search(source):
+            item.add_marker(pytest.mark.processes)
