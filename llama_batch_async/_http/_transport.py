@@ -360,9 +360,14 @@ def _translate(  # noqa: PLR0911 - one branch per failure, most specific first
         )
     if isinstance(exc, aiohttp.InvalidURL):
         return APIConnectionError(_one_line(f"invalid URL: {exc}"), retryable=False)
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
-        # Refused, unresolvable, or no connection within the connect timeout: the
-        # request never left, so even a create may be sent again (sent=False).
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Refused, unresolvable, or a TLS handshake that failed: the request never
+        # left, so even a create may be sent again (sent=False). Said in the system's
+        # (or TLS's) words: aiohttp's own text names "ssl:default" even for http.
+        reason = exc.os_error.strerror or str(exc.os_error) or type(exc.os_error).__name__
+        return APIConnectionError(_one_line(f"cannot reach {host}: {reason}"), sent=False)
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        # No connection within the connect timeout: the request never left either.
         return APIConnectionError(
             _one_line(f"cannot reach {host}: {type(exc).__name__}: {exc}"), sent=False
         )

@@ -707,3 +707,15 @@ async def test_large_bodies_are_decoded_off_the_event_loop(size: int, on_loop: b
         request = build_request(sender.config, sender.config.endpoint, ())
         assert await sender.send(request, decode) == size
     assert (threads == [loop_thread]) is on_loop
+
+
+async def test_connection_errors_are_said_in_the_systems_words(cloud: FakeLlamaCloud) -> None:
+    """Refused, or TLS to a plain-http port: one reason, never aiohttp's 'ssl:default' text."""
+    tls_to_plain = cloud.url.replace("http://", "https://")
+    for url in ("http://127.0.0.1:9", tls_to_plain):
+        async with BatchClient(KEY, base_url=url, max_retries=0) as client:
+            with pytest.raises(APIConnectionError, match=r"^cannot reach 127\.0\.0\.1: ") as caught:
+                await client.list_jobs().collect()
+        message = str(caught.value)
+        assert "ssl:default" not in message
+        assert "ClientConnector" not in message
