@@ -16,7 +16,16 @@ import llama_batch_async
 
 PACKAGE = Path(llama_batch_async.__file__).parent
 NAME = "llama_batch_async"
-LEAVES = {"_errors", "_config", "_validate", "_models", "_convert", "_endpoints", "settings"}
+LEAVES = {
+    "_tasks",
+    "_errors",
+    "_config",
+    "_validate",
+    "_models",
+    "_convert",
+    "_endpoints",
+    "settings",
+}
 
 
 def _module_name(path: Path) -> str:

@@ -35,6 +35,7 @@ from llama_batch_async._config import GUESS_FLOOR, GUESS_SHARE
 from llama_batch_async._convert import RawPage
 from llama_batch_async._errors import LlamaBatchError
 from llama_batch_async._models import Batch, BatchItem, BatchJob
+from llama_batch_async._tasks import cancel_all
 
 from ._cursor import PageRequest
 
@@ -182,10 +183,7 @@ class Prefetcher(Generic[_Item]):
         dropped: list[asyncio.Task[RawPage[_Item]]] = []
         while len(flights) > 1 and _past(flights[-1].request, end):
             dropped.append(flights.pop().task)
-        for task in dropped:
-            task.cancel()
-        if dropped:
-            await asyncio.gather(*dropped, return_exceptions=True)
+        await cancel_all(dropped)
 
     def _start(self, request: PageRequest) -> asyncio.Task[RawPage[_Item]]:
         return asyncio.ensure_future(self._fetch(request))
@@ -194,10 +192,7 @@ class Prefetcher(Generic[_Item]):
         """Cancel every request in flight and wait until each has let go."""
         tasks = [flight.task for flight in self._flights]
         self._flights.clear()
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 def _past(request: PageRequest, end: int) -> bool:

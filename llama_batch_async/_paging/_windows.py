@@ -33,6 +33,7 @@ import attrs
 
 from llama_batch_async._config import MAX_WINDOWS
 from llama_batch_async._models import BatchPage
+from llama_batch_async._tasks import cancel_all
 from llama_batch_async._validate import check_count
 
 from ._cursor import Cursor, Position, parse_bound
@@ -146,9 +147,7 @@ async def windowed_pages(
                     raise item
                 yield _with_window(query, item, bounds)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 def _floor_second(moment: datetime) -> datetime:

@@ -36,6 +36,7 @@ import attrs
 from llama_batch_async._errors import LlamaBatchError, WaitTimeoutError
 from llama_batch_async._http._limiter import Limiter
 from llama_batch_async._http._retry import Sleep
+from llama_batch_async._tasks import cancel_all
 from llama_batch_async._validate import check_id
 
 __all__ = [
@@ -361,9 +362,7 @@ async def fetch_all(
     try:
         return list(await asyncio.gather(*tasks))
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_all(tasks)
 
 
 async def terminal(
