@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
@@ -276,7 +276,27 @@ class _Pager(Generic[_Item, _Page]):
         return self._structure(parse_body(body))
 
 
-class JobPager(_Pager[BatchJob, JobPage]):
+class _OffsetPager(_Pager[_Item, _Page]):
+    """A pager of a v1 listing (jobs, a job's items): its pages carry their offset.
+
+    The two differ only in the page class they make (``_page_class``).
+    """
+
+    _page_class: Callable[..., _Page]
+
+    def _page(
+        self, fresh: list[_Item], raw: RawPage[_Item], offset: int, position: Position
+    ) -> _Page:
+        return self._page_class(
+            items=tuple(fresh),
+            next_page_token=raw.next_page_token or None,
+            total_size=raw.total_size,
+            offset=offset,
+            position=position,
+        )
+
+
+class JobPager(_OffsetPager[BatchJob, JobPage]):
     """A lazy walk over the v1 job listing: nothing is sent until it is iterated.
 
     Iterate it for jobs (``async for job in pager``), call `pages` for whole
@@ -287,16 +307,7 @@ class JobPager(_Pager[BatchJob, JobPage]):
     def _page_items(self, page: JobPage) -> tuple[BatchJob, ...]:
         return page.items
 
-    def _page(
-        self, fresh: list[BatchJob], raw: RawPage[BatchJob], offset: int, position: Position
-    ) -> JobPage:
-        return JobPage(
-            items=tuple(fresh),
-            next_page_token=raw.next_page_token or None,
-            total_size=raw.total_size,
-            offset=offset,
-            position=position,
-        )
+    _page_class = JobPage
 
 
 class BatchPager(_Pager[Batch, BatchPage]):
@@ -401,7 +412,7 @@ class BatchPager(_Pager[Batch, BatchPage]):
         )
 
 
-class ItemPager(_Pager[BatchItem, ItemPage]):
+class ItemPager(_OffsetPager[BatchItem, ItemPage]):
     """A lazy walk over one job's items (``GET .../{job_id}/items``): nothing sent until iterated.
 
     The job listing's walk, by offset, with every guarantee it has (each item
@@ -413,16 +424,7 @@ class ItemPager(_Pager[BatchItem, ItemPage]):
     def _page_items(self, page: ItemPage) -> tuple[BatchItem, ...]:
         return page.items
 
-    def _page(
-        self, fresh: list[BatchItem], raw: RawPage[BatchItem], offset: int, position: Position
-    ) -> ItemPage:
-        return ItemPage(
-            items=tuple(fresh),
-            next_page_token=raw.next_page_token or None,
-            total_size=raw.total_size,
-            offset=offset,
-            position=position,
-        )
+    _page_class = ItemPage
 
 
 def _not_found(query: JobQuery, exc: NotFoundError) -> NotFoundError:
